@@ -1,0 +1,99 @@
+"""Command-line entry points: ``elektronn-train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config, missing_warning
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+
+
+def shipped_examples() -> list[str]:
+    """Names of the example configs that ship with the package."""
+    return sorted(p.name for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_"))
+
+
+def resolve_config_path(name: str) -> Path:
+    """A config path as given, or else the shipped example of that name (with or without .py)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for candidate in (EXAMPLES_DIR / name, EXAMPLES_DIR / f"{name}.py"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"Config file '{name}' does not exist, and it is not one of the shipped examples "
+        f"({', '.join(shipped_examples())})."
+    )
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elektronn-train",
+        description="Train a CNN as described by a config file (see docs/options.md).",
+    )
+    parser.add_argument("config", help="training config file, or the name of a shipped example")
+    parser.add_argument(
+        "--gpu",
+        default=None,
+        help="auto (free GPU with most memory), false (CPU) or a CUDA device number; "
+        "default: the 'device' option",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override an option, e.g. --set n_steps=100 --set 'SGD_params=dict(LR=0.01)'",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the architecture, data shapes and RAM estimate, then stop",
+    )
+    return parser
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that describe bad input: printed as one paragraph, exit code 2."""
+    from .arch import ArchitectureError
+    from .data.errors import DataError
+    from .net.paramfile import ParamFileError
+
+    return (ConfigError, ArchitectureError, DataError, ParamFileError)
+
+
+def print_startup(config: Config) -> None:
+    """The architecture summary printed before anything is written."""
+    print(f"Reading config-file {config.config_file}")
+    warning = missing_warning(config)
+    if warning:
+        print(warning)
+    if config.arch is not None:
+        for message in config.arch.messages:
+            print(message)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """``elektronn-train CONFIG [--gpu=...] [--set NAME=VALUE]... [--dry-run]``."""
+    args = train_parser().parse_args(argv)
+    errors = user_errors()
+    try:
+        config = load_config(resolve_config_path(args.config), args.set)
+        print_startup(config)
+        from .train.run import dry_run, run_training
+
+        if args.dry_run:
+            dry_run(config)
+            return 0
+        return run_training(config, args.gpu if args.gpu is not None else config.device)
+    except errors as exc:
+        print(f"elektronn-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(train_main())

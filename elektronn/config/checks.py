@@ -1,0 +1,264 @@
+"""Type checks, consistency checks and normalisation of a merged configuration.
+
+Every problem raises :class:`ConfigError` with one paragraph naming the option, the value and
+what was expected, so that a bad config never surfaces as a stack trace deep inside training.
+"""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+from typing import Any
+
+from .chain import ConfigError
+from .options import (
+    ACTIVATIONS,
+    ALWAYS_MANDATORY,
+    BORDER_MODES,
+    FILE_DATA_MANDATORY,
+    IMAGE_MODE_MANDATORY,
+    MODES,
+    OPTIMIZERS,
+    OPTIONS,
+    POOLING_MODES,
+    PRE_PROCESSES,
+    TARGETS,
+    VECT_MANDATORY,
+)
+
+_TYPE_TESTS = {
+    "bool": lambda v: isinstance(v, bool) or (isinstance(v, Integral) and v in (0, 1)),
+    "int": lambda v: isinstance(v, Integral) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, Real) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "dict": lambda v: isinstance(v, dict),
+    "None": lambda v: v is None,
+}
+
+_TYPE_WORDS = {
+    "bool": "True/False",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "list": "a list",
+    "dict": "a dict",
+    "None": "None",
+}
+
+
+def matches_type(value: Any, types: tuple[str, ...]) -> bool:
+    """Whether ``value`` is of one of the option type names of the options table."""
+    return any(_TYPE_TESTS[t](value) for t in types)
+
+
+def check_types(values: dict[str, Any]) -> None:
+    """Raise for the first option whose value has a type the table does not allow."""
+    for option in OPTIONS:
+        value = values[option.name]
+        if not matches_type(value, option.types):
+            expected = " or ".join(_TYPE_WORDS[t] for t in option.types)
+            raise ConfigError(
+                f"Option '{option.name}' is {value!r} ({type(value).__name__}), but it must be "
+                f"{expected}: {option.doc}"
+            )
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _choice(values: dict[str, Any], name: str, choices: tuple) -> None:
+    _require(
+        values[name] in choices,
+        f"Option '{name}' is {values[name]!r}, but it must be one of {', '.join(map(repr, choices))}.",
+    )
+
+
+def _per_layer(values: dict[str, Any], name: str, n: int, what: str) -> list:
+    """Broadcast a global value to a list of ``n`` entries or check an explicit list's length."""
+    value = values[name]
+    if isinstance(value, (list, tuple)):
+        _require(
+            len(value) == n,
+            f"Option '{name}' has {len(value)} entries, but there are {n} {what}; give one entry "
+            f"per layer or a single global value.",
+        )
+        return list(value)
+    return [value] * n
+
+
+def missing_mandatory(values: dict[str, Any], set_by_user: set[str]) -> list[str]:
+    """Names that should be set in the training config for this mode but were not."""
+    names = list(ALWAYS_MANDATORY)
+    if values["mode"] in ("img-img", "img-scalar"):
+        names += IMAGE_MODE_MANDATORY
+    else:
+        names += VECT_MANDATORY
+    if values["data_class_name"] is None:
+        names += FILE_DATA_MANDATORY
+    return sorted(n for n in names if n not in set_by_user)
+
+
+def check_consistency(values: dict[str, Any]) -> None:
+    """Checks across options (reference §1.3), with the specification's additions."""
+    _choice(values, "mode", MODES)
+    _choice(values, "target", TARGETS)
+    _choice(values, "optimizer", OPTIMIZERS)
+    _choice(values, "border_mode", BORDER_MODES)
+    _choice(values, "pre_process", PRE_PROCESSES)
+    mode = values["mode"]
+    n_conv = len(values["nof_filters"])
+    _require(
+        len(values["filters"]) == len(values["pool"]) == n_conv,
+        f"'filters' ({len(values['filters'])} entries), 'pool' ({len(values['pool'])}) and "
+        f"'nof_filters' ({n_conv}) must have one entry per conv layer each.",
+    )
+    _require(values["n_dim"] in (2, 3), f"Option 'n_dim' is {values['n_dim']!r}, but must be 2 or 3.")
+    _require(values["batch_size"] >= 1, "Option 'batch_size' must be at least 1.")
+    if mode == "img-img":
+        _require(
+            not values["MLP_layers"],
+            "mode 'img-img' predicts an image and cannot have 'MLP_layers'; set MLP_layers = [].",
+        )
+        _require(n_conv > 0, "mode 'img-img' needs conv layers ('filters', 'pool', 'nof_filters').")
+    if mode == "img-scalar":
+        _require(values["MLP_layers"], "mode 'img-scalar' needs 'MLP_layers' (e.g. [300, 300]).")
+    if mode == "vect-scalar":
+        _require(
+            n_conv == 0, "mode 'vect-scalar' takes vectors and cannot have conv layers ('filters')."
+        )
+    _require(
+        not values["lazy_labels"] or mode == "img-img",
+        "Option 'lazy_labels' only works in mode 'img-img'.",
+    )
+    _require(
+        values["rnn_layer_kwargs"] is None or mode == "vect-scalar",
+        "Option 'rnn_layer_kwargs' only works in mode 'vect-scalar'.",
+    )
+    _require(
+        mode == "vect-scalar" or values["data_class_name"] is not None
+        or len(values["d_files"]) == len(values["l_files"]),
+        f"'d_files' has {len(values['d_files'])} entries but 'l_files' has "
+        f"{len(values['l_files'])}; they must list images and labels in the same order.",
+    )
+    warp = values["warp_on"]
+    _require(
+        isinstance(warp, bool) or 0.0 <= warp <= 1.0,
+        f"Option 'warp_on' is {warp!r}: use True/False or a fraction between 0 and 1.",
+    )
+    _check_class_weights(values)
+    _check_schedule(values["LR_schedule"])
+    _check_data_class(values["data_class_name"])
+
+
+def _check_class_weights(values: dict[str, Any]) -> None:
+    weights, n_lab = values["class_weights"], values["n_lab"]
+    if weights is None:
+        return
+    _require(
+        n_lab is None or len(weights) == n_lab,
+        f"Option 'class_weights' has {len(weights)} entries but n_lab is {n_lab}; give one "
+        f"weight per class.",
+    )
+    _require(
+        all(isinstance(w, Real) and w >= 0 for w in weights) and sum(weights) > 0,
+        f"Option 'class_weights' is {weights!r}: weights must be non-negative numbers, not all 0.",
+    )
+
+
+def _check_schedule(schedule: Any) -> None:
+    if schedule is None:
+        return
+    _require(
+        all(
+            isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], Integral)
+            and isinstance(e[1], Real)
+            for e in schedule
+        ),
+        f"Option 'LR_schedule' is {schedule!r}: it must be a list of (step, learning_rate) pairs.",
+    )
+
+
+def _check_data_class(name: Any) -> None:
+    _require(
+        name is None or isinstance(name, str) or (len(name) == 2 and all(isinstance(x, str) for x in name)),
+        f"Option 'data_class_name' is {name!r}: give a class name or (file_path, class_name).",
+    )
+
+
+def normalise(values: dict[str, Any]) -> None:
+    """Bring values into the one shape the rest of the package relies on (in place)."""
+    n_conv = len(values["nof_filters"])
+    n_layers = n_conv + len(values["MLP_layers"])
+    values["activation_func"] = _per_layer(values, "activation_func", n_layers, "layers (conv + MLP)")
+    for act in values["activation_func"]:
+        _require(act in ACTIVATIONS, f"Activation {act!r} in 'activation_func' is not one of {ACTIVATIONS}.")
+    values["pooling_mode"] = _per_layer(values, "pooling_mode", n_conv, "conv layers")
+    for pm in values["pooling_mode"]:
+        _require(pm in POOLING_MODES, f"Pooling {pm!r} in 'pooling_mode' is not one of {POOLING_MODES}.")
+    values["dropout_rates"] = _normalise_dropout(values["dropout_rates"], n_layers)
+    values["MFP"] = _normalise_mfp(values["MFP"], n_conv)
+    if isinstance(values["history_freq"], Integral):
+        values["history_freq"] = [values["history_freq"]]
+    _require(
+        len(values["history_freq"]) == 1 and values["history_freq"][0] >= 1,
+        f"Option 'history_freq' is {values['history_freq']!r}: give one positive number of steps, "
+        f"e.g. [500].",
+    )
+    values["weight_decay"] = float(values["weight_decay"] or 0.0)
+    values["example_ignore_threshold"] = float(values["example_ignore_threshold"] or 0.0)
+    bs = values["batch_size"]
+    values["monitor_batch_size"] = max(bs, values["monitor_batch_size"] // bs * bs)
+    if values["background_processes"] is True:
+        values["background_processes"] = 2
+    values["background_processes"] = int(values["background_processes"])
+    if values["class_weights"] is not None:
+        values["class_weights"] = [float(w) for w in values["class_weights"]]
+
+
+def _normalise_dropout(rates: Any, n_layers: int) -> list[float]:
+    if rates is None or (isinstance(rates, (list, tuple)) and len(rates) == 0):
+        return []
+    if not isinstance(rates, (list, tuple)):
+        rates = [rates] * n_layers
+    _require(
+        len(rates) == n_layers,
+        f"Option 'dropout_rates' has {len(rates)} entries but the net has {n_layers} layers "
+        f"(conv + MLP); give one rate per layer, a single rate, or [].",
+    )
+    _require(
+        all(isinstance(r, Real) and 0.0 <= r < 1.0 for r in rates),
+        f"Option 'dropout_rates' is {rates!r}: fail rates must be in [0, 1).",
+    )
+    return [float(r) for r in rates]
+
+
+def _normalise_mfp(mfp: Any, n_conv: int) -> list[bool]:
+    if mfp in (False, None, 0) or (isinstance(mfp, (list, tuple)) and len(mfp) == 0):
+        return [False] * n_conv
+    if mfp is True or mfp == 1:
+        return [True] * n_conv
+    _require(
+        len(mfp) == n_conv,
+        f"Option 'MFP' has {len(mfp)} entries but there are {n_conv} conv layers.",
+    )
+    return [bool(m) for m in mfp]
+
+
+_PATH_OPTIONS = ("data_path", "label_path", "preview_data_path", "param_file")
+
+
+def resolve_paths(values: dict[str, Any], config_dir: str) -> None:
+    """Expand ``~`` and make data paths absolute relative to the config file's folder."""
+    values["save_path"] = os.path.abspath(os.path.expanduser(values["save_path"]))
+    for name in _PATH_OPTIONS:
+        if values[name]:
+            values[name] = os.path.join(config_dir, os.path.expanduser(values[name]))
+    name = values["data_class_name"]
+    if isinstance(name, (list, tuple)):
+        values["data_class_name"] = (
+            os.path.join(config_dir, os.path.expanduser(name[0])),
+            name[1],
+        )

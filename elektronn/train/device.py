@@ -1,0 +1,55 @@
+"""Choosing the compute device from ``--gpu`` (or the ``device`` option)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import ConfigError
+
+
+def parse_gpu(text: str | bool | int) -> str | bool | int:
+    """``'auto'`` stays, ``'false'``/False means CPU, anything else must be a device number."""
+    if isinstance(text, (bool, int)):
+        return text
+    lowered = text.strip().lower()
+    if lowered == "auto":
+        return "auto"
+    if lowered in ("false", "cpu", "none"):
+        return False
+    try:
+        return int(lowered)
+    except ValueError:
+        raise ConfigError(
+            f"--gpu={text!r} is not understood: use --gpu=auto, --gpu=false (CPU) or a GPU number."
+        ) from None
+
+
+def free_gpu_with_most_memory() -> int | None:
+    """Index of the CUDA device with the most free memory, None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    free = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
+    return max(range(len(free)), key=free.__getitem__)
+
+
+def select_device(gpu: str | bool | int) -> torch.device:
+    """The torch device for a parsed ``--gpu`` value.
+
+    Raises
+    ------
+    ConfigError
+        If a GPU number is asked for that does not exist.
+    """
+    if gpu is False:
+        return torch.device("cpu")
+    if gpu == "auto":
+        index = free_gpu_with_most_memory()
+        return torch.device("cpu") if index is None else torch.device("cuda", index)
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not 0 <= gpu < n:
+        available = f"GPUs 0..{n - 1}" if n else "no CUDA GPU"
+        raise ConfigError(
+            f"--gpu={gpu} asks for CUDA device {gpu}, but this machine has {available}. "
+            f"Use --gpu=false for the CPU or --gpu=auto."
+        )
+    return torch.device("cuda", gpu)

@@ -1,0 +1,143 @@
+"""Putting a training run together: device, save directory, data, network, trainer.
+
+The order follows the specification ("How it works"): the config is checked and the
+architecture computed (done by the caller), the save directory is created, the data is read,
+the network is built, and the loop runs. ``dry_run`` stops before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..arch import ram_estimate_bytes
+from ..config import Config, ConfigError
+from .device import parse_gpu, select_device
+from .savedir import prepare_save_dir
+
+_START = time.perf_counter()
+
+
+def uses_plugin_data(config: Config) -> bool:
+    """vect-scalar always, image modes when a data class is named (e.g. MNIST in img-scalar)."""
+    return config.mode == "vect-scalar" or config.data_class_name is not None
+
+
+def h5_shape(folder: str, name: str, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one dataset, without reading it."""
+    path = Path(folder) / name
+    try:
+        with h5py.File(path, "r") as f:
+            return f[key].shape, f[key].dtype
+    except FileNotFoundError:
+        raise ConfigError(f"Data file '{path}' (from d_files/l_files) does not exist.") from None
+    except KeyError:
+        raise ConfigError(f"Data file '{path}' has no dataset '{key}'.") from None
+    except OSError as exc:
+        raise ConfigError(f"Data file '{path}' cannot be read as HDF5: {exc}.") from None
+
+
+def describe_data_files(config: Config) -> list[str]:
+    """Lines with every image/label file's shape and the RAM estimate of the specification."""
+    lines, n_img, n_lab = [], 0, 0
+    for (d_name, d_key), (l_name, l_key) in zip(config.d_files, config.l_files, strict=False):
+        d_shape, d_dtype = h5_shape(config.data_path, d_name, d_key)
+        l_shape, l_dtype = h5_shape(config.label_path, l_name, l_key)
+        n_img += int(np.prod(d_shape))
+        n_lab += int(np.prod(l_shape))
+        lines.append(f"  {d_name}:{d_key} {d_shape} {d_dtype}  |  {l_name}:{l_key} {l_shape} {l_dtype}")
+    ram = ram_estimate_bytes(n_img, n_lab)
+    lines.append(f"Training data needs about {ram / 2**20:.1f} MiB of RAM.")
+    return lines
+
+
+def print_architecture(config: Config, n_ch: int | None = None, n_lab: int | None = None) -> None:
+    arch = config.arch
+    if arch is None:
+        print(f"vect-scalar MLP: layers {config.MLP_layers} + output")
+        return
+    for line in arch.summary_lines(
+        n_ch or 1, config.nof_filters, config.MLP_layers, n_lab or config.n_lab or 2,
+        config.batch_size,
+    ):  # fmt: skip
+        print(line)
+
+
+def dry_run(config: Config) -> None:
+    """Print the architecture, the data files' shapes and the RAM estimate; write nothing."""
+    print_architecture(config)
+    if not uses_plugin_data(config):
+        print("Data files:")
+        for line in describe_data_files(config):
+            print(line)
+    print("Dry run: stopping before the save directory is created.")
+
+
+def load_data(config: Config):
+    """The data source and the keyword arguments of training and monitor batches."""
+    if uses_plugin_data(config):
+        from ..data.plugins import create_plugin_data
+
+        data = create_plugin_data(config)
+        return data, dict(config.data_batch_kwargs), {}
+    from ..data import ImageData, batch_kwargs_from_config
+
+    data = ImageData.from_config(config)
+    train_kwargs = batch_kwargs_from_config(config)
+    monitor_kwargs = {k: v for k, v in train_kwargs.items() if k != "source"}
+    monitor_kwargs["warp_on"] = False
+    return data, train_kwargs, monitor_kwargs
+
+
+def run_training(config: Config, gpu) -> int:
+    """The whole run; returns the process exit code."""
+    import torch
+
+    from ..net.model import build_model
+    from ..net.paramfile import load_into_model, load_params
+    from .trainer import Trainer
+
+    device = select_device(parse_gpu(gpu))
+    save_dir = prepare_save_dir(config)
+    print(f"Save directory: {save_dir}  |  device: {device}")
+    data, batch_kwargs, monitor_kwargs = load_data(config)
+    n_ch, n_lab = getattr(data, "n_ch", 1), data.n_lab
+    if config.n_lab is None:
+        config.n_lab = n_lab
+    print_architecture(config, n_ch, n_lab)
+    model = build_model(config, n_ch, n_lab, getattr(data, "example_shape", None)).to(device)
+    if config.param_file:
+        report = load_into_model(model, load_params(config.param_file)["state_dict"])
+        print(f"Initialised from {config.param_file}: {report}")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"Total count of trainable parameters: {n_params:,}")
+    batches = None
+    try:
+        if config.background_processes:
+            from ..data.background import BackgroundBatches
+
+            batches = BackgroundBatches(
+                data, dict(batch_size=config.batch_size, **batch_kwargs), config.background_processes
+            )
+        preview = make_preview(config, n_lab)
+        trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,
+                          monitor_kwargs, preview)  # fmt: skip
+        print(f"Starting training after {time.perf_counter() - _START:.1f} s "
+              f"(torch {torch.__version__})", flush=True)  # fmt: skip
+        trainer.run()
+    finally:
+        if batches is not None:
+            batches.close()
+    return 0
+
+
+def make_preview(config: Config, n_lab: int):
+    """Preview predictions of ``preview_data_path`` (img-img only), or None."""
+    if config.mode != "img-img" or not config.preview_data_path:
+        return None
+    from .preview import Preview
+
+    return Preview.from_config(config, n_lab)

@@ -1,0 +1,364 @@
+"""The training loop: batches → update steps → monitoring, logs, snapshots, previews.
+
+One readable file in the spirit of nanoGPT's ``train.py``. Per step (specification, "How it
+works"): get a batch (from background workers when configured), make one update (several for
+CG and L-BFGS), and every ``history_freq`` steps estimate train/valid performance on monitor
+batches, print a status line, save the logs, the ``-LAST`` parameters and plots. Persistent
+snapshots every ``param_save_h`` hours, previews after ``initial_prev_h`` then every
+``prev_save_h`` hours. Ends after ``n_steps`` or ``max_runtime`` seconds (batch creation and
+monitoring included, time in the Ctrl+C console excluded) and saves ``<save_name>_end.param``.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..net.losses import compute_loss, error_rate
+from ..net.paramfile import save_params
+from .history import History
+from .optimizers import lr_at_step, make_optimizer, switch_optimizer
+from .plots import PlotProcess, make_plots
+
+LOSS_EMA_DECAY = 0.995
+SPEED_EMA_DECAY = 0.8
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Raised inside the update closure so a NaN/inf loss never reaches the parameters."""
+
+
+def format_duration(seconds: float) -> str:
+    """``t=Ns`` up to 5 min, ``t=Nm`` up to ~1 h, else ``t=N.Nh`` (as the original)."""
+    if seconds <= 300:
+        return f"t={seconds:.0f}s"
+    if seconds <= 4000:
+        return f"t={seconds / 60:.0f}m"
+    return f"t={seconds / 3600:.1f}h"
+
+
+class Trainer:
+    """Owns the model, optimiser, data source and every file written during training.
+
+    Attributes used from the Ctrl+C console: ``cnn`` (the model), ``data``, ``config``,
+    ``optimizer``, ``step``, ``history``, ``batch`` (the last training batch).
+    """
+
+    def __init__(self, config: Any, data: Any, model: torch.nn.Module, device: torch.device,
+                 save_dir: Path, batches: Any = None, batch_kwargs: dict | None = None,
+                 monitor_kwargs: dict | None = None, preview: Any = None) -> None:  # fmt: skip
+        self.config = config
+        self.data = data
+        self.cnn = model
+        self.device = device
+        self.save_dir = Path(save_dir)
+        self.batches = batches
+        self.batch_kwargs = dict(batch_kwargs or {})
+        self.monitor_kwargs = dict(monitor_kwargs or {})
+        self.preview = preview
+        self.regression = config.target == "regression"
+        self.optimizer = make_optimizer(config.optimizer, list(model.parameters()), config)
+        self.history = History()
+        self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
+        self.step = 0
+        self.t_passed = 0.0
+        self.wait_time = 0.0
+        self.loss_ema: float | None = None
+        self.its_per_s = 0.0
+        self.batch: tuple | None = None
+        self.last_loss = math.nan
+        self.last_snapshot_t = 0.0
+        self.next_preview_h = config.initial_prev_h
+        self.stop_reason: str | None = None
+        self.console_requested = False
+        self.killed = False
+        self._interrupts = 0
+
+    # ----------------------------------------------------------------- batches and losses
+    def get_batch(self) -> tuple:
+        """One training batch, from the background workers if there are any."""
+        t0 = time.perf_counter()
+        if self.batches is not None:
+            batch = self.batches.get()
+        else:
+            batch = self.data.getbatch(self.config.batch_size, **self.batch_kwargs)
+        self.wait_time += time.perf_counter() - t0
+        return batch
+
+    def _to_device(self, batch: tuple) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        data, labels = batch[0], batch[1]
+        x = torch.from_numpy(np.ascontiguousarray(data)).to(self.device, non_blocking=True)
+        y = torch.from_numpy(np.ascontiguousarray(labels)).to(self.device, non_blocking=True)
+        y = y.float() if self.regression else y.long()
+        extras: dict[str, torch.Tensor] = {}
+        rest = list(batch[2:])
+        if self.config.lazy_labels and len(rest) >= 2:
+            extras["info"] = tuple(torch.from_numpy(np.asarray(a)).to(self.device) for a in rest[:2])
+            rest = rest[2:]
+        if self.config.use_example_weights and rest:
+            extras["example_weights"] = torch.from_numpy(np.asarray(rest[0])).to(self.device)
+        return x, y, extras
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, extras: dict) -> torch.Tensor:
+        return compute_loss(
+            logits,
+            y,
+            target=self.config.target,
+            class_weights=self.config.class_weights,
+            label_prop_thresh=self.config.label_prop_thresh,
+            **extras,
+        )
+
+    def train_step(self, batch: tuple) -> float:
+        """One update on ``batch``; returns the loss before the update."""
+        x, y, extras = self._to_device(batch)
+        self.cnn.train()
+
+        def closure() -> torch.Tensor:
+            for p in self.cnn.parameters():
+                p.grad = None
+            loss = self.loss(self.cnn(x), y, extras)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(float(loss))
+            loss.backward()
+            return loss
+
+        return float(self.optimizer.step(closure))
+
+    @torch.no_grad()
+    def test_model(self, source: str = "valid") -> tuple[float, float]:
+        """Loss and error on a monitor batch from ``source`` (no warping, no dropout).
+
+        Returns ``(nan, nan)`` when the data has no such source (e.g. no validation cubes).
+        The error is in % for classification and the RMSE for regression.
+        """
+        if not self.data_has(source):
+            return math.nan, math.nan
+        batch = self.data.getbatch(self.config.monitor_batch_size, source=source, **self.monitor_kwargs)
+        x_all, y_all, extras = self._to_device(batch)
+        self.cnn.eval()
+        loss_sum = err_sum = 0.0
+        n = len(x_all)
+        for start in range(0, n, self.config.batch_size):
+            chunk = slice(start, start + self.config.batch_size)
+            part = {k: tuple(t[chunk] for t in v) if isinstance(v, tuple) else v[chunk]
+                    for k, v in extras.items()}  # fmt: skip
+            logits = self.cnn(x_all[chunk])
+            weight = len(x_all[chunk]) / n
+            loss_sum += weight * float(self.loss(logits, y_all[chunk], part))
+            err_sum += weight * float(error_rate(logits, y_all[chunk], self.config.target))
+        self.cnn.train()
+        error = math.sqrt(err_sum) if self.regression else 100.0 * err_sum
+        return loss_sum, error
+
+    def data_has(self, source: str) -> bool:
+        """Whether the data offers batches from ``source`` ('train', 'valid', 'test')."""
+        has = getattr(self.data, "has_source", None)
+        return bool(has(source)) if callable(has) else source == "train"
+
+    # ------------------------------------------------------------------ files
+    def param_path(self, suffix: str) -> Path:
+        return self.save_dir / f"{self.config.save_name}{suffix}.param"
+
+    def save(self, path: Path | str) -> Path:
+        """Save the parameters with the resolved config and the resumable training state."""
+        path = Path(path)
+        save_params(path, self.cnn, self.config.to_dict(), self.arch_dict(), extra=self.state())
+        return path
+
+    def arch_dict(self) -> dict | None:
+        arch = self.config.arch
+        return None if arch is None else arch.to_dict()
+
+    def state(self) -> dict:
+        """Everything besides the weights that a resumed run needs."""
+        return {
+            "step": self.step,
+            "t_passed": self.t_passed,
+            "loss_ema": self.loss_ema,
+            "optimizer_name": self.config.optimizer,
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save_logs(self) -> None:
+        cg = getattr(self.optimizer, "timeline", None)
+        if cg:
+            self.history.rows["CGtimeline"] = [list(map(float, r)) for r in cg]
+        self.history.save(self.save_dir / "Backup", self.config.save_name)
+
+    # ------------------------------------------------------------------ the loop
+    def current_lr(self) -> float | None:
+        return getattr(self.optimizer, "lr", None)
+
+    def apply_lr_schedule(self) -> None:
+        """Set this step's LR from LR_decay and LR_schedule (optimisers with an LR only)."""
+        if self.current_lr() is None:
+            return
+        params = getattr(self.config, f"{self.config.optimizer}_params", {}) or {}
+        lr0 = params.get("LR", self.current_lr())
+        lr = lr_at_step(self.step, lr0, self.config.LR_decay, self.config.LR_schedule or [])
+        if self._lr_base != lr:  # only when schedule/decay changed it: keep console setlr
+            self.optimizer.lr = lr
+            self._lr_base = lr
+
+    def switch_optimizer(self, name: str) -> None:
+        """Change the optimiser mid-run (console commands SGD, CG, RPROP, LBFGS, Adam)."""
+        self.optimizer = switch_optimizer(self.optimizer, name, list(self.cnn.parameters()),
+                                          self.config)  # fmt: skip
+        self.config.optimizer = name
+        self._lr_base = self.current_lr()
+
+    def monitor(self, nll: float, nll_after: float) -> None:
+        """The history step: monitor batches, logs, status line, LAST backup and plots."""
+        train_loss, train_err = self.test_model("train")
+        valid_loss, valid_err = self.test_model("valid")
+        lr = self.current_lr()
+        self.history.add("history", self.step, self.t_passed, self.loss_ema, nll, train_loss,
+                         valid_loss, nll_after - nll, math.nan if lr is None else lr)  # fmt: skip
+        self.history.add("errors", self.step, self.t_passed, train_err, valid_err)
+        self.save_logs()
+        self.save(self.param_path("-LAST"))
+        if self.config.plot_on:
+            self.plotter.request()
+        if self.config.print_status:
+            print(self.status_line(train_err, valid_err, nll_after - nll), flush=True)
+
+    def status_line(self, train_err: float, valid_err: float, diff: float) -> str:
+        name = "MSE" if self.regression else "NLL"
+        unit = "" if self.regression else "%"
+        lr = self.current_lr()
+        lr_text = "n/a" if lr is None else f"{lr:.5f}"
+        prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
+        return (
+            f"{self.step:05d} {name}m={self.loss_ema:.3f}, train={train_err:05.2f}{unit}, "
+            f"valid={valid_err:05.2f}{unit}, prev={prevalence:04.1f}, {name}diff={diff:+.1e}, "
+            f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
+        )
+
+    def maybe_snapshot(self) -> None:
+        hours = self.config.param_save_h
+        if (self.t_passed - self.last_snapshot_t) / 3600 > hours:
+            k = round(self.t_passed / 3600 / hours)
+            self.save(self.param_path(f"-{k * hours:.1f}h"))
+            self.last_snapshot_t = self.t_passed
+
+    def maybe_preview(self) -> None:
+        if self.preview is None or self.t_passed / 3600 <= self.next_preview_h:
+            return
+        try:
+            self.preview.predict(self.cnn, self.next_preview_h)
+        except Exception as exc:  # a failed preview must not end hours of training
+            print(f"Preview prediction failed: {type(exc).__name__}: {exc}", flush=True)
+        self.next_preview_h += self.config.prev_save_h
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        """Ctrl+C at a terminal opens the console after this step; otherwise stop like abort.
+
+        SIGTERM, and SIGINT without a terminal (e.g. a batch job), end the run cleanly with
+        the final save. A third signal before the step ends interrupts at once.
+        """
+        self._interrupts += 1
+        if self._interrupts > 2:
+            raise KeyboardInterrupt
+        if signum == signal.SIGINT and sys.stdin is not None and sys.stdin.isatty():
+            self.console_requested = True
+        else:
+            self.stop_reason = self.stop_reason or f"{signal.Signals(signum).name} received"
+
+    def open_console(self) -> None:
+        """The Ctrl+C console (train.console); its time does not count as training time."""
+        from .console import run_console
+
+        self.console_requested = False
+        run_console(self)
+        self._interrupts = 0
+
+    def run(self) -> str:
+        """Train until n_steps, max_runtime or a stop request; returns why it ended."""
+        cfg = self.config
+        self._lr_base = self.current_lr()
+        previous = {s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        t_last = time.perf_counter()
+        try:
+            while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
+                self.apply_lr_schedule()
+                self.batch = self.get_batch()
+                try:
+                    nll = self.train_step(self.batch)
+                except NonFiniteLoss as exc:
+                    self.stop_reason = (
+                        f"the loss became {exc.args[0]} at step {self.step} (no update was made); "
+                        f"lower the learning rate or check the data"
+                    )
+                    break
+                self.last_loss = nll
+                self.loss_ema = nll if self.loss_ema is None else (
+                    LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
+                now = time.perf_counter()
+                dt, t_last = now - t_last, now
+                self.t_passed += dt
+                self.its_per_s = (SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt
+                                  if self.its_per_s else 1 / dt)  # fmt: skip
+                self.history.add("timeline", self.step, self.t_passed, self.loss_ema, nll,
+                                 float(np.mean(self.batch[1])))  # fmt: skip
+                if self.step % cfg.history_freq[0] == 0:
+                    x, y, extras = self._to_device(self.batch)
+                    with torch.no_grad():
+                        self.cnn.eval()
+                        nll_after = float(self.loss(self.cnn(x), y, extras))
+                        self.cnn.train()
+                    self.monitor(nll, nll_after)
+                self.maybe_snapshot()
+                self.maybe_preview()
+                self.step += 1
+                now = time.perf_counter()
+                self.t_passed += now - t_last
+                if self.console_requested:
+                    self.open_console()
+                t_last = time.perf_counter()
+                if self.t_passed > cfg.max_runtime:
+                    self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
+        except BaseException as exc:
+            self.save_on_error(exc)
+            raise
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        reason = self.stop_reason or f"n_steps={cfg.n_steps} reached"
+        if self.killed:
+            print("Killed from the console: nothing saved.", flush=True)
+        else:
+            self.finish(reason)
+        return reason
+
+    def save_on_error(self, exc: BaseException) -> None:
+        """Keep what was trained when anything goes wrong after training started."""
+        if self.step == 0:
+            return
+        try:
+            path = self.save(self.param_path("-LAST"))
+            self.save_logs()
+            print(f"Training stopped at step {self.step} by {type(exc).__name__}; the parameters "
+                  f"were saved to {path}", file=sys.stderr, flush=True)  # fmt: skip
+        except Exception as save_exc:  # report both, never hide the original error
+            print(f"Could not save the parameters: {save_exc}", file=sys.stderr)
+
+    def finish(self, reason: str) -> None:
+        """Normal end: final parameters, logs and plots."""
+        path = self.save(self.param_path("_end"))
+        self.save_logs()
+        self.plotter.close()
+        make_plots(self.save_dir, self.config.save_name, self.regression)
+        share = 100 * self.wait_time / self.t_passed if self.t_passed else 0.0
+        print(f"End of training after {self.step} steps ({reason}); "
+              f"{format_duration(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
+              f"Parameters saved to {path}", flush=True)  # fmt: skip

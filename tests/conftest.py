@@ -1,0 +1,21 @@
+"""Shared test fixtures: the real data beside the project, and a clean user-defaults file."""
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The ../shared/data folder (ISBI 2012, MNIST); skips the test where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def no_user_defaults(tmp_path, monkeypatch):
+    """Keep the developer's own ~/.elektronn.config out of every test."""
+    monkeypatch.setenv("ELEKTRONN_USER_CONFIG", str(tmp_path / "no-user-defaults.config"))

@@ -1,0 +1,149 @@
+"""``elektronn-train`` as a user runs it: dry runs, bad input, the save directory."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from elektronn.data.synthetic import make_membrane_volume
+
+
+def run_cli(*args, cwd=None, env_extra=None, timeout=300):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "elektronn.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """Two small synthetic membrane cubes in tmp_path/data."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(2):
+        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
+        with h5py.File(folder / f"raw_{i}.h5", "w") as f:
+            f["raw"] = raw
+        with h5py.File(folder / f"lab_{i}.h5", "w") as f:
+            f["lab"] = labels
+    return folder
+
+
+def tiny_config(tmp_path, extra=""):
+    """A small 2D img-img config that trains in seconds."""
+    text = f"""
+    save_path = {str(tmp_path / "runs")!r}
+    save_name = "tiny"
+    n_dim = 2
+    desired_input = 30
+    filters = [6, 4]
+    pool = [2, 1]
+    nof_filters = [4, 4]
+    batch_size = 2
+    n_lab = 2
+    mode = "img-img"
+    data_path = "data/"
+    label_path = "data/"
+    d_files = [("raw_0.h5", "raw"), ("raw_1.h5", "raw")]
+    l_files = [("lab_0.h5", "lab"), ("lab_1.h5", "lab")]
+    valid_cubes = [1]
+    n_steps = 12
+    max_runtime = 120
+    history_freq = [5]
+    monitor_batch_size = 4
+    plot_on = False
+    SGD_params = dict(LR=0.01, momentum=0.9)
+    """
+    path = tmp_path / "tiny.py"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return path
+
+
+def test_dry_run_prints_architecture_and_data(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "FOV" in out or "field of view" in out.lower()
+    assert "raw_0.h5" in out and "(64, 64, 4)" in out
+    assert "MiB of RAM" in out
+    assert not (tmp_path / "runs").exists(), "a dry run must not create the save directory"
+
+
+def test_shipped_example_found_by_name():
+    result = run_cli("demo", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "demo.py" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        ("nof_filter = [3, 3]\n", "Did you mean 'nof_filters'"),
+        ("n_steps = 'ten'\n", "'n_steps'"),
+        ("filters = [3, 3]\npool = [2, 2]\n", "field of view"),
+        ("mode = 'foo'\n", "'mode'"),
+    ],
+)
+def test_bad_config_exits_2_with_one_paragraph(tmp_path, extra, fragment):
+    result = run_cli(tiny_config(tmp_path, extra), "--dry-run")
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    result = run_cli(tmp_path / "nope.py")
+    assert result.returncode == 2
+    assert "nope.py" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_gpu_is_a_clear_error(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--gpu=7")
+    assert result.returncode == 2
+    assert "--gpu=7" in result.stderr
+
+
+def test_overwrite_false_refuses_existing_save_dir(tmp_path, tiny_data):
+    existing = tmp_path / "runs" / "tiny"
+    existing.mkdir(parents=True)
+    (existing / "keep.txt").write_text("precious")
+    result = run_cli(tiny_config(tmp_path, "overwrite = False\n"))
+    assert result.returncode == 2
+    assert "overwrite=False" in result.stderr
+    assert sorted(os.listdir(existing)) == ["keep.txt"]
+
+
+def test_training_run_writes_save_directory(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--set", "n_steps=11", "--gpu=false")
+    assert result.returncode == 0, result.stderr + result.stdout
+    save = tmp_path / "runs" / "tiny"
+    assert (save / "Backup" / "config.py").read_text() == tiny_config(tmp_path).read_text()
+    resolved = (save / "Backup" / "resolved_config.py").read_text()
+    assert "n_steps = 11" in resolved and "SSGD" not in resolved
+    assert (save / "tiny-LAST.param").is_file()
+    assert (save / "tiny_end.param").is_file()
+    for kind in ("timeline", "history", "errors"):
+        assert (save / "Backup" / f"tiny.{kind}.npy").is_file()
+    history = np.load(save / "Backup" / "tiny.history.npy")
+    assert list(history[:, 0]) == [0, 5, 10]
+    status_lines = [line for line in result.stdout.splitlines() if line[:5].isdigit()]
+    assert [line[:5] for line in status_lines] == ["00000", "00005", "00010"]
+    assert "valid=" in status_lines[0] and "it/s" in status_lines[0]
+    assert (save / "tiny.Errors.png").is_file()
+
+
+def test_max_runtime_stops_the_run(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path, "n_steps = 10**9\nmax_runtime = 3\n"))
+    assert result.returncode == 0, result.stderr
+    assert "max_runtime" in result.stdout
+    assert (tmp_path / "runs" / "tiny" / "tiny_end.param").is_file()
