@@ -7,6 +7,7 @@ the network is built, and the loop runs. ``dry_run`` stops before anything is wr
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def load_data(config: Config):
         from ..data.plugins import create_plugin_data
 
         data = create_plugin_data(config)
-        return data, dict(config.data_batch_kwargs), {}
+        accepts_warp = "warp_on" in inspect.signature(data.getbatch).parameters
+        return data, dict(config.data_batch_kwargs), {"warp_on": False} if accepts_warp else {}
     from ..data import ImageData, batch_kwargs_from_config
 
     data = ImageData.from_config(config)

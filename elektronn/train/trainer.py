@@ -161,7 +161,9 @@ class Trainer:
     def data_has(self, source: str) -> bool:
         """Whether the data offers batches from ``source`` ('train', 'valid', 'test')."""
         has = getattr(self.data, "has_source", None)
-        return bool(has(source)) if callable(has) else source == "train"
+        if callable(has):
+            return bool(has(source))
+        return source == "train" or len(getattr(self.data, f"{source}_d", None) or ()) > 0
 
     # ------------------------------------------------------------------ files
     def param_path(self, suffix: str) -> Path:
@@ -254,10 +256,13 @@ class Trainer:
     def maybe_preview(self) -> None:
         if self.preview is None or self.t_passed / 3600 <= self.next_preview_h:
             return
+        self.cnn.eval()
         try:
-            self.preview.predict(self.cnn, self.next_preview_h)
+            self.preview.predict(self.cnn, self.next_preview_h, self.save_dir)
         except Exception as exc:  # a failed preview must not end hours of training
             print(f"Preview prediction failed: {type(exc).__name__}: {exc}", flush=True)
+        finally:
+            self.cnn.train()
         self.next_preview_h += self.config.prev_save_h
 
     def _on_interrupt(self, signum: int, frame: Any) -> None:

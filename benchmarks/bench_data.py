@@ -1,0 +1,180 @@
+"""Data pipeline benchmark: warped-patch speed per core, and memory with background workers.
+
+Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke run). It prints
+
+1. patches/s and Mvox/s on one core (``torch.set_num_threads(1)``) for a 3D patch (7,127,127)
+   and a 2D patch 256×256 with warping on: the warp alone (coordinates, bounding box,
+   resampling of image and labels), whole ``getbatch`` calls (sampling, warp, flips, grey
+   augmentation), and ``scipy.ndimage.map_coordinates`` (order=1 image, order=0 labels) on the
+   *same* coordinates, precomputed outside the timing -- so the ratio is conservative;
+2. the total PSS of trainer + workers for 0, 2 and 4 background workers over a generated data
+   set of >= 1 GB float32 (written to /tmp and deleted afterwards), against the target
+   ``PSS(0) + n * prefetched batch bytes + 100 MB``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+
+import h5py
+import numpy as np
+import psutil
+import scipy
+import torch
+from scipy import ndimage
+
+from elektronn.data import BackgroundBatches, ImageData
+from elektronn.data.geometry import PatchGeometry
+from elektronn.data.warping import sample_warp_params, source_coordinates, start_range, warp_patch
+
+MB = 2**20
+CASES = {
+    # name: (n_dim, patch (internal order), int_offset, stride, volume (ch, z, x, y))
+    "3D (7,127,127)": (3, (7, 127, 127), (1, 20, 20), (1, 2, 2), (1, 40, 400, 400)),
+    "2D 256x256": (2, (256, 256), (30, 30), (2, 2), (1, 10, 600, 600)),
+}
+
+
+def best_rate(function: Callable[[], None], count: int, repeats: int) -> float:
+    """Best items/s over ``repeats`` runs of ``function`` (which handles ``count`` items)."""
+    function()
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]:
+    """Rows (what, patches/s, Mvox/s) for one patch case."""
+    n_dim, patch, offset, stride, volume_shape = CASES[name]
+    rng = np.random.default_rng(0)
+    image = rng.random(volume_shape, dtype=np.float32)
+    labels = (image[0] > 0.5).astype(np.int16)
+    geometry = PatchGeometry.from_net(n_dim, patch, offset, stride)
+    jobs = []
+    for _ in range(n_patches):
+        params = sample_warp_params(rng, n_dim)
+        coords = source_coordinates(params, geometry.patch)
+        start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, labels.shape))
+        jobs.append((params, start))
+
+    def ours() -> None:
+        for params, start in jobs:
+            coords = source_coordinates(params, geometry.patch)
+            start_range(coords, labels.shape)
+            warp_patch(image, labels, coords, start, geometry)
+
+    points = []
+    for params, start in jobs:
+        c = source_coordinates(params, geometry.patch)
+        u, v = c.positions()
+        w = np.broadcast_to((c.w + start[0])[:, None, None], u.shape)
+        grid = np.stack([w, u + start[1], v + start[2]]).astype(np.float64)
+        points.append((grid, np.ascontiguousarray(grid[(slice(None), *geometry.label_region)])))
+
+    def reference() -> None:
+        for grid, label_grid in points:
+            ndimage.map_coordinates(image[0], grid, order=1)
+            ndimage.map_coordinates(labels, label_grid, order=0)
+
+    with h5py.File(os.path.join(tmp, "bench.h5"), "w") as h5:
+        h5["raw"] = (image[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+        h5["lab"] = labels.transpose(1, 2, 0).astype(np.uint8)
+    data = ImageData(
+        [("bench.h5", "raw")], [("bench.h5", "lab")], data_path=tmp, label_path=tmp,
+        n_dim=n_dim, patch_shape=patch, int_offset=offset, stride=stride, seed=0,
+    )  # fmt: skip
+
+    def batches() -> None:
+        for _ in range(n_patches // 8):
+            data.getbatch(8, warp_on=True, flip=True, grey_augment_channels=[0])
+
+    voxels = np.prod(geometry.patch) / 1e6
+    rates = {
+        "warp (ours)": best_rate(ours, n_patches, repeats),
+        "getbatch, warp+flip+grey": best_rate(batches, n_patches // 8 * 8, repeats),
+        "map_coordinates (same coords)": best_rate(reference, n_patches, repeats),
+    }
+    return [(name, what, rate, rate * voxels) for what, rate in rates.items()]
+
+
+def write_big_volume(folder: str, n_z: int) -> float:
+    """A uint8 (1024, 1024, n_z) volume and binary labels, written slab by slab; GiB float32."""
+    rng = np.random.default_rng(1)
+    with h5py.File(os.path.join(folder, "big.h5"), "w") as h5:
+        raw = h5.create_dataset("raw", (1024, 1024, n_z), np.uint8, chunks=(1024, 1024, 1))
+        lab = h5.create_dataset("lab", (1024, 1024, n_z), np.uint8, chunks=(1024, 1024, 1))
+        for z0 in range(0, n_z, 16):
+            slab = rng.integers(0, 256, (1024, 1024, min(16, n_z - z0)), dtype=np.uint8)
+            raw[:, :, z0 : z0 + slab.shape[2]] = slab
+            lab[:, :, z0 : z0 + slab.shape[2]] = slab > 127
+    return 1024 * 1024 * n_z * 4 / 2**30
+
+
+def total_pss(pids: list[int]) -> float:
+    """Summed proportional set size (shared pages divided among their processes), in MB."""
+    return sum(psutil.Process(p).memory_full_info().pss for p in pids) / MB
+
+
+def memory(n_z: int, n_batches: int, tmp: str) -> tuple[float, list[tuple]]:
+    """Rows (workers, PSS MB, prefetched MB, bound MB) over a >= 1 GB data set."""
+    gib = write_big_volume(tmp, n_z)
+    data = ImageData(
+        [("big.h5", "raw")], [("big.h5", "lab")], data_path=tmp, label_path=tmp, n_dim=3,
+        patch_shape=(7, 127, 127), int_offset=(1, 20, 20), stride=(1, 2, 2), seed=0,
+    )  # fmt: skip
+    os.remove(os.path.join(tmp, "big.h5"))
+    kwargs = dict(batch_size=4, warp_on=True, flip=True, grey_augment_channels=[0])
+    batch_bytes = sum(a.nbytes for a in data.getbatch(**kwargs)) / MB
+    for _ in range(n_batches):
+        data.getbatch(**kwargs)
+    rows = [(0, total_pss([os.getpid()]), 0.0, None)]
+    for n_proc in (2, 4):
+        with BackgroundBatches(data, kwargs, n_proc) as background:
+            for _ in range(n_batches):
+                background.get()
+            pss = total_pss([os.getpid(), *background.pids])
+        prefetched = n_proc * background.slots_per_worker * batch_bytes
+        rows.append((n_proc, pss, prefetched, rows[0][1] + prefetched + 100))
+    return gib, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few patches, 0.25 GB data")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    n_patches, repeats, n_z, n_batches = (16, 1, 64, 5) if args.quick else (64, 3, 272, 40)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, "
+          f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}")  # fmt: skip
+    tmp = tempfile.mkdtemp(prefix="elektronn_bench_", dir="/tmp")
+    try:
+        print("\nWarped patch generation, one core")
+        print(f"{'patch':16} {'method':31} {'patches/s':>10} {'Mvox/s':>8}")
+        for name in CASES:
+            rows = warp_speed(name, n_patches, repeats, tmp)
+            for case, what, rate, mvox in rows:
+                print(f"{case:16} {what:31} {rate:10.1f} {mvox:8.2f}")
+            print(f"{'':16} {'ratio warp / map_coordinates':31} {rows[0][2] / rows[2][2]:10.2f}x")
+            print(f"{'':16} {'ratio getbatch / map_coordinates':31} {rows[1][2] / rows[2][2]:10.2f}x")
+        gib, rows = memory(n_z, n_batches, tmp)
+        print(f"\nMemory, trainer + workers (PSS), {gib:.2f} GiB float32 volume, 3D patches, bs 4")
+        print(f"{'workers':>7} {'PSS MB':>9} {'prefetched MB':>14} {'target MB':>10}")
+        for n_proc, pss, prefetched, bound in rows:
+            target = "" if bound is None else f"{bound:10.0f} {'ok' if pss <= bound else 'MISSED'}"
+            print(f"{n_proc:7d} {pss:9.0f} {prefetched:14.1f} {target}")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()

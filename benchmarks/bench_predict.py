@@ -1,0 +1,215 @@
+"""Dense prediction speed: exact tiling + MFP vs shift-and-stitch vs an overlap-blended window.
+
+All three methods predict the same volume with the same net and produce the same output
+frame (mirror-padded, so the output covers the input, as a MONAI user would get it):
+
+* **MFP, exact tiling** (``predict_dense(method='mfp')``): adjacent output blocks, one
+  forward pass per tile, each output voxel computed about once.
+* **shift-and-stitch, exact tiling** (``method='stitch'``): the same tiles, S^d passes each.
+* **sliding window, 25 % overlap, Gaussian blending** (MONAI's ``sliding_window_inference``
+  recipe, implemented below): windows of the same input size whose outputs overlap by a
+  quarter, each computed densely (MFP), accumulated with a Gaussian importance map
+  (sigma = 1/8 of the window, MONAI's default) and normalised. With valid convolutions the
+  overlapping windows agree exactly, so the blending only costs time.
+
+Redundancy is the number of input voxels pushed through the net per output voxel
+(shift-and-stitch counts each of its S^d passes). Run::
+
+    python benchmarks/bench_predict.py [--z 4] [--tile X,Y] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from elektronn.config import load_config  # noqa: E402
+from elektronn.net.mfp import mfp_forward  # noqa: E402
+from elektronn.net.model import build_model  # noqa: E402
+from elektronn.predict.dense import SLICE_AXIS, predict_dense  # noqa: E402
+from elektronn.predict.geometry import net_geometry  # noqa: E402
+from elektronn.predict.profile import fastest, format_row, profile_tiles  # noqa: E402
+from elektronn.predict.tiling import plan_tiles  # noqa: E402
+
+ISBI_EXAMPLE = ROOT / "examples" / "isbi2012_membranes.py"
+ISBI_TEST = ROOT.parent / "shared" / "data" / "isbi2012" / "test-volume.h5"
+
+#: The net of the reference's worked example 3 (2D img-img), used when the example is absent.
+FALLBACK_NET = dict(n_dim=2, filters=[6, 5, 4, 4], pool=[2, 2, 1, 1], nof_filters=[16, 32, 32, 32],
+                    desired_input=180)  # fmt: skip
+
+
+def isbi_config(folder: Path):
+    """The ISBI example's config (its architecture), or a config of :data:`FALLBACK_NET`."""
+    if ISBI_EXAMPLE.is_file():
+        return load_config(ISBI_EXAMPLE), ISBI_EXAMPLE.name
+    text = "\n".join(f"{k} = {v!r}" for k, v in FALLBACK_NET.items())
+    path = folder / "isbi_net.py"
+    path.write_text(text + '\nmode = "img-img"\nn_lab = 2\nactivation_func = "relu"\n')
+    return load_config(path), "reference example 3 (filters [6,5,4,4], pools [2,2,1,1])"
+
+
+def load_volume(n_z: int) -> tuple[np.ndarray, str]:
+    """``(1, z, x, y)`` uint8: the ISBI test volume's first ``n_z`` slices, or random data."""
+    if ISBI_TEST.is_file():
+        with h5py.File(ISBI_TEST, "r") as f:
+            raw = f["raw"][:, :, :n_z]
+        return np.ascontiguousarray(raw.transpose(2, 0, 1))[None], f"ISBI 2012 test volume {raw.shape}"
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (1, n_z, 512, 512), dtype=np.uint8), f"random (512, 512, {n_z})"
+
+
+def gaussian_map(shape: tuple[int, ...], sigma_scale: float = 0.125) -> np.ndarray:
+    """MONAI's importance map: a Gaussian centred on the window, sigma = 1/8 of its size."""
+    axes = []
+    for n in shape:
+        x = np.arange(n) - (n - 1) / 2
+        axes.append(np.exp(-0.5 * (x / max(sigma_scale * n, 1e-6)) ** 2))
+    weights = math.prod(np.ix_(*axes)).astype(np.float32)
+    return np.maximum(weights / weights.max(), 1e-3)
+
+
+def window_starts(n_out: int, window_out: int, overlap: float) -> list[int]:
+    """Window starts with MONAI's step ``window * (1 - overlap)``, the last one flush."""
+    if n_out <= window_out:
+        return [0]
+    step = max(1, int(window_out * (1 - overlap)))
+    starts = list(range(0, n_out - window_out, step))
+    return starts + [n_out - window_out]
+
+
+def sliding_window(
+    model: torch.nn.Module, raw: np.ndarray, window_in: tuple[int, int], overlap: float = 0.25
+) -> tuple[np.ndarray, int]:
+    """Overlap-blended dense prediction of ``(ch, z, x, y)`` with a 2D net, output = input.
+
+    Returns the probabilities ``(n_lab, z, x, y)`` and the number of windows.
+    """
+    geometry = net_geometry(model)
+    halo = [(g.left, g.right) for g in geometry.axes]
+    padded = np.pad(raw.astype(np.float32) / 255, [(0, 0), (0, 0), *halo], mode="symmetric")
+    n_out = raw.shape[2:]
+    window_out = tuple(min(w - g.halo, n) for w, g, n in zip(window_in, geometry.axes, n_out))
+    window_out = tuple(g.round_output(w) for g, w in zip(geometry.axes, window_out))
+    weight = gaussian_map(window_out)
+    acc = np.zeros((geometry.n_lab, *raw.shape[1:]), np.float32)
+    norm = np.zeros(raw.shape[2:], np.float32)
+    starts = [window_starts(n, w, overlap) for n, w in zip(n_out, window_out)]
+    n_windows = 0
+    for sx, sy in itertools.product(*starts):
+        box = (slice(sx, sx + window_out[0]), slice(sy, sy + window_out[1]))
+        window = padded[:, :, sx : sx + window_out[0] + geometry.axes[0].halo,
+                        sy : sy + window_out[1] + geometry.axes[1].halo]  # fmt: skip
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(window.transpose(1, 0, 2, 3)))
+            prob = torch.softmax(mfp_forward(model, x), 1).numpy().transpose(1, 0, 2, 3)
+        acc[(slice(None), slice(None), *box)] += prob * weight
+        norm[box] += weight
+        n_windows += raw.shape[1]
+    return acc / norm, n_windows
+
+
+def timed(fn, repeats: int):
+    """Best wall time of ``repeats`` calls, and the last result."""
+    best, result = math.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def stitch_redundancy(tile_redundancy: float, tile_in, axes) -> float:
+    """Shift-and-stitch pushes S^d crops of ``tile_in - (S - 1)`` through the net per tile."""
+    factor = math.prod(g.step * (n - g.step + 1) / n for g, n in zip(axes, tile_in))
+    return tile_redundancy * factor
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as folder:
+        config, net_name = isbi_config(Path(folder))
+    model = build_model(config, 1, 2).eval()
+    geometry = net_geometry(model)
+    raw, volume_name = load_volume(args.z)
+    n_out = raw.shape[2:]
+    print(f"Net: {net_name}; FOV {geometry.fov}, stride {geometry.step}.")
+    print(f"Volume: {volume_name}; output {raw.shape[1:]} (mirror-padded frame).")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
+    if args.tile:
+        tuned = tuple(int(v) for v in args.tile.split(","))
+    else:
+        print("Tuning the tile (elektronn-predict --profile):")
+        rows = profile_tiles(model, device=torch.device("cpu"), max_out=n_out, report=print)
+        tuned = fastest(rows).tile_in
+    compare = tuple(g.input_size(g.round_output(args.compare_out)) for g in geometry.axes)
+    out_voxels = math.prod(raw.shape[1:])
+    results = []
+
+    def predict(method: str, tile: tuple[int, int]):
+        return predict_dense(model, raw, tile_shape=(raw.shape[1], *tile), pad_raw=True,
+                             method=method)  # fmt: skip
+
+    def plan_redundancy(tile):
+        return plan_tiles((SLICE_AXIS, *geometry.axes), raw.shape[1:],
+                          (raw.shape[1], *tile)).redundancy  # fmt: skip
+
+    for label, method, tile in (("MFP, exact tiling (tuned tile)", "mfp", tuned),
+                                ("MFP, exact tiling", "mfp", compare),
+                                ("shift-and-stitch, exact tiling", "stitch", compare)):  # fmt: skip
+        seconds, prob = timed(lambda m=method, t=tile: predict(m, t), args.repeats)
+        redundancy = plan_redundancy(tile)
+        if method == "stitch":
+            redundancy = stitch_redundancy(redundancy, tile, geometry.axes)
+        results.append((label, tile, seconds, redundancy, prob))
+    seconds, (prob, n_windows) = timed(lambda: sliding_window(model, raw, compare), args.repeats)
+    redundancy = n_windows * math.prod(compare) / out_voxels
+    results.append(("sliding window 25 % overlap, Gaussian", compare, seconds, redundancy, prob))
+    report(results, out_voxels, results[1])
+
+
+def report(results, out_voxels: int, baseline) -> None:
+    """The table: Mvox/s, redundancy, speed-up of MFP over each method, max |difference|."""
+    print()
+    print(f"{'method':<40} {'tile in':>9} {'s':>7} {'Mvox/s':>8} {'redund.':>8} "
+          f"{'MFP x':>6} {'max|diff|':>9}")  # fmt: skip
+    for label, tile, seconds, redundancy, prob in results:
+        speed = out_voxels / seconds / 1e6
+        ratio = seconds / baseline[2]
+        diff = float(np.abs(prob - baseline[4]).max())
+        print(f"{label:<40} {'x'.join(map(str, tile)):>9} {seconds:7.2f} {speed:8.3f} "
+              f"{redundancy:8.3f} {ratio:6.2f} {diff:9.1e}")  # fmt: skip
+    print("'MFP x': how many times faster MFP with exact tiling is (same tile), "
+          "'max|diff|': against it.")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--z", type=int, default=4, help="number of z slices to predict")
+    p.add_argument("--tile", help="tuned tile input X,Y (default: run the tuner)")
+    p.add_argument("--compare-out", type=int, default=128,
+                   help="output edge of the tile all methods share (default 128)")
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per method (best counts)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    return args
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Random grey-value augmentation (reference §3.5), for training batches only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def grey_augment(rng: np.random.Generator, data: np.ndarray, channels: Sequence[int]) -> None:
+    """Distort the histogram of the listed channels of one example, in place.
+
+    Per channel and example: ``x <- clip(alpha*x + c, 0, 1) ** gamma`` with
+    ``alpha`` in [0.85, 1.15] (contrast), ``c`` in [-0.15, 0.15] (brightness) and
+    ``gamma = 2**u``, ``u`` in [-1, 1] (non-linear lighter/darker); the same values for every
+    z-slice of a 3D example. Assumes grey values in [0, 1] (clashes with 'standardise').
+    """
+    for channel in channels:
+        alpha = 1.0 + 0.3 * (rng.random() - 0.5)
+        shift = 0.3 * (rng.random() - 0.5)
+        gamma = 2.0 ** (2.0 * rng.random() - 1.0)
+        values = data[channel]
+        values *= np.float32(alpha)
+        values += np.float32(shift)
+        np.clip(values, 0.0, 1.0, out=values)
+        np.power(values, np.float32(gamma), out=values)

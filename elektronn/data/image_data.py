@@ -1,0 +1,452 @@
+"""``ImageData``: training batches of image patches (img-img and img-scalar modes).
+
+It composes the small pieces of this package: :mod:`.loading` (read, register, convert),
+:mod:`.sampling` (cube, orientation, position), :mod:`.warping`, :mod:`.flips` and
+:mod:`.grey`. Batches follow ``docs/internals.md``: data ``(bs, ch, x, y)`` / ``(bs, ch, z, x,
+y)`` float32; labels ``(bs, x', y')`` / ``(bs, z', x', y')`` (img-img) or ``(bs,)``
+(img-scalar); negative labels mean "ignore".
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+from .flips import check_flippable, random_flip
+from .geometry import PatchGeometry
+from .grey import grey_augment
+from .loading import Cube, check_n_lab, detect_n_lab, load_cube
+from .preprocess import standardise
+from .sampling import (
+    choose,
+    cut,
+    cut_ranges,
+    fitting_orientations,
+    orient,
+    random_start,
+    sampling_probabilities,
+)
+from .warping import sample_warp_params, source_coordinates, start_range, warp_patch
+
+MAX_ATTEMPTS = 10
+"""Patches drawn per example at most under ``ignore_thresh``; the last one is kept."""
+
+MODES = ("img-img", "img-scalar")
+TARGETS = ("nll", "regression")
+
+
+class ImageData:
+    """Image volumes with labels, cut into randomly augmented training patches.
+
+    Parameters
+    ----------
+    d_files, l_files
+        ``(h5 file name, dataset key)`` pairs of images and labels, in the same order.
+    data_path, label_path
+        Folders of the image and label files (joined with ``os.path.join``).
+    n_dim
+        2 or 3: a 2D net trains on slices of the volumes.
+    patch_shape, int_offset, stride
+        The net's input size, integer offset (floor of FOV/2) and output stride in internal
+        order ((x, y) or (z, x, y)), e.g. from the architecture calculator.
+    mode
+        ``'img-img'`` (label images) or ``'img-scalar'`` (one label per 2D slice / 3D cube).
+    target
+        ``'nll'`` (int16 class labels) or ``'regression'`` (float32 labels).
+    n_lab
+        Number of classes; None detects it as the largest label + 1.
+    valid_cubes
+        Indices into ``d_files`` of cubes used only for validation.
+    cube_prios
+        One relative sampling priority per entry of ``d_files`` (validation cubes' entries are
+        not used); None samples cubes proportional to their size.
+    zchxy_order
+        The h5 data is stored as ``(z, (ch,) x, y)`` instead of ``((ch,) x, y, z)``.
+    pre_process
+        None or ``'standardise'`` (zero mean, unit std over all voxels; see ``mean``/``std``).
+    downsample_xy
+        Down-sample x and y by this integer factor at load (False or 1: off).
+    anisotropic_data
+        2D nets cut slices only across z when True, else across all three axes; 3D nets
+        permute z with x and y in flips only when False.
+    upright_x
+        Flips keep the direction of x (only y, and z in 3D, are mirrored).
+    border_mode
+        img-scalar only: how images of another size than the patch are treated.
+    seed
+        Seed of this instance's random stream (None: fresh entropy). Background workers get
+        independent streams through :meth:`reseed`.
+
+    Attributes
+    ----------
+    n_ch, n_lab, example_shape
+        Channels, classes, and the shape of one example in a data batch (``(ch, *patch)``).
+    n_successful_warp, n_failed_warp
+        Warps done, and warps that needed more than the cube had (an unwarped patch was cut).
+    """
+
+    def __init__(
+        self,
+        d_files: Sequence[tuple[str, str]],
+        l_files: Sequence[tuple[str, str]],
+        *,
+        data_path: str = "",
+        label_path: str = "",
+        n_dim: int,
+        patch_shape: Sequence[int],
+        int_offset: Sequence[int] | None = None,
+        stride: Sequence[int] | None = None,
+        mode: str = "img-img",
+        target: str = "nll",
+        n_lab: int | None = None,
+        valid_cubes: Sequence[int] = (),
+        cube_prios: Sequence[float] | None = None,
+        zchxy_order: bool = False,
+        pre_process: str | None = None,
+        downsample_xy: bool | int = False,
+        anisotropic_data: bool = True,
+        upright_x: bool = False,
+        border_mode: str = "crop",
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        _check_choice("mode", mode, MODES)
+        _check_choice("target", target, TARGETS)
+        _check_choice("pre_process", pre_process, (None, "standardise"))
+        if len(d_files) != len(l_files):
+            raise DataError(
+                f"d_files has {len(d_files)} entries but l_files has {len(l_files)}; they must "
+                f"list images and their labels pairwise, in the same order."
+            )
+        if not d_files:
+            raise DataError("d_files is empty: give at least one (file, key) pair of images.")
+        if mode == "img-scalar" and target == "regression":
+            raise DataError("img-scalar mode trains classes: use target='nll'.")
+        self.mode, self.target = mode, target
+        self.n_dim = n_dim
+        self.geometry = PatchGeometry.from_net(n_dim, patch_shape, int_offset, stride)
+        if mode == "img-scalar":
+            self.geometry = PatchGeometry(n_dim, self.geometry.patch, (0, 0, 0), (1, 1, 1))
+        self.patch_shape = tuple(int(p) for p in patch_shape)
+        self.anisotropic_data = bool(anisotropic_data)
+        self.upright_x = bool(upright_x)
+        self.rng = np.random.default_rng(seed)
+        self.n_successful_warp = 0
+        self.n_failed_warp = 0
+
+        self.cubes: list[Cube] = [
+            load_cube(
+                d, l, data_path, label_path,
+                mode=mode, target=target, geometry=self.geometry, zchxy_order=zchxy_order,
+                downsample_xy=downsample_xy, border_mode=border_mode,
+            )
+            for d, l in zip(d_files, l_files, strict=True)
+        ]  # fmt: skip
+        self.n_ch = self.cubes[0].image.shape[0]
+        for cube in self.cubes:
+            if cube.image.shape[0] != self.n_ch:
+                raise DataError(
+                    f"{cube.name} has {cube.image.shape[0]} channels, but {self.cubes[0].name} "
+                    f"has {self.n_ch}; all images must have the same channels."
+                )
+        self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
+        check_n_lab(self.cubes, self.n_lab, target, l_files)
+        self.mean, self.std = (
+            standardise([c.image for c in self.cubes]) if pre_process else (0.0, 1.0)
+        )
+        for cube in self.cubes:
+            self._orientations_of(cube)
+        self.valid_cubes = _check_valid_cubes(valid_cubes, len(self.cubes))
+        self.train_cubes = [k for k in range(len(self.cubes)) if k not in self.valid_cubes]
+        if not self.train_cubes:
+            raise DataError(
+                f"valid_cubes {list(valid_cubes)} takes every cube, so none is left for "
+                f"training; keep at least one entry of d_files out of valid_cubes."
+            )
+        self._probabilities = {
+            "train": self._cube_probabilities(self.train_cubes, cube_prios, len(d_files)),
+            "valid": self._cube_probabilities(self.valid_cubes, None, len(d_files)),
+        }
+
+    @classmethod
+    def from_config(cls, config: Any) -> ImageData:
+        """Build it from a loaded config (option names of the specification).
+
+        ``config.arch`` supplies patch size, offset and stride; paths are already absolute.
+        """
+        if config.pre_process == "standardise" and config.grey_augment_channels:
+            warnings.warn(
+                "pre_process='standardise' and grey_augment_channels are both set: grey "
+                "augmentation clips to [0, 1], which cuts standardised data; consider "
+                "grey_augment_channels=[].",
+                stacklevel=2,
+            )
+        arch = config.arch
+        return cls(
+            config.d_files,
+            config.l_files,
+            data_path=config.data_path,
+            label_path=config.label_path,
+            n_dim=config.n_dim,
+            patch_shape=arch.input_shape,
+            int_offset=arch.int_offset,
+            stride=arch.stride,
+            mode=config.mode,
+            target=config.target,
+            n_lab=config.n_lab,
+            valid_cubes=config.valid_cubes,
+            cube_prios=config.cube_prios,
+            zchxy_order=config.zchxy_order,
+            pre_process=config.pre_process,
+            downsample_xy=config.downsample_xy,
+            anisotropic_data=config.anisotropic_data,
+            upright_x=config.upright_x,
+            border_mode=config.border_mode,
+        )
+
+    # -- set-up helpers ------------------------------------------------------------------
+
+    def _orientations_of(self, cube: Cube) -> tuple[tuple[int, int, int], ...]:
+        """The slicing orientations in which the patch fits this cube, under the settings."""
+        found = fitting_orientations(
+            cube.image.shape[1:],
+            self.geometry,
+            self.n_dim == 2 and self.mode == "img-img" and not self.anisotropic_data,
+        )
+        if not found:
+            raise DataError(
+                f"{cube.name}: the image (z, x, y) = {cube.image.shape[1:]} after registration "
+                f"is smaller than the net's input patch {self.patch_shape}; use larger images "
+                f"or a smaller desired_input."
+            )
+        return found
+
+    def _cube_probabilities(
+        self, indices: list[int], prios: Sequence[float] | None, n_files: int
+    ) -> np.ndarray | None:
+        if not indices:
+            return None
+        if prios is None:
+            return sampling_probabilities([self.cubes[k].labels.size for k in indices])
+        if len(prios) != n_files:
+            raise DataError(
+                f"cube_prios has {len(prios)} entries but d_files has {n_files}; give one "
+                f"priority per entry of d_files (those of validation cubes are ignored)."
+            )
+        weights = [float(prios[k]) for k in indices]
+        if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+            raise DataError(
+                f"cube_prios {list(prios)} must be non-negative numbers, and the training "
+                f"cubes {indices} need a positive total."
+            )
+        return sampling_probabilities(weights)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        """Shape of one example in a data batch: ``(ch, x, y)`` or ``(ch, z, x, y)``."""
+        return (self.n_ch, *self.geometry.squeeze(self.geometry.patch))
+
+    def has_source(self, source: str) -> bool:
+        """Whether batches from ``source`` exist ('valid' needs validation cubes)."""
+        return source == "train" or (source == "valid" and bool(self.valid_cubes))
+
+    def reseed(self, seed: np.random.SeedSequence | int | None) -> None:
+        """Give this instance a new random stream (each background worker gets its own)."""
+        self.rng = np.random.default_rng(seed)
+
+    # -- batches -------------------------------------------------------------------------
+
+    def getbatch(
+        self,
+        batch_size: int = 1,
+        source: str = "train",
+        strided: bool = True,
+        flip: bool = True,
+        grey_augment_channels: Sequence[int] = (),
+        warp_on: bool | float = False,
+        ignore_thresh: float = 0.0,
+        ret_info: bool = False,
+        ret_example_weights: bool = False,
+    ) -> tuple[np.ndarray, ...]:
+        """A batch of random patches.
+
+        Parameters
+        ----------
+        batch_size
+            Number of examples.
+        source
+            ``'train'`` or ``'valid'`` cubes. Warping and grey augmentation apply to training
+            batches only.
+        strided
+            Take every ``stride``-th label (nets without MFP output one value per stride).
+        flip
+            Random flips / 90° rotations / mirrors (needs a square x-y patch unless
+            ``upright_x``).
+        grey_augment_channels
+            Channels to grey-augment.
+        warp_on
+            True, or the fraction of examples to warp.
+        ignore_thresh
+            Redraw a patch (at most ``MAX_ATTEMPTS`` times) whose fraction of negative labels
+            exceeds this; 0 disables. Cubes with classes flagged "not present" are exempt.
+        ret_info
+            Append the lazy-label flags ``info1, info2`` (``(bs, n_lab)`` int16).
+        ret_example_weights
+            Append example weights from the last channel (a previous prediction), img-img only.
+
+        Returns
+        -------
+        ``(data, labels[, info1, info2][, example_weights])``.
+        """
+        probabilities = self._check_batch_args(
+            batch_size, source, flip, grey_augment_channels, ret_example_weights
+        )
+        geometry, train = self.geometry, source == "train"
+        warp = (1.0 if warp_on is True else float(warp_on or 0.0)) if train else 0.0
+        data = np.empty((batch_size, *self.example_shape), np.float32)
+        scalar = self.mode == "img-scalar"
+        label_shape = () if scalar else geometry.label_shape(strided)
+        labels = np.empty((batch_size, *label_shape), self.cubes[0].labels.dtype)
+        info = np.empty((2, batch_size, self.n_lab), np.int16)
+        weights = np.empty((batch_size, *label_shape), np.float32)
+        steps = geometry.stride_slices if strided else (slice(None),) * 3
+        for i in range(batch_size):
+            for _attempt in range(MAX_ATTEMPTS):
+                indices = self.train_cubes if train else self.valid_cubes
+                k = indices[choose(self.rng, probabilities)]
+                cube = self.cubes[k]
+                patch, lab = self._example(cube, warp)
+                if flip:
+                    patch, flipped = random_flip(
+                        self.rng, patch, None if scalar else lab, geometry,
+                        self.anisotropic_data, self.upright_x,
+                    )  # fmt: skip
+                    lab = lab if scalar else flipped
+                negative = lab < 0 if scalar else lab[steps] < 0
+                if not ignore_thresh or cube.info[1].any() or negative.mean() <= ignore_thresh:
+                    break
+            data[i] = patch.reshape(self.example_shape)
+            if scalar:
+                labels[i] = lab
+            else:
+                labels[i] = lab[steps].reshape(label_shape)
+                if ret_example_weights:
+                    weights[i] = _example_weights(lab, patch[-1][geometry.label_region])[
+                        steps
+                    ].reshape(label_shape)
+            info[:, i] = cube.info
+            if train and grey_augment_channels:
+                grey_augment(self.rng, data[i], grey_augment_channels)
+        batch: tuple[np.ndarray, ...] = (data, labels)
+        if ret_info:
+            batch += (info[0], info[1])
+        if ret_example_weights:
+            batch += (weights,)
+        return batch
+
+    def _check_batch_args(
+        self,
+        batch_size: int,
+        source: str,
+        flip: bool,
+        grey_augment_channels: Sequence[int],
+        ret_example_weights: bool,
+    ) -> np.ndarray:
+        if batch_size < 1:
+            raise DataError(f"batch_size is {batch_size}; it must be at least 1.")
+        if source not in ("train", "valid"):
+            raise DataError(f"source is {source!r}; use 'train' or 'valid'.")
+        if self._probabilities[source] is None:
+            raise DataError(
+                "A validation batch was requested, but valid_cubes is empty; check "
+                "data.has_source('valid') first."
+            )
+        if flip:
+            check_flippable(self.geometry, self.upright_x)
+        bad = [c for c in grey_augment_channels if not 0 <= c < self.n_ch]
+        if bad:
+            raise DataError(
+                f"grey_augment_channels {list(grey_augment_channels)} names channels {bad}, but "
+                f"the images have channels 0..{self.n_ch - 1}."
+            )
+        if ret_example_weights and self.mode != "img-img":
+            raise DataError("use_example_weights needs mode 'img-img'.")
+        return self._probabilities[source]
+
+    def _example(self, cube: Cube, warp: float) -> tuple[np.ndarray, np.ndarray]:
+        """One unflipped example: data ``(ch, dz, dx, dy)`` and its unstrided labels.
+
+        For img-scalar the label is the scalar of the slice (2D) or of the cube (3D).
+        """
+        scalar = self.mode == "img-scalar"
+        if scalar:
+            image, labels = cube.image, None
+        else:
+            orientations = self._orientations_of(cube)  # anisotropic_data may change at runtime
+            order = orientations[int(self.rng.integers(len(orientations)))]
+            image, labels = orient(cube.image, cube.labels, order)
+        shape = image.shape[1:]
+        if warp and self.rng.random() < warp:
+            params = sample_warp_params(self.rng, self.n_dim)
+            coords = source_coordinates(params, self.geometry.patch)
+            ranges = start_range(coords, shape)
+            if ranges is not None:
+                self.n_successful_warp += 1
+                start = random_start(self.rng, ranges)
+                patch, lab = warp_patch(image, labels, coords, start, self.geometry)
+                return patch, self._scalar_label(cube, start) if scalar else lab
+            self.n_failed_warp += 1
+        start = random_start(self.rng, cut_ranges(shape, self.geometry.patch))
+        patch, lab = cut(image, labels, start, self.geometry)
+        return patch, self._scalar_label(cube, start) if scalar else lab
+
+    def _scalar_label(self, cube: Cube, start: tuple[int, int, int]) -> np.ndarray:
+        return cube.labels[start[0] if self.n_dim == 2 else 0]
+
+
+def _example_weights(labels: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """Boosting-like weights (reference §3.6) from the labels and a previous prediction.
+
+    With ``d = label - prediction``: ``w = 1 + 2(-d - 0.1)[d < -0.1] + 2(d - 0.05)[d > 0.05]``,
+    i.e. examples the previous net got wrong weigh more.
+    """
+    d = labels.astype(np.float32) - prediction
+    return (1.0 + 2.0 * (-d - 0.1) * (d < -0.1) + 2.0 * (d - 0.05) * (d > 0.05)).astype(np.float32)
+
+
+def _check_choice(name: str, value: object, choices: tuple) -> None:
+    if value not in choices:
+        raise DataError(f"{name} is {value!r}; use one of {', '.join(map(repr, choices))}.")
+
+
+def _check_valid_cubes(valid_cubes: Sequence[int], n_cubes: int) -> list[int]:
+    bad = [k for k in valid_cubes if not (isinstance(k, (int, np.integer)) and 0 <= k < n_cubes)]
+    if bad:
+        raise DataError(
+            f"valid_cubes {list(valid_cubes)} contains {bad}, but there are {n_cubes} cubes in "
+            f"d_files (indices 0..{n_cubes - 1})."
+        )
+    return sorted(set(int(k) for k in valid_cubes))
+
+
+def batch_kwargs_from_config(config: Any) -> dict[str, Any]:
+    """The ``getbatch`` keyword arguments of training batches for a loaded config.
+
+    ``batch_size`` is not included: the trainer passes it (as for ``data_batch_kwargs``).
+    Labels are strided unless the net uses max fragment pooling (then its output is dense).
+    """
+    return {
+        "source": "train",
+        "strided": not any(config.MFP),
+        "flip": config.flip_data,
+        "grey_augment_channels": list(config.grey_augment_channels),
+        "warp_on": config.warp_on,
+        "ignore_thresh": config.example_ignore_threshold,
+        "ret_info": config.lazy_labels,
+        "ret_example_weights": config.use_example_weights,
+    }

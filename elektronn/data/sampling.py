@@ -1,0 +1,82 @@
+"""Where examples come from: the cube, the slicing orientation and the patch position.
+
+Every position is reachable: a patch start is drawn from ``0 .. size - patch`` inclusive (the
+original's ``randint`` excluded the last one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .geometry import PatchGeometry
+
+ORIENTATIONS = ((0, 1, 2), (1, 2, 0), (2, 0, 1))
+"""Axis orders of a (z, x, y) cube with the slicing axis first: across z, across x, across y."""
+
+
+def sampling_probabilities(weights: Sequence[float]) -> np.ndarray:
+    """Normalised probabilities from relative, non-negative weights."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return weights / weights.sum()
+
+
+def choose(rng: np.random.Generator, probabilities: np.ndarray) -> int:
+    """Index drawn with the given probabilities."""
+    return int(rng.choice(probabilities.size, p=probabilities))
+
+
+def fits(shape: Sequence[int], patch: Sequence[int]) -> bool:
+    """Whether a patch fits into a volume of this spatial shape."""
+    return all(n >= p for n, p in zip(shape, patch, strict=True))
+
+
+def fitting_orientations(
+    shape: Sequence[int], geometry: PatchGeometry, all_orientations: bool
+) -> tuple[tuple[int, int, int], ...]:
+    """The axis orders in which ``geometry.patch`` fits a cube of spatial ``shape``.
+
+    3D nets and 2D nets on anisotropic data cut patches only in the stored orientation; 2D nets
+    on isotropic data (``anisotropic_data=False``) also slice across x and across y.
+    """
+    candidates = ORIENTATIONS if all_orientations else ORIENTATIONS[:1]
+    return tuple(o for o in candidates if fits(tuple(shape[a] for a in o), geometry.patch))
+
+
+def orient(
+    image: np.ndarray, labels: np.ndarray, order: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Views of a ``(ch, z, x, y)`` image and its ``(z, x, y)`` labels in another axis order."""
+    if order == ORIENTATIONS[0]:
+        return image, labels
+    return image.transpose(0, *(a + 1 for a in order)), labels.transpose(order)
+
+
+def random_start(
+    rng: np.random.Generator, ranges: Sequence[tuple[int, int]]
+) -> tuple[int, int, int]:
+    """A start per axis, uniform over the inclusive ``(low, high)`` ranges."""
+    return tuple(int(rng.integers(low, high + 1)) for low, high in ranges)
+
+
+def cut_ranges(shape: Sequence[int], patch: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """All starts of an unwarped patch: ``0 .. size - patch`` per axis, the last one included."""
+    return tuple((0, n - p) for n, p in zip(shape, patch, strict=True))
+
+
+def cut(
+    image: np.ndarray,
+    labels: np.ndarray | None,
+    start: Sequence[int],
+    geometry: PatchGeometry,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Views of the image patch at ``start`` and of its (unstrided) label region."""
+    window = tuple(slice(s, s + p) for s, p in zip(start, geometry.patch, strict=True))
+    data = image[(slice(None), *window)]
+    if labels is None:
+        return data, None
+    region = tuple(
+        slice(s + r.start, s + r.stop) for s, r in zip(start, geometry.label_region, strict=True)
+    )
+    return data, labels[region]

@@ -1,0 +1,383 @@
+"""The ELEKTRONN net: conv layers, optional RNN, MLP layers and the automatic output layer.
+
+:func:`build_model` reads the normalised config (see ``docs/internals.md``); everything the
+net needs is first gathered into a :class:`NetSpec`, which parameter files store so that
+prediction can rebuild the net without the training config.
+
+Layer sequence (reference §2.1): conv blocks (valid convolutions, non-overlapping pooling),
+then for vect-scalar an optional recurrent layer, then the MLP layers, then the output layer
+with ``n_lab`` outputs, added automatically: a 1×1(×1) convolution for conv-only nets
+(img-img), a linear layer otherwise. ``forward`` returns logits; the losses apply the softmax.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from .layers import ConvBlock, Perceptron, RecurrentLayer, conv_output_shape
+from .mfp import mfp_forward
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything that determines the layers of an :class:`ElektronnNet` (no weights).
+
+    Per-layer, per-axis tuples are in internal axis order ((x, y) for 2D, (z, x, y) for 3D).
+
+    Attributes
+    ----------
+    n_ch, n_lab
+        Input channels and outputs (classes, or regression targets).
+    n_dim
+        2 or 3 for image nets (0 for vect-scalar nets without conv layers).
+    filters, pool
+        Per conv layer, per spatial axis.
+    nof_filters, pooling_mode
+        Per conv layer.
+    activation_func, dropout_rates
+        Per layer, conv then MLP; ``dropout_rates`` empty means no dropout at all.
+    mlp_layers
+        Neurons per fully connected layer.
+    rnn_layer_kwargs
+        ``dict(n_hid=..., activation_func=...)`` or None.
+    input_shape
+        Spatial input shape of image nets, or the example shape of vect-scalar nets
+        (``(n_features,)``, ``(n_taps, features)`` with an RNN); needed to size the first
+        fully connected layer, None for img-img nets.
+    mfp
+        ``forward`` uses Max Fragment Pooling in every pooling layer and returns the dense
+        output (training with ``MFP``: the data then gives unstrided labels).
+    """
+
+    n_ch: int
+    n_lab: int
+    n_dim: int
+    filters: tuple[tuple[int, ...], ...]
+    pool: tuple[tuple[int, ...], ...]
+    nof_filters: tuple[int, ...]
+    pooling_mode: tuple[str, ...]
+    activation_func: tuple[str, ...]
+    dropout_rates: tuple[float, ...]
+    mlp_layers: tuple[int, ...]
+    rnn_layer_kwargs: dict[str, Any] | None
+    input_shape: tuple[int, ...] | None
+    mfp: bool = False
+
+    @property
+    def n_conv(self) -> int:
+        return len(self.nof_filters)
+
+    @property
+    def conv_output(self) -> bool:
+        """True when the output layer is a 1×1 convolution (no MLP head, no RNN)."""
+        return self.n_conv > 0 and not self.mlp_layers and self.rnn_layer_kwargs is None
+
+    def dropout_rate(self, layer: int) -> float:
+        return self.dropout_rates[layer] if self.dropout_rates else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (what parameter files store)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> NetSpec:
+        """Inverse of :meth:`to_dict` (lists from a file become tuples again)."""
+        v = dict(values)
+        for name in ("filters", "pool"):
+            v[name] = tuple(tuple(int(n) for n in per_axis) for per_axis in v[name])
+        for name in (
+            "nof_filters",
+            "pooling_mode",
+            "activation_func",
+            "dropout_rates",
+            "mlp_layers",
+        ):
+            v[name] = tuple(v[name])
+        if v["input_shape"] is not None:
+            v["input_shape"] = tuple(int(n) for n in v["input_shape"])
+        return cls(**v)
+
+    def check(self) -> None:
+        """Raise ValueError for inconsistent per-layer lists (one clear message each)."""
+        n_conv, n_layers = self.n_conv, self.n_conv + len(self.mlp_layers)
+        per_conv = {"filters": self.filters, "pool": self.pool, "pooling_mode": self.pooling_mode}
+        for name, values in per_conv.items():
+            if len(values) != n_conv:
+                raise ValueError(f"'{name}' has {len(values)} entries for {n_conv} conv layers.")
+        for layer, (f, p) in enumerate(zip(self.filters, self.pool, strict=True)):
+            if len(f) != self.n_dim or len(p) != self.n_dim:
+                raise ValueError(
+                    f"Conv layer {layer}: filter {f} and pool {p} need one entry per axis "
+                    f"of the n_dim={self.n_dim} net."
+                )
+        if len(self.activation_func) != n_layers:
+            raise ValueError(
+                f"'activation_func' has {len(self.activation_func)} entries for {n_layers} "
+                f"layers (conv + MLP)."
+            )
+        if self.dropout_rates and len(self.dropout_rates) != n_layers:
+            raise ValueError(
+                f"'dropout_rates' has {len(self.dropout_rates)} entries for {n_layers} layers "
+                f"(conv + MLP); give one per layer or []."
+            )
+        if self.mfp and not self.conv_output:
+            raise ValueError("MFP needs a net with a conv output (img-img, no MLP layers).")
+        if not self.conv_output and self.input_shape is None:
+            raise ValueError("A net with MLP layers needs the input (example) shape to size them.")
+
+
+def spec_from_config(config: Any, n_ch: int, n_lab: int, example_shape=None) -> NetSpec:
+    """Gather the net options of a normalised config into a :class:`NetSpec`.
+
+    ``example_shape`` (from the data) wins over ``config.arch.input_shape`` for sizing the
+    first fully connected layer, because it is what the net will actually be fed.
+    """
+    vect = config.mode == "vect-scalar"
+    arch = None if vect else config.arch
+    filters = () if vect else tuple(tuple(int(n) for n in f) for f in arch.filters)
+    pool = () if vect else tuple(tuple(int(n) for n in p) for p in arch.pool)
+    n_dim = 0 if vect else int(config.n_dim)
+    if vect:
+        input_shape = None if example_shape is None else tuple(example_shape)
+    elif example_shape is not None:
+        input_shape = tuple(example_shape)[-n_dim:]
+    else:
+        input_shape = tuple(getattr(arch, "input_shape", None) or ()) or None
+    spec = NetSpec(
+        n_ch=int(n_ch),
+        n_lab=int(n_lab),
+        n_dim=n_dim,
+        filters=filters,
+        pool=pool,
+        nof_filters=tuple(int(n) for n in config.nof_filters) if not vect else (),
+        pooling_mode=tuple(config.pooling_mode) if not vect else (),
+        activation_func=tuple(config.activation_func),
+        dropout_rates=tuple(float(r) for r in config.dropout_rates or ()),
+        mlp_layers=tuple(int(n) for n in config.MLP_layers),
+        rnn_layer_kwargs=dict(config.rnn_layer_kwargs) if config.rnn_layer_kwargs else None,
+        input_shape=input_shape,
+        mfp=mfp_in_training(getattr(config, "MFP", None), pool),
+    )
+    spec.check()
+    return spec
+
+
+def mfp_in_training(mfp: list[bool] | None, pool: tuple[tuple[int, ...], ...]) -> bool:
+    """Whether ``forward`` must give the dense (MFP) output; partial MFP is refused.
+
+    With MFP the data pipeline gives unstrided labels, which only a dense output matches; a
+    pooling layer without MFP would leave the output strided (reference §2.3).
+    """
+    pooled = [bool(m) for m, p in zip(mfp or [], pool, strict=False) if math.prod(p) > 1]
+    if any(pooled) and not all(pooled):
+        raise ValueError(
+            f"MFP is on in some pooling layers but not in all (MFP={list(mfp)}). The output of "
+            f"such a net is neither dense nor strided like its labels; switch MFP on in every "
+            f"layer that pools, or off (MFP=[]) for training."
+        )
+    return any(pooled)
+
+
+class ElektronnNet(nn.Module):
+    """The network; ``forward(x)`` returns logits.
+
+    Shapes: input ``(bs, ch, *spatial)`` for image nets, ``(bs, n_features)`` (or
+    ``(bs, n_taps, features)`` with an RNN) for vect-scalar nets; output
+    ``(bs, n_lab, *spatial_out)`` for conv outputs, ``(bs, n_lab)`` otherwise.
+
+    Attributes
+    ----------
+    spec
+        The :class:`NetSpec` it was built from.
+    conv_blocks
+        ``nn.ModuleList`` of :class:`~elektronn.net.layers.ConvBlock` (what MFP walks).
+    rnn
+        The :class:`~elektronn.net.layers.RecurrentLayer` or None.
+    mlp
+        ``nn.ModuleList`` of :class:`~elektronn.net.layers.Perceptron` (empty for img-img).
+    output_layer
+        1×1(×1) ``ConvBlock`` or linear ``Perceptron`` with ``n_lab`` outputs, never dropout.
+    """
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        spec.check()
+        self.spec = spec
+        self.n_ch, self.n_lab, self.n_dim = spec.n_ch, spec.n_lab, spec.n_dim
+        self.conv_blocks = nn.ModuleList()
+        n_in = spec.n_ch
+        for i, n_out in enumerate(spec.nof_filters):
+            self.conv_blocks.append(
+                ConvBlock(
+                    n_in,
+                    n_out,
+                    spec.filters[i],
+                    spec.pool[i],
+                    spec.pooling_mode[i],
+                    spec.activation_func[i],
+                    spec.dropout_rate(i),
+                )  # fmt: skip
+            )
+            n_in = n_out
+        self.rnn = None
+        if spec.conv_output:
+            self.mlp = nn.ModuleList()
+            self.output_layer: nn.Module = ConvBlock(
+                n_in, spec.n_lab, (1,) * spec.n_dim, (1,) * spec.n_dim, activation="linear"
+            )
+            return
+        n_in = self._head_inputs()
+        if spec.rnn_layer_kwargs is not None:
+            kwargs = spec.rnn_layer_kwargs
+            self.rnn = RecurrentLayer(
+                n_in, int(kwargs["n_hid"]), kwargs.get("activation_func", "tanh")
+            )
+            n_in = int(kwargs["n_hid"])
+        self.mlp = nn.ModuleList()
+        for j, n_out in enumerate(spec.mlp_layers):
+            layer = spec.n_conv + j
+            self.mlp.append(
+                Perceptron(n_in, n_out, spec.activation_func[layer], spec.dropout_rate(layer))
+            )
+            n_in = n_out
+        self.output_layer = Perceptron(n_in, spec.n_lab, "linear")
+
+    def _head_inputs(self) -> int:
+        """Features entering the RNN / first fully connected layer."""
+        spec = self.spec
+        if spec.n_conv == 0:
+            return spec.input_shape[-1] if spec.rnn_layer_kwargs else math.prod(spec.input_shape)
+        if spec.rnn_layer_kwargs is not None:
+            raise ValueError("A recurrent layer cannot follow conv layers (vect-scalar only).")
+        return spec.nof_filters[-1] * math.prod(self.conv_output_shape(spec.input_shape))
+
+    def conv_output_shape(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
+        """Spatial shape after the conv blocks for a spatial input shape (ValueError if invalid)."""
+        for i, block in enumerate(self.conv_blocks):
+            spatial = conv_output_shape(
+                spatial, block.conv.kernel_size, block.pool, f"conv layer {i}"
+            )
+        return spatial
+
+    def features(self, x: Tensor) -> Tensor:
+        """The conv blocks with ordinary (strided) pooling."""
+        for block in self.conv_blocks:
+            x = block(x)
+        return x
+
+    def head(self, h: Tensor) -> Tensor:
+        """Everything after the conv blocks: RNN / MLP and the output layer."""
+        if self.spec.conv_output:
+            return self.output_layer(h)
+        h = self.rnn(h) if self.rnn is not None else h.flatten(1)
+        for layer in self.mlp:
+            h = layer(h)
+        return self.output_layer(h)
+
+    def strided_forward(self, x: Tensor) -> Tensor:
+        """Logits without MFP: conv outputs on the grid of the total pooling stride."""
+        return self.head(self.features(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.spec.mfp:
+            return mfp_forward(self, x)
+        return self.strided_forward(x)
+
+    def describe(self, input_shape: tuple[int, ...] | None = None) -> list[str]:
+        """Printable lines, one per layer, for the start-up summary.
+
+        Each line gives the output shape per example, the filter and pooling, activation,
+        dropout rate, parameter count and MFLOPs per example (2 × multiply-adds).
+
+        Parameters
+        ----------
+        input_shape
+            Spatial input shape (image nets, internal order) or example shape
+            (vect-scalar); defaults to the shape the net was built for.
+        """
+        shape = tuple(input_shape or self.spec.input_shape or ())
+        lines = [f"{'layer':<10} {'output shape':<22} {'details':<44} {'params':>10} {'MFLOPs':>9}"]
+        current: tuple[int, ...] = (self.n_ch, *shape) if self.spec.n_conv else shape
+        lines.append(f"{'input':<10} {str(current):<22}")
+        for i, block in enumerate(self.conv_blocks):
+            current, line = _describe_conv(f"conv {i}", block, current)
+            lines.append(line)
+        if self.rnn is not None:
+            n_taps, n_hid = current[0], self.rnn.rnn.hidden_size
+            macs = n_taps * (current[-1] + n_hid) * n_hid
+            current = (n_hid,)
+            details = f"recurrent over {n_taps} taps, {self.rnn.activation}"
+            lines.append(_line("rnn", current, details, self.rnn, macs))
+        elif not self.spec.conv_output:
+            current = (math.prod(current),)
+        for j, layer in enumerate(self.mlp):
+            current, line = _describe_perceptron(f"mlp {j}", layer, current)
+            lines.append(line)
+        if self.spec.conv_output:
+            _, line = _describe_conv("output", self.output_layer, current)
+        else:
+            _, line = _describe_perceptron("output", self.output_layer, current)
+        lines.append(line)
+        total = sum(p.numel() for p in self.parameters())
+        lines.append(f"{'total':<10} {'':<22} {'':<44} {total:>10,}")
+        return lines
+
+
+def _line(name: str, shape: tuple[int, ...], details: str, module: nn.Module, macs: int) -> str:
+    n_params = sum(p.numel() for p in module.parameters())
+    return f"{name:<10} {str(shape):<22} {details:<44} {n_params:>10,} {2 * macs / 1e6:>9.3f}"
+
+
+def _dropout_text(module: nn.Module) -> str:
+    return f", dropout {module.dropout.rate:g}" if module.dropout is not None else ""
+
+
+def _describe_conv(
+    name: str, block: ConvBlock, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], str]:
+    conv = block.conv
+    spatial = conv_output_shape(shape[1:], conv.kernel_size, block.pool, name)
+    unpooled = [n - f + 1 for n, f in zip(shape[1:], conv.kernel_size, strict=True)]
+    macs = conv.in_channels * math.prod(conv.kernel_size) * conv.out_channels * math.prod(unpooled)
+    out = (conv.out_channels, *spatial)
+    details = f"filter {'x'.join(map(str, conv.kernel_size))}"
+    if math.prod(block.pool) > 1:
+        details += f", pool {'x'.join(map(str, block.pool))} {block.pooling_mode}"
+    details += f", {block.activation}{_dropout_text(block)}"
+    return out, _line(name, out, details, block, macs)
+
+
+def _describe_perceptron(
+    name: str, layer: Perceptron, shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], str]:
+    out = (layer.linear.out_features,)
+    details = f"fully connected, {layer.activation}{_dropout_text(layer)}"
+    return out, _line(name, out, details, layer, shape[0] * out[0])
+
+
+def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> ElektronnNet:
+    """Build the net that a (normalised) config describes.
+
+    Parameters
+    ----------
+    config
+        Reads ``mode``, ``n_dim``, ``arch.filters``/``arch.pool`` (internal order),
+        ``nof_filters``, ``pooling_mode``, ``activation_func``, ``dropout_rates``,
+        ``MLP_layers``, ``rnn_layer_kwargs`` and ``MFP``; ``arch.input_shape`` sizes the MLP
+        of img-scalar nets when ``example_shape`` is not given.
+    n_ch, n_lab
+        Input channels and number of outputs (classes).
+    example_shape
+        Shape of one example from the data (``(ch, *spatial)`` or the vect-scalar example
+        shape); required for vect-scalar nets.
+
+    Raises
+    ------
+    ValueError
+        For inconsistent options (with the option named) or input shapes the layers cannot take.
+    """
+    return ElektronnNet(spec_from_config(config, n_ch, n_lab, example_shape))

@@ -1,0 +1,252 @@
+"""Parameter files: one torch checkpoint with the weights, the config and the architecture.
+
+Format (``torch.save`` of a dict, readable with ``torch.load(path, weights_only=True)``)::
+
+    {'format': 'elektronn-params', 'version': 1,
+     'state_dict': {name: tensor},     # ElektronnNet.state_dict(), on the CPU
+     'net': NetSpec.to_dict(),         # what build_model_from_params rebuilds the net from
+     'config': {option: value},        # the resolved training config (Config.to_dict())
+     'arch': {...} or None,            # Architecture.to_dict() (None for vect-scalar)
+     'n_ch': int, 'n_lab': int,
+     'extra': {...} or None}           # e.g. the trainer's resumable state
+
+Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so
+a crash or a full disk during a save never destroys the previous ``-LAST`` file.
+
+:func:`load_into_model` is the adaptive loader of ELEKTRONN 1.x (reference §5.5) for
+``param_file`` initialisation: it tolerates changed filter sizes and layer widths.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .model import ElektronnNet, NetSpec
+
+FORMAT = "elektronn-params"
+VERSION = 1
+
+
+class ParamFileError(Exception):
+    """A parameter file is missing, unreadable, not ours, or does not fit the net."""
+
+
+def plain(value: Any, where: str = "value") -> Any:
+    """``value`` as types that ``torch.load(weights_only=True)`` accepts.
+
+    numpy scalars and arrays become Python numbers and lists, paths become strings; dicts,
+    lists and tuples are converted recursively. Anything else is refused here rather than
+    producing a file that cannot be loaded back.
+    """
+    if value is None or isinstance(value, (bool, int, float, str, Tensor, torch.dtype, torch.Size)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, dict):
+        return {plain(k, where): plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"Cannot store {where} of type {type(value).__name__} in a parameter file.")
+
+
+def save_params(
+    path: str | os.PathLike,
+    model: ElektronnNet,
+    config_dict: dict[str, Any] | None,
+    arch_dict: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the parameter file atomically; returns its path.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written; an existing file at ``path`` is then unchanged.
+    """
+    path = Path(path)
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "net": plain(model.spec.to_dict(), "net"),
+        "config": plain(config_dict, "config"),
+        "arch": plain(arch_dict, "arch"),
+        "n_ch": model.n_ch,
+        "n_lab": model.n_lab,
+        "extra": plain(extra, "extra"),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); folders cannot be opened for syncing everywhere."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_params(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a parameter file written by :func:`save_params`.
+
+    Raises
+    ------
+    ParamFileError
+        With one paragraph naming the file when it is missing, corrupt, or not an
+        elektronn parameter file (e.g. an ELEKTRONN 1.x pickle).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamFileError(f"Parameter file {path} does not exist (or is not a file).")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise ParamFileError(f"Parameter file {path} cannot be opened: {exc}.") from None
+    except Exception as exc:  # torch.load raises many types for foreign or damaged bytes
+        raise ParamFileError(
+            f"Parameter file {path} cannot be read ({type(exc).__name__}): it is truncated, "
+            f"corrupt, or not a file written by elektronn (ELEKTRONN 1.x '.param' pickles "
+            f"are not supported)."
+        ) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ParamFileError(
+            f"{path} is a torch file but not an elektronn parameter file (no "
+            f"format='{FORMAT}' entry); it was not written by elektronn's save_params."
+        )
+    if checkpoint.get("version") != VERSION:
+        raise ParamFileError(
+            f"Parameter file {path} has format version {checkpoint.get('version')!r}; this "
+            f"elektronn reads version {VERSION}. Use the elektronn version that wrote it."
+        )
+    return checkpoint
+
+
+def build_model_from_params(path: str | os.PathLike) -> ElektronnNet:
+    """Rebuild the net of a parameter file and load its weights (strictly), in eval mode.
+
+    Prediction uses this: the file alone describes the net, no training config is needed.
+    """
+    checkpoint = load_params(path)
+    try:
+        model = ElektronnNet(NetSpec.from_dict(checkpoint["net"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParamFileError(
+            f"Parameter file {path} has no usable net description ({exc})."
+        ) from None
+    try:
+        load_into_model(model, checkpoint["state_dict"], strict=True)
+    except ParamFileError as exc:
+        raise ParamFileError(f"Parameter file {path}: {exc}") from None
+    return model.eval()
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_into_model` did with each parameter of the net."""
+
+    copied: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{len(self.copied)} copied"]
+        for name in ("adapted", "skipped", "unused"):
+            entries = getattr(self, name)
+            if entries:
+                parts.append(f"{len(entries)} {name} ({', '.join(entries)})")
+        return ", ".join(parts)
+
+
+def load_into_model(
+    model: nn.Module, state_dict: dict[str, Tensor], strict: bool = False
+) -> LoadReport:
+    """Copy saved parameters into ``model``; adaptively unless ``strict``.
+
+    Adaptive rules (reference §5.5), per parameter of the net:
+
+    * same shape: copied;
+    * conv weights (3 or more axes) of another shape: the net's fresh init is kept and the
+      overlapping part is copied, channels from the start, filter axes centred;
+    * biases (1 axis) of another length: the common leading part is copied (truncated);
+    * fully connected / recurrent weights (2 axes) of another shape: skipped (fresh init);
+    * missing in the file: skipped; in the file but not in the net: reported as unused.
+
+    Raises
+    ------
+    ParamFileError
+        With ``strict``, when names or shapes differ (all differences listed).
+    """
+    own = model.state_dict()
+    if strict:
+        _check_strict(own, state_dict)
+    report = LoadReport(unused=sorted(set(state_dict) - set(own)))
+    with torch.no_grad():
+        for name, target in own.items():
+            saved = state_dict.get(name)
+            if saved is None:
+                report.skipped.append(name)
+            elif saved.shape == target.shape:
+                target.copy_(saved)
+                report.copied.append(name)
+            elif saved.dim() == target.dim() and target.dim() != 2:
+                target[_overlap(target.shape, saved.shape)] = saved[
+                    _overlap(saved.shape, target.shape)
+                ]
+                report.adapted.append(name)
+            else:
+                report.skipped.append(name)
+    return report
+
+
+def _check_strict(own: dict[str, Tensor], saved: dict[str, Tensor]) -> None:
+    problems = [f"{k} missing in the file" for k in own if k not in saved]
+    problems += [f"{k} is not a parameter of this net" for k in saved if k not in own]
+    problems += [
+        f"{k} has shape {tuple(saved[k].shape)} in the file but {tuple(v.shape)} in the net"
+        for k, v in own.items()
+        if k in saved and saved[k].shape != v.shape
+    ]
+    if problems:
+        raise ParamFileError(f"the parameters do not fit this net: {'; '.join(problems)}.")
+
+
+def _overlap(shape: torch.Size, other: torch.Size) -> tuple[slice, ...]:
+    """Index of ``shape``'s part that overlaps ``other``: leading on the channel axes
+    (the first two of a conv weight, the only one of a bias), centred on the filter axes."""
+    index = []
+    for axis, (n, m) in enumerate(zip(shape, other, strict=True)):
+        common = min(n, m)
+        start = 0 if axis < 2 else (n - common) // 2
+        index.append(slice(start, start + common))
+    return tuple(index)

@@ -1,0 +1,282 @@
+"""``elektronn-predict``: dense class probabilities of an h5 (or zarr) volume of any size.
+
+``elektronn-predict MODEL INPUT.h5[:KEY] OUTPUT.h5[:KEY]`` reads the input in tiles and
+writes each predicted block straight into the output dataset, so neither volume is ever
+held in memory. ``--profile`` times tile sizes instead and reports the fastest.
+
+Frame convention: both files are in user order, the input ``(x, y, z)`` or ``(ch, x, y, z)``
+(a 2D net also takes one image ``(x, y)``), the output ``(n_lab, x', y', z')``. Output
+voxel ``[c, i, j, k]`` is the probability of class ``c`` at input voxel
+``[i + ox, j + oy, k + oz]``, where ``(ox, oy, oz)`` is the dataset's ``offset`` attribute:
+the net's offset, or zeros with ``--pad`` (the output then covers the whole input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from ..config import ConfigError
+from ..data.errors import DataError
+from ..net.paramfile import ParamFileError, build_model_from_params, load_params
+from ..train.device import parse_gpu, select_device
+from .dense import OUT_DTYPES, dense_output_shape, predict_dense
+from .errors import PredictionError
+from .geometry import net_geometry
+from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, write_csv
+from .volume import ChannelView
+
+DEFAULT_OUTPUT_KEY = "prob"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="elektronn-predict",
+        description="Predict dense class probabilities of a volume with a trained net "
+        "(exact tiling, Max Fragment Pooling). Arrays are in user order (x, y, z).",
+    )
+    p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
+    p.add_argument("input", nargs="?", help="INPUT.h5:KEY (or a .zarr, if zarr is installed)")
+    p.add_argument("output", nargs="?", help=f"OUTPUT.h5[:KEY], key default '{DEFAULT_OUTPUT_KEY}'")
+    p.add_argument("--gpu", default="auto",
+                   help="auto (free GPU with most memory, else CPU), false (CPU) or a GPU number")
+    p.add_argument("--tile", help="tile input size X,Y[,Z] (user order; rounded down to a "
+                   "valid size); for a 2D net on a stack, Z is the number of slices per batch")
+    p.add_argument("--pad", action="store_true",
+                   help="mirror-pad the input so the output covers all of it")
+    p.add_argument("--dtype", default="float32", choices=OUT_DTYPES,
+                   help="output dtype; uint8 stores round(p * 255)")
+    p.add_argument("--method", default="auto", choices=("auto", "mfp", "stitch"),
+                   help="mfp (one pass per tile), stitch (naive S^d passes), auto (mfp)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    p.add_argument("--profile", action="store_true",
+                   help="time tile sizes that fit in memory, print the fastest and write "
+                   "Speed_<name>.csv here (INPUT optional: caps the tile at its size)")
+    return p  # fmt: skip
+
+
+def find_param_file(model: str) -> Path:
+    """The parameter file of a save directory (``_end``, else ``-LAST``), or ``model`` itself."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise PredictionError(f"MODEL '{model}' is neither a save directory nor a parameter file.")
+    for pattern in (f"{path.name}_end.param", f"{path.name}-LAST.param", "*_end.param",
+                    "*-LAST.param"):  # fmt: skip
+        found = sorted(path.glob(pattern))
+        if len(found) == 1:
+            return found[0]
+    raise PredictionError(
+        f"The save directory '{path}' holds no '{path.name}_end.param' (written when training "
+        f"ends) nor '{path.name}-LAST.param' (written at every history step). Give the "
+        f"parameter file to use instead of the directory."
+    )
+
+
+def split_spec(spec: str, default_key: str | None) -> tuple[Path, str | None]:
+    """``file.h5:key`` -> (path, key); a spec without ``:key`` gives ``default_key``."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail and not Path(spec).exists():
+        return Path(head).expanduser(), tail
+    return Path(spec).expanduser(), default_key
+
+
+def only_dataset(f: h5py.File) -> str | None:
+    """The name of the file's single dataset, None if there are several or none."""
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names[0] if len(names) == 1 else None
+
+
+def open_input(spec: str, stack: contextlib.ExitStack) -> Any:
+    """The input dataset (h5 or zarr), opened read-only for the duration of ``stack``."""
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if path.is_dir() or path.suffix == ".zarr":
+        return open_zarr(path, key)
+    try:
+        f = stack.enter_context(h5py.File(path, "r"))
+    except OSError as exc:
+        raise PredictionError(f"The input file '{path}' cannot be read as HDF5: {exc}.") from None
+    key = key or only_dataset(f)
+    if key is None or not isinstance(f.get(key), h5py.Dataset):
+        keys = ", ".join(repr(k) for k in f.keys()) or "none"
+        wanted = f"has no dataset '{key}'" if key else "holds several datasets"
+        raise PredictionError(
+            f"The input file '{path}' {wanted}; its keys are: {keys}. "
+            f"Name the dataset as INPUT.h5:KEY."
+        )
+    return f[key]
+
+
+def open_zarr(path: Path, key: str | None) -> Any:
+    try:
+        import zarr
+    except ImportError:
+        raise PredictionError(
+            f"The input '{path}' looks like a zarr store, but zarr is not installed "
+            f"(pip install zarr), or convert it to HDF5."
+        ) from None
+    node = zarr.open(str(path), mode="r")
+    try:
+        return node[key] if key else node
+    except KeyError:
+        raise PredictionError(f"The zarr store '{path}' has no array '{key}'.") from None
+
+
+def as_channel_first(data: Any, n_dim: int, n_ch: int) -> Any:
+    """``(x, y[, z])`` single-channel data gets a channel axis; ``(ch, x, y, z)`` stays.
+
+    The rule is the training data's: 3 axes are (x, y, z), never (ch, x, y).
+    """
+    if data.ndim == 4 or (data.ndim == 2 and n_dim == 2):
+        return data if data.ndim == 4 else ChannelView(data)
+    if data.ndim == 3 and n_ch == 1:
+        return ChannelView(data)
+    layouts = "(x, y), (x, y, z) or (ch, x, y, z)" if n_dim == 2 else "(x, y, z) or (ch, x, y, z)"
+    raise PredictionError(
+        f"The input dataset has shape {data.shape}, but a {n_dim}D net with {n_ch} channel(s) "
+        f"reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
+    )
+
+
+def create_output(
+    spec: str, shape: tuple[int, ...], dtype: str, overwrite: bool, stack: contextlib.ExitStack
+) -> h5py.Dataset:
+    """The output dataset, chunked by z-slab-friendly blocks, in an (appended) h5 file."""
+    path, key = split_spec(spec, DEFAULT_OUTPUT_KEY)
+    try:
+        f = stack.enter_context(h5py.File(path, "a"))
+    except OSError as exc:
+        raise PredictionError(f"The output file '{path}' cannot be opened for writing: {exc}.") from None
+    if key in f:
+        if not overwrite:
+            raise PredictionError(
+                f"The output file '{path}' already has '{key}'. Use --overwrite to replace it, "
+                f"or write to OUTPUT.h5:OTHER_KEY."
+            )
+        del f[key]
+    chunks = (1, *(min(n, 64) for n in shape[1:]))
+    return f.create_dataset(key, shape=shape, dtype=dtype, chunks=chunks)
+
+
+def parse_tile(text: str | None, n_spatial: int, n_dim: int) -> tuple[int, ...] | None:
+    """``--tile X,Y[,Z]``; a 2D net on a stack may omit Z (one slice per batch)."""
+    if text is None:
+        return None
+    try:
+        tile = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        tile = ()
+    if n_spatial == 3 and n_dim == 2 and len(tile) == 2:
+        tile = (*tile, 1)
+    if len(tile) != n_spatial or min(tile) < 1:
+        raise PredictionError(
+            f"--tile {text!r} must be {n_spatial} positive integers X,Y{',Z' * (n_spatial == 3)} "
+            f"(the tile's input size in user order)."
+        )
+    return tile
+
+
+def model_name(params: dict, param_file: Path) -> str:
+    config = params.get("config") or {}
+    return str(config.get("save_name") or param_file.stem)
+
+
+def write_attributes(dataset: h5py.Dataset, offset: tuple[int, ...], args, param_file: Path) -> None:
+    """Record the frame convention next to the data (see the module docstring)."""
+    dataset.attrs["offset"] = np.asarray(offset, dtype=np.int64)
+    dataset.attrs["axis_order"] = "c" + "xyz"[: len(offset)]
+    dataset.attrs["pad_raw"] = bool(args.pad)
+    dataset.attrs["uint8_scale"] = 255 if args.dtype == "uint8" else 1
+    dataset.attrs["model"] = str(param_file)
+    dataset.attrs["input"] = str(args.input)
+
+
+def user_offset(model: torch.nn.Module, n_spatial: int, pad: bool) -> tuple[int, ...]:
+    """The net's offset in user order (x, y[, z]); 0 along a 2D net's z, 0 with ``--pad``."""
+    internal = net_geometry(model).int_offset
+    if len(internal) == 3:
+        offset = (*internal[1:], internal[0])
+    else:
+        offset = internal + (0,) * (n_spatial - 2)
+    return tuple(0 for _ in offset) if pad else offset
+
+
+def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        geometry = net_geometry(model)
+        raw = as_channel_first(open_input(args.input, stack), geometry.n_dim, geometry.n_ch)
+        n_spatial = len(raw.shape) - 1
+        shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
+        out = create_output(args.output, shape, args.dtype, args.overwrite, stack)
+        tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
+        start = time.perf_counter()
+        predict_dense(model, raw, raw_order="xyz", tile_shape=tile, pad_raw=args.pad,
+                      method=args.method, target=target, out=out, progress=True)  # fmt: skip
+        seconds = time.perf_counter() - start
+        offset = user_offset(model, n_spatial, args.pad)
+        write_attributes(out, offset, args, param_file)
+        print(f"Wrote {shape} {args.dtype} probabilities to {out.file.filename}:{out.name} in "
+              f"{seconds:.1f} s ({math.prod(shape[1:]) / seconds / 1e6:.3f} Mvox/s). Output "
+              f"voxel [c,{','.join('ijk'[:n_spatial])}] belongs to input voxel "
+              f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}].")  # fmt: skip
+
+
+def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
+    max_out = None
+    if args.input:
+        with contextlib.ExitStack() as stack:
+            geometry = net_geometry(model)
+            raw = as_channel_first(open_input(args.input, stack), geometry.n_dim, geometry.n_ch)
+            out_shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
+        spatial = out_shape[1:]
+        internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
+        max_out = internal[-geometry.n_dim :]
+    device = next(model.parameters()).device
+    print(f"Profiling {name} on {device} (method {args.method}):")
+    print(TABLE_HEADER)
+    rows = profile_tiles(model, device=device, target=target, method=args.method, max_out=max_out)
+    if not rows:
+        raise PredictionError("Not even the smallest tile fits in the available memory.")
+    path = Path.cwd() / f"Speed_{name}.csv"
+    write_csv(rows, path)
+    best = fastest(rows)
+    print(f"Fastest: --tile {format_tile(best.tile_in)} ({best.voxels_per_s / 1e6:.3f} Mvox/s, "
+          f"redundancy {best.redundancy:.3f}). Table written to {path}.")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``elektronn-predict``; returns the exit code (2 for bad input, with one paragraph)."""
+    args = parser().parse_args(argv)
+    try:
+        if not args.profile and not (args.input and args.output):
+            raise PredictionError("Give INPUT.h5:KEY and OUTPUT.h5[:KEY] (or use --profile).")
+        param_file = find_param_file(args.model)
+        params = load_params(param_file)
+        model = build_model_from_params(param_file)
+        target = (params.get("config") or {}).get("target", "nll")
+        model.to(select_device(parse_gpu(args.gpu)))
+        if args.profile:
+            run_profile(args, model, target, model_name(params, param_file))
+        else:
+            run_prediction(args, model, target, param_file)
+    except (PredictionError, ParamFileError, ConfigError, DataError) as exc:
+        print(f"elektronn-predict: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""Dense prediction of volumes of any size: exact tiling of valid convolutions, with MFP.
+
+:func:`predict_dense` cuts the output frame into adjacent blocks, reads for each block just
+its input box (the block plus the FOV halo), computes the block's dense class probabilities
+in one forward pass with Max Fragment Pooling (or, for comparison, with S^d shifted passes)
+and writes it. No voxel is blended or predicted from padding, so the result equals a single
+pass over the whole volume, and each output voxel is computed about once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.volumes import intensity_scale
+from ..net.losses import probabilities
+from ..net.mfp import mfp_forward, shift_and_stitch
+from .errors import PredictionError
+from .geometry import AxisGeometry, NetGeometry, net_geometry
+from .progress import ProgressCallback, Stopwatch, make_progress
+from .tiling import TilePlan, plan_tiles
+from .volume import RAW_ORDERS, StoredVolume, convert_output, mirror_indices, spatial_permutation
+
+METHODS = ("auto", "mfp", "stitch")
+OUT_DTYPES = ("float32", "float16", "uint8")
+
+#: Default tile budget: input voxels x the widest layer's channel count, i.e. about 1 GiB
+#: per float32 activation array of the first layers, where MFP's memory peaks.
+DEFAULT_BUDGET = 2**28
+
+#: A 2D net on a stack gets no geometry along z: each slice is predicted on its own.
+SLICE_AXIS = AxisGeometry(fov=1, step=1)
+
+DenseForward = Callable[[torch.Tensor], torch.Tensor]
+
+
+def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry) -> DenseForward:
+    """``f(x) -> logits``: the dense output ``(bs, n_lab, *(in - fov + 1))`` of a batch.
+
+    ``'auto'`` runs the plain forward pass for a net without pooling (already dense) and MFP
+    otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for benchmarks and checks.
+    """
+    if method not in METHODS:
+        raise PredictionError(f"method={method!r} is unknown: use one of {', '.join(METHODS)}.")
+    if method == "stitch":
+        return lambda x: shift_and_stitch(model, x)
+    if method == "auto" and all(s == 1 for s in geometry.step):
+        return model
+    return lambda x: mfp_forward(model, x)
+
+
+def tile_probabilities(
+    forward: DenseForward, target: str, tile: np.ndarray, device: torch.device, stack: bool
+) -> np.ndarray:
+    """Class probabilities ``(n_lab, *out)`` of one float32 tile ``(ch, *in)``.
+
+    With ``stack`` (a 2D net on a (z, x, y) tile) the z slices form the batch.
+    """
+    x = torch.from_numpy(tile).to(device)
+    x = x.transpose(0, 1) if stack else x[None]
+    prob = probabilities(forward(x), target)
+    prob = prob.transpose(0, 1) if stack else prob[0]
+    return prob.float().cpu().numpy()
+
+
+def widest_layer(model: torch.nn.Module) -> int:
+    """The largest channel count of any conv layer (what tile memory scales with)."""
+    return max(max(b.conv.in_channels, b.conv.out_channels) for b in model.conv_blocks)
+
+
+def default_tile(
+    axes: tuple[AxisGeometry, ...], frame_in: tuple[int, ...], budget_voxels: int
+) -> tuple[int, ...]:
+    """The largest tile input (internal order) within the frame and the voxel budget.
+
+    Starting from the whole input frame, the axis with the largest output is halved (to a
+    valid size) until the tile fits, so tiles stay roughly cubic in output voxels, which
+    keeps the halo, and with it the redundancy, small.
+    """
+    out = [g.round_output(g.output_size(n)) for g, n in zip(axes, frame_in, strict=True)]
+    while math.prod(g.input_size(o) for g, o in zip(axes, out)) > budget_voxels:
+        shrinkable = [i for i, (g, o) in enumerate(zip(axes, out)) if o > g.step]
+        if not shrinkable:
+            break
+        i = max(shrinkable, key=out.__getitem__)
+        out[i] = axes[i].round_output(out[i] // 2)
+    return tuple(g.input_size(o) for g, o in zip(axes, out, strict=True))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a raw volume meets a net: axes, orders and the output frame.
+
+    Attributes
+    ----------
+    geometry
+        The net's geometry.
+    axes
+        Geometry per spatial axis of the volume, internal order; a 2D net on a stack has
+        :data:`SLICE_AXIS` for z.
+    perm
+        Storage axis of each internal spatial axis.
+    in_shape, out_shape
+        Spatial shapes of the raw volume and of the output, internal order.
+    pad_raw
+        Whether the output frame is the mirror-padded input frame.
+    """
+
+    geometry: NetGeometry
+    axes: tuple[AxisGeometry, ...]
+    perm: tuple[int, ...]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    pad_raw: bool
+
+    @property
+    def stack(self) -> bool:
+        """A 2D net predicting the z slices of a 3D volume."""
+        return len(self.axes) > self.geometry.n_dim
+
+    @property
+    def storage_out_shape(self) -> tuple[int, ...]:
+        """``(n_lab, *spatial)`` of the output in the storage order of the raw volume."""
+        spatial = [0] * len(self.perm)
+        for i, p in enumerate(self.perm):
+            spatial[p] = self.out_shape[i]
+        return (self.geometry.n_lab, *spatial)
+
+    @property
+    def frame_in(self) -> tuple[int, ...]:
+        """Length of the input frame per axis (the raw volume, padded if ``pad_raw``)."""
+        return tuple(g.input_size(n) for g, n in zip(self.axes, self.out_shape, strict=True))
+
+
+def check_raw_shape(shape: tuple[int, ...], geometry: NetGeometry, raw_order: str) -> None:
+    """Refuse a volume whose axes or channels do not fit the net, saying what would."""
+    if raw_order not in RAW_ORDERS:
+        raise PredictionError(f"raw_order={raw_order!r} is unknown: use 'zxy' or 'xyz'.")
+    n_spatial = len(shape) - 1
+    if n_spatial not in ((2, 3) if geometry.n_dim == 2 else (3,)):
+        want = "(ch, x, y) or a stack (ch, z, x, y)" if geometry.n_dim == 2 else "(ch, z, x, y)"
+        raise PredictionError(
+            f"The raw volume has shape {shape}, but this {geometry.n_dim}D net needs {want}: "
+            f"channel axis first, 3 spatial axes in raw_order. Give a single-channel volume a "
+            f"leading axis of length 1."
+        )
+    if shape[0] != geometry.n_ch:
+        raise PredictionError(
+            f"The raw volume has {shape[0]} channels (the first axis of shape {shape}), but "
+            f"the net was trained with {geometry.n_ch}."
+        )
+
+
+def make_layout(
+    geometry: NetGeometry, shape: tuple[int, ...], raw_order: str, pad_raw: bool
+) -> Layout:
+    """The :class:`Layout` of a raw volume of ``shape`` (storage order, channel first)."""
+    shape = tuple(int(n) for n in shape)
+    check_raw_shape(shape, geometry, raw_order)
+    perm = spatial_permutation(len(shape) - 1, raw_order)
+    axes = ((SLICE_AXIS,) if len(perm) > geometry.n_dim else ()) + geometry.axes
+    in_shape = tuple(shape[1 + p] for p in perm)
+    if pad_raw:
+        return Layout(geometry, axes, perm, in_shape, in_shape, True)
+    out_shape = tuple(g.output_size(n) for g, n in zip(axes, in_shape, strict=True))
+    if min(out_shape) < 1:
+        raise PredictionError(
+            f"The raw volume (spatial shape {in_shape}, internal order) is smaller than the "
+            f"net's field of view {tuple(g.fov for g in axes)}: no voxel can be predicted. "
+            f"Mirror-pad the borders with pad_raw=True (elektronn-predict --pad)."
+        )
+    return Layout(geometry, axes, perm, in_shape, out_shape, False)
+
+
+def dense_output_shape(
+    model: torch.nn.Module, raw_shape: tuple[int, ...], *, raw_order: str = "zxy",
+    pad_raw: bool = False,
+) -> tuple[int, ...]:  # fmt: skip
+    """Shape of :func:`predict_dense`'s result, e.g. to create an output dataset first.
+
+    Raises
+    ------
+    PredictionError
+        As :func:`predict_dense` does for a volume or net that cannot be predicted.
+    """
+    return make_layout(net_geometry(model), raw_shape, raw_order, pad_raw).storage_out_shape
+
+
+def output_array(out: Any, shape: tuple[int, ...], out_dtype: Any) -> tuple[Any, np.dtype]:
+    """The output (allocated when None) and the dtype its blocks are converted to."""
+    if out is None:
+        dtype = np.dtype(out_dtype)
+        if dtype.name not in OUT_DTYPES:
+            raise PredictionError(f"out_dtype={dtype} is not one of {', '.join(OUT_DTYPES)}.")
+        return np.empty(shape, dtype), dtype
+    if tuple(out.shape) != shape:
+        raise PredictionError(f"out has shape {tuple(out.shape)}, but the output is {shape}.")
+    return out, np.dtype(out.dtype)
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for the duration (no dropout), then the caller's mode again.
+
+    Previews predict with the training net mid-run, which must stay in training mode.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def predict_dense(
+    model: torch.nn.Module,
+    raw: Any,
+    *,
+    raw_order: str = "zxy",
+    tile_shape: tuple[int, ...] | None = None,
+    pad_raw: bool = False,
+    method: str = "auto",
+    target: str = "nll",
+    device: torch.device | str | None = None,
+    out: Any = None,
+    out_dtype: Any = np.float32,
+    progress: bool | ProgressCallback | None = None,
+) -> Any:
+    """Class probabilities of every voxel of ``raw`` that the net can see whole.
+
+    Parameters
+    ----------
+    model
+        An img-img :class:`~elektronn.net.model.ElektronnNet` (conv output, no MLP head).
+    raw
+        ``(ch, x, y)`` or, for 2D nets also a stack, ``(ch, z, x, y)``; a numpy array or an
+        ``h5py`` / zarr dataset, of which only one tile (plus halo) is read at a time.
+        Integer grey values are scaled as in training (divided by the dtype's maximum,
+        uint8 by 255), floats are used as they are.
+    raw_order
+        Order of 3 spatial axes: ``'zxy'`` (internal order, the default) or ``'xyz'`` (the
+        order of h5 files). 2 spatial axes are always (x, y).
+    tile_shape
+        Input size of a tile per spatial axis (order of ``raw``), rounded down to a size at
+        which the net gives a dense output (MFP-valid, see :mod:`.geometry`). For a 2D net
+        on a stack the z entry is the number of slices per batch. Default: the largest tile
+        within about 1 GiB per activation array (``elektronn-predict --profile`` finds the
+        fastest).
+    pad_raw
+        Mirror-pad (numpy ``'symmetric'``) the volume by the offset so the output covers the
+        input frame. Without it the output is ``fov - 1`` smaller per axis and output voxel
+        ``j`` is centred on input voxel ``j + int_offset``.
+    method
+        ``'mfp'`` (one pass per tile), ``'stitch'`` (S^d passes, the naive reference) or
+        ``'auto'`` (MFP, or the plain pass for a net without pooling).
+    target
+        The training target: ``'nll'`` gives softmax probabilities, ``'regression'`` the
+        outputs as they are (see :func:`elektronn.net.losses.probabilities`).
+    device
+        Where to compute; the model is moved there. Default: where the model is.
+    out
+        Optional array-like (e.g. an ``h5py.Dataset``) of the output shape
+        (:func:`dense_output_shape`), storage order as ``raw``; each block is written as
+        soon as it is predicted. Its dtype wins over ``out_dtype``.
+    out_dtype
+        ``float32``, ``float16`` or ``uint8`` (``round(p * 255)``) for a new output array.
+    progress
+        ``True`` for a progress bar on stderr (voxels/s, ETA), or a callable
+        ``(done_voxels, total_voxels, elapsed_s)`` called after every tile.
+
+    Returns
+    -------
+    numpy.ndarray or the given ``out``
+        ``(n_lab, *spatial_out)`` in the order of ``raw``.
+
+    Raises
+    ------
+    PredictionError
+        For a net with an MLP head, a wrong number of axes or channels, a volume smaller
+        than the field of view (without ``pad_raw``), an unknown method or dtype.
+    """
+    layout = make_layout(net_geometry(model), tuple(raw.shape), raw_order, pad_raw)
+    if tile_shape is None:
+        tile_in = default_tile(layout.axes, layout.frame_in, DEFAULT_BUDGET // widest_layer(model))
+    else:
+        tile_in = tuple(int(tile_shape[p]) for p in layout.perm)
+    plan = plan_tiles(layout.axes, layout.out_shape, tile_in)
+    result, dtype = output_array(out, layout.storage_out_shape, out_dtype)
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    with evaluating(model), torch.inference_mode():
+        forward = dense_forward(model, method, layout.geometry)
+        run_plan(
+            plan, layout, StoredVolume(raw, layout.perm), StoredVolume(result, layout.perm),
+            lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),
+            intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"),
+            dtype, make_progress(progress),
+        )  # fmt: skip
+    return result
+
+
+def tile_indices(plan: TilePlan, start: tuple[int, ...], layout: Layout) -> tuple[np.ndarray, ...]:
+    """Per-axis raw indices of the input of the output block at ``start``.
+
+    That input begins at ``start`` in the input frame, which is the raw volume shifted by
+    the left padding when ``pad_raw``; indices outside the volume are mirrored.
+    """
+    indices = []
+    for axis, s, n in zip(plan.axes, start, layout.in_shape, strict=True):
+        first = s - axis.geometry.left if layout.pad_raw else s
+        indices.append(mirror_indices(np.arange(first, first + axis.tile_in), n))
+    return tuple(indices)
+
+
+def run_plan(
+    plan: TilePlan,
+    layout: Layout,
+    reader: StoredVolume,
+    writer: StoredVolume,
+    predict_tile: Callable[[np.ndarray], np.ndarray],
+    scale: float,
+    dtype: np.dtype,
+    progress: ProgressCallback | None,
+) -> None:
+    """Predict and write every tile of ``plan``, reporting progress in output voxels.
+
+    Progress counts each tile's share of the frame, so the shifted-back last tiles, which
+    recompute a few voxels, do not push the count past the total.
+    """
+    total, clock = math.prod(plan.out_shape), Stopwatch()
+    for i, start in enumerate(plan):
+        tile = reader.read(tile_indices(plan, start, layout)).astype(np.float32)
+        if scale != 1.0:
+            tile *= np.float32(scale)
+        prob = predict_tile(tile)
+        keep = tuple(slice(0, min(a.tile_out, a.n_out - s)) for a, s in zip(plan.axes, start))
+        writer.write(start, convert_output(prob[(slice(None), *keep)], dtype))
+        if progress is not None:
+            progress(total * (i + 1) // plan.n_tiles, total, clock())

@@ -1,0 +1,212 @@
+"""Looking inside a running training: first-layer filters and the batches the net sees.
+
+Used from the Ctrl+C console (:mod:`elektronn.train.console`): ``sf`` draws the first-layer
+filters, ``smooth`` blurs them, and ``self.debugGetCNNBatch()`` draws one training batch with
+its labels, so a user can check that images and labels are registered before hours of
+training are spent on a misaligned data set. Images are drawn with matplotlib's
+object-oriented API (no pyplot), so nothing depends on a display or a global backend.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from scipy import ndimage
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+FILTER_IMAGE = "filters_layer0.png"
+DEBUG_BATCH_IMAGE = "debugGetCNNBatch.png"
+SMOOTH_SIGMA = 0.5
+"""Gaussian sigma (pixels) of ``smooth``: enough to remove checkerboard noise, not the shape."""
+_GAPS = colormaps["gray"].with_extremes(bad="#3b5b92")
+"""Grey filters on a blue background, so gaps are never mistaken for bright weights."""
+_LABELS = colormaps["viridis"].with_extremes(bad="#3b5b92")
+
+
+# -- first-layer filters --------------------------------------------------------------------
+
+
+def first_layer_weight(model: torch.nn.Module) -> torch.nn.Parameter:
+    """The weight of the first convolution (or, for an MLP, linear) layer of ``model``."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)):
+            return module.weight
+    raise ValueError(f"{type(model).__name__} has no convolution or linear layer.")
+
+
+def filter_tiles(weight: np.ndarray) -> list[np.ndarray]:
+    """One 2D image per (filter, input channel), each scaled to [0, 1] on its own.
+
+    2D conv weights ``(out, in, x, y)`` give ``x × y`` tiles; 3D weights ``(out, in, z, x, y)``
+    give the z-slices side by side (separated by a gap), so the whole 3D filter is visible;
+    a linear layer ``(out, in)`` is shown as one matrix.
+    """
+    if weight.ndim == 2:
+        return [_unit_range(weight)]
+    if weight.ndim == 4:
+        return [_unit_range(w) for w in weight.reshape(-1, *weight.shape[2:])]
+    if weight.ndim == 5:
+        tiles = []
+        for w in weight.reshape(-1, *weight.shape[2:]):
+            gap = np.full((w.shape[1], 1), np.nan)
+            slices = [part for z in w for part in (z, gap)][:-1]
+            tiles.append(_unit_range(np.concatenate(slices, axis=1)))
+        return tiles
+    raise ValueError(f"Cannot draw filters of shape {weight.shape} (expected 2, 4 or 5 axes).")
+
+
+def _unit_range(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    low, high = np.nanmin(a), np.nanmax(a)
+    return (a - low) / (high - low) if high > low else np.where(np.isfinite(a), 0.5, np.nan)
+
+
+def mosaic(tiles: list[np.ndarray], gap: int = 1) -> np.ndarray:
+    """Tiles of one shape arranged in a near-square grid, separated by NaN gaps."""
+    h, w = tiles[0].shape
+    cols = max(1, min(len(tiles), round(math.sqrt(len(tiles) * h / w))))
+    rows = math.ceil(len(tiles) / cols)
+    canvas = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
+    return canvas
+
+
+def plot_filters(model: torch.nn.Module, path: Path) -> Path:
+    """Draw the first-layer filters of ``model`` into ``path`` (a PNG) and return it."""
+    weight = first_layer_weight(model).detach().cpu().float().numpy()
+    image = mosaic(filter_tiles(weight))
+    height, width = image.shape
+    scale = 12 / max(height, width)
+    fig = Figure(figsize=(max(4.0, width * scale), max(3.0, height * scale + 0.6)))
+    ax = fig.subplots()
+    ax.imshow(image, cmap=_GAPS, interpolation="nearest", vmin=0, vmax=1)
+    layout = {2: "(out, in)", 4: "(out, in, x, y)", 5: "(out, in, z, x, y): z-slices left to right"}
+    ax.set_title(f"First-layer filters {tuple(weight.shape)} {layout[weight.ndim]}")
+    ax.set_axis_off()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return Path(path)
+
+
+@torch.no_grad()
+def smooth_filters(model: torch.nn.Module, sigma: float = SMOOTH_SIGMA) -> tuple[int, ...]:
+    """Blur the first-layer convolution filters in place with a small spatial Gaussian.
+
+    Noisy, checkerboard-like first-layer filters are a sign of too high a learning rate or
+    too little data; smoothing them can help a stuck run. Only the spatial axes are blurred
+    (channels and filters are kept apart); filter edges are extended, not zero-padded, so
+    the weights do not shrink towards the border. Returns the shape of the smoothed weight.
+    """
+    weight = first_layer_weight(model)
+    if weight.dim() not in (4, 5):
+        raise ValueError("Only convolution filters can be smoothed; the first layer is linear.")
+    sigmas = (0, 0) + (sigma,) * (weight.dim() - 2)
+    smoothed = ndimage.gaussian_filter(weight.cpu().double().numpy(), sigmas, mode="nearest")
+    weight.copy_(torch.from_numpy(smoothed).to(weight))
+    return tuple(weight.shape)
+
+
+# -- one training batch ---------------------------------------------------------------------
+
+
+def debug_batch_kwargs(data: object, batch_kwargs: dict) -> dict:
+    """The training getbatch arguments, with unstrided labels where the data offers them.
+
+    Unstrided labels cover every pixel of the label region, so their offset to the input is
+    exactly what the net sees, whatever its output stride.
+    """
+    kwargs = dict(batch_kwargs)
+    if "strided" in inspect.signature(data.getbatch).parameters:
+        kwargs["strided"] = False
+    return kwargs
+
+
+def debug_get_cnn_batch(
+    trainer: Trainer,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One batch fetched as in training, drawn into ``debugGetCNNBatch.png`` in the save dir.
+
+    The batch comes from the main process's data object with the training arguments
+    (augmentation included), so it shows what the net is trained on. Attach it to the
+    trainer as ``debugGetCNNBatch`` (the original's console name).
+
+    Returns
+    -------
+    data, label, info1, info2
+        The batch's input and labels; ``info1, info2`` are the lazy-label flags when
+        ``lazy_labels`` is on, else None.
+    """
+    kwargs = debug_batch_kwargs(trainer.data, trainer.batch_kwargs)
+    batch = trainer.data.getbatch(trainer.config.batch_size, **kwargs)
+    data, labels = batch[0], batch[1]
+    info1, info2 = (batch[2], batch[3]) if kwargs.get("ret_info") else (None, None)
+    path = plot_debug_batch(data, labels, Path(trainer.save_dir) / DEBUG_BATCH_IMAGE)
+    print(f"Batch of data {data.shape} and labels {labels.shape} drawn into {path}", flush=True)
+    return data, labels, info1, info2
+
+
+def pad_to(labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Labels (float) centred in an array of ``shape``; the border (the net's offset) is NaN."""
+    padded = np.full(shape, np.nan)
+    starts = [(n - m) // 2 for n, m in zip(shape, labels.shape, strict=True)]
+    padded[tuple(slice(s, s + m) for s, m in zip(starts, labels.shape, strict=True))] = labels
+    return padded
+
+
+def example_images(data: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Example 0 as a 2D input image and its labels on the same grid (None for scalar labels).
+
+    3D examples are cut at the z-slice through the middle of the label region. Several
+    label maps per example (affinities) are reduced to their minimum, as in the original.
+    """
+    if data.ndim == 2:  # vect-scalar: the whole batch as a matrix
+        return data, None
+    image = data[0, 0]
+    label = labels[0]
+    if label.ndim == image.ndim + 1:
+        label = label.min(axis=0)
+    if label.ndim != image.ndim:
+        return (image if image.ndim == 2 else image[image.shape[0] // 2]), None
+    label = pad_to(label.astype(np.float64), image.shape)
+    if image.ndim == 3:
+        z = (image.shape[0] - labels.shape[-3]) // 2 + labels.shape[-3] // 2
+        image, label = image[z], label[z]
+    return image, label
+
+
+def plot_debug_batch(data: np.ndarray, labels: np.ndarray, path: Path) -> Path:
+    """Draw input, padded labels and their overlay for example 0 of a batch into ``path``."""
+    image, label = example_images(data, labels)
+    fig = Figure(figsize=(18, 6))
+    axes = fig.subplots(1, 3)
+    axes[0].imshow(image, cmap="gray", interpolation="nearest")
+    axes[0].set_title(f"input of batch {data.shape}: example 0, channel 0")
+    if label is None:
+        axes[1].text(0.5, 0.5, f"labels: {np.asarray(labels).ravel()[:32]}", ha="center",
+                     va="center", wrap=True, transform=axes[1].transAxes)  # fmt: skip
+        axes[2].imshow(image, cmap="gray", interpolation="nearest")
+        axes[2].set_title(f"input with label {np.asarray(labels).ravel()[0]}")
+    else:
+        finite = label[np.isfinite(label)]
+        vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 1)
+        axes[1].imshow(label, cmap=_LABELS, vmin=vmin, vmax=vmax, interpolation="nearest")
+        axes[1].set_title(f"labels {labels.shape[1:]} padded by the offset (blue)")
+        axes[2].imshow(image, cmap="gray", interpolation="nearest")
+        masked = np.ma.masked_invalid(label)
+        axes[2].imshow(masked, cmap="viridis", alpha=0.35, vmin=vmin, vmax=vmax,
+                       interpolation="nearest")  # fmt: skip
+        axes[2].set_title("overlay: check that labels and image are registered")
+    for ax in axes:
+        ax.set_axis_off()
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    return Path(path)

@@ -1,0 +1,98 @@
+"""Preview predictions during training: a few z-slices of ``preview_data_path`` as images.
+
+The preview file holds one or more raw cubes ``((ch,)x,y,z)`` on a 0–255 scale. For each cube
+the central ``max_z_pred`` slices (plus the z halo a 3D net needs) are predicted densely,
+and ``<save_name>-pred-<cube>-c<class>-z<z>-<hours>hrs.png`` is written for each exported
+class, next to ``<save_name>-raw-<cube>-z<z>.png`` (written once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from ..config import ConfigError
+
+
+def read_preview_cubes(path: str) -> list[np.ndarray]:
+    """All datasets of the preview file as float32 (ch, z, x, y) arrays scaled to [0, 1]."""
+    cubes = []
+    try:
+        with h5py.File(path, "r") as f:
+            for key in sorted(f.keys()):
+                raw = np.asarray(f[key], dtype=np.float32) / 255.0
+                if raw.ndim == 3:
+                    raw = raw[None]
+                if raw.ndim != 4:
+                    raise ConfigError(
+                        f"Preview file '{path}', dataset '{key}' has shape {raw.shape}; expected "
+                        f"(x,y,z) or (ch,x,y,z)."
+                    )
+                cubes.append(np.ascontiguousarray(raw.transpose(0, 3, 1, 2)))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read 'preview_data_path' file '{path}': {exc}.") from None
+    return cubes
+
+
+def central_slab(raw: np.ndarray, n_out: int, z_halo: int) -> tuple[np.ndarray, int]:
+    """The central z-range giving ``n_out`` predicted slices; returns it and its first z."""
+    nz = raw.shape[1]
+    thickness = min(nz, n_out + 2 * z_halo)
+    start = (nz - thickness) // 2
+    return raw[:, start : start + thickness], start + z_halo
+
+
+def export_classes(export_class: Any, n_lab: int) -> list[int]:
+    if export_class == "all":
+        return list(range(n_lab))
+    if isinstance(export_class, (list, tuple)):
+        return [int(c) for c in export_class]
+    return [int(export_class)]
+
+
+class Preview:
+    """Predicts and writes the preview images of one training run."""
+
+    def __init__(self, cubes: list[np.ndarray], save_name: str, n_lab: int, z_halo: int,
+                 export_class: Any = 1, max_z_pred: int = 5) -> None:  # fmt: skip
+        self.cubes = cubes
+        self.save_name = save_name
+        self.classes = export_classes(export_class, n_lab)
+        self.z_halo = z_halo
+        self.max_z_pred = max_z_pred
+        self.raw_written = False
+
+    @classmethod
+    def from_config(cls, config: Any, n_lab: int) -> Preview:
+        kwargs = dict(config.preview_kwargs)
+        z_halo = config.arch.int_offset[0] if config.n_dim == 3 else 0
+        return cls(read_preview_cubes(config.preview_data_path), config.save_name, n_lab, z_halo,
+                   kwargs.get("export_class", 1), kwargs.get("max_z_pred", 5))  # fmt: skip
+
+    def predict(self, model: torch.nn.Module, hours: float, folder: Path = Path(".")) -> list[Path]:
+        """Predict every cube's central slices and write the PNGs; returns the paths."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..predict.dense import predict_dense
+
+        written = []
+        for i, raw in enumerate(self.cubes):
+            slab, z0 = central_slab(raw, self.max_z_pred, self.z_halo)
+            probs = predict_dense(model, slab, pad_raw=True)
+            for dz in range(probs.shape[1]):
+                for c in self.classes:
+                    path = folder / f"{self.save_name}-pred-{i}-c{c}-z{z0 + dz}-{hours:g}hrs.png"
+                    plt.imsave(path, probs[c, dz], cmap="gray", vmin=0, vmax=1)
+                    written.append(path)
+                if not self.raw_written:
+                    plt.imsave(folder / f"{self.save_name}-raw-{i}-z{z0 + dz}.png",
+                               raw[0, z0 + dz], cmap="gray")  # fmt: skip
+        self.raw_written = True
+        return written

@@ -1,0 +1,394 @@
+"""The Ctrl+C console: commands on a tiny real trainer, and a real run in a pseudo-terminal."""
+
+import re
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from elektronn.config import load_config
+from elektronn.data.synthetic import make_membrane_volume
+from elektronn.train import console, introspection
+
+PROMPT = "@ELEKTRONN: "
+
+
+# -- a tiny real trainer --------------------------------------------------------------------
+
+
+def write_cubes(folder, shape=(64, 64, 4)):
+    folder.mkdir(exist_ok=True)
+    for i in range(2):
+        raw, labels = make_membrane_volume(shape, n_cells=12, seed=i)
+        with h5py.File(folder / f"raw_{i}.h5", "w") as f:
+            f["raw"] = raw
+        with h5py.File(folder / f"lab_{i}.h5", "w") as f:
+            f["lab"] = labels
+
+
+def write_config(tmp_path, extra=""):
+    """A small 2D img-img config (output stride 2) on two synthetic membrane cubes."""
+    write_cubes(tmp_path / "data")
+    text = f"""
+    save_path = {str(tmp_path / "runs")!r}
+    save_name = "tiny"
+    n_dim = 2
+    desired_input = 30
+    filters = [6, 4]
+    pool = [2, 1]
+    nof_filters = [4, 4]
+    batch_size = 2
+    n_lab = 2
+    mode = "img-img"
+    data_path = "data/"
+    label_path = "data/"
+    d_files = [("raw_0.h5", "raw"), ("raw_1.h5", "raw")]
+    l_files = [("lab_0.h5", "lab"), ("lab_1.h5", "lab")]
+    valid_cubes = [1]
+    n_steps = 12
+    max_runtime = 120
+    history_freq = [5]
+    monitor_batch_size = 4
+    plot_on = False
+    SGD_params = dict(LR=0.01, momentum=0.9)
+    """
+    path = tmp_path / "tiny.py"
+    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
+    return path
+
+
+def make_trainer(tmp_path, extra=""):
+    """A Trainer built as ``elektronn.train.run`` builds it, after one training step."""
+    from elektronn.net.model import build_model
+    from elektronn.train.run import load_data
+    from elektronn.train.savedir import prepare_save_dir
+    from elektronn.train.trainer import Trainer
+
+    config = load_config(write_config(tmp_path, extra))
+    save_dir = prepare_save_dir(config)
+    data, batch_kwargs, monitor_kwargs = load_data(config)
+    model = build_model(config, data.n_ch, data.n_lab, data.example_shape)
+    trainer = Trainer(config, data, model, torch.device("cpu"), save_dir, None, batch_kwargs,
+                      monitor_kwargs)  # fmt: skip
+    trainer.batch = trainer.get_batch()
+    trainer.last_loss = trainer.loss_ema = trainer.train_step(trainer.batch)
+    trainer.step = 1
+    return trainer
+
+
+@pytest.fixture
+def trainer(tmp_path):
+    return make_trainer(tmp_path)
+
+
+def drive(trainer, *lines):
+    """Run the console on ``lines`` (then EOF, i.e. Ctrl+D); return the printed text."""
+    pending = list(lines)
+    prompts, printed = [], []
+
+    def fake_input(prompt):
+        prompts.append(prompt)
+        if not pending:
+            raise EOFError
+        return pending.pop(0)
+
+    console.run_console(trainer, input_fn=fake_input, output=lambda text: printed.append(str(text)))
+    assert all(p.endswith(PROMPT) for p in prompts)
+    return "\n".join(printed)
+
+
+# -- entering and leaving -------------------------------------------------------------------
+
+
+def test_status_line_and_menu_then_q(trainer):
+    out = drive(trainer, "q", "never read")
+    assert re.search(r"^00001 NLLm=\d\.\d{5}, NLL=\d\.\d{4}, ", out, re.M)
+    assert re.search(r"^LR=0\.010000, MOM=0\.900000, [\d.]+ it/s, t=\d+s$", out, re.M)
+    assert ">> tiny <<" in out and "'sethist <int>'" in out and "'LBFGS'" in out
+    assert out.endswith("Continuing training")
+    assert trainer.stop_reason is None and not trainer.killed
+
+
+def test_eof_leaves_like_q(trainer):
+    drive(trainer)
+    assert trainer.stop_reason is None and not trainer.killed
+
+
+def test_abort_and_kill(tmp_path):
+    first = make_trainer(tmp_path / "a")
+    drive(first, "abort")
+    assert first.stop_reason and not first.killed
+    second = make_trainer(tmp_path / "b")
+    drive(second, "kill")
+    assert second.killed
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def test_setlr_and_setmom(trainer):
+    out = drive(trainer, "setlr 0.005", "setlr abc", "setlr -1", "setmom 0.5", "setmom 1.5")
+    assert trainer.optimizer.lr == 0.005
+    assert trainer.optimizer.momentum == 0.5
+    assert "Could not convert 'abc'" in out
+    assert "not -1.0" in out and "not 1.5" in out
+
+
+def test_setmom_refused_without_momentum(trainer):
+    trainer.switch_optimizer("RPROP")
+    out = drive(trainer, "setmom 0.5")
+    assert "has no momentum" in out
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "ten", "2.5", ""])
+def test_sethist_refuses_non_positive_and_non_integers(trainer, bad):
+    out = drive(trainer, f"sethist {bad}")
+    assert trainer.config.history_freq == [5]
+    assert "at least 1 step" in out or "Could not convert" in out
+
+
+def test_sethist_sets_the_frequency(trainer):
+    drive(trainer, "sethist 7")
+    assert trainer.config.history_freq == [7]
+
+
+def test_optimizer_switch(trainer):
+    out = drive(trainer, "Adam")
+    assert trainer.config.optimizer == "Adam"
+    assert "Changing training optimizer to Adam" in out
+    drive(trainer, "SGD")
+    assert trainer.config.optimizer == "SGD"
+
+
+def test_save_load_round_trip(trainer):
+    saved = {k: v.clone() for k, v in trainer.cnn.state_dict().items()}
+    out = drive(trainer, "save")
+    assert (trainer.save_dir / "CNN.save").is_file() and "CNN.save" in out
+    with torch.no_grad():
+        for p in trainer.cnn.parameters():
+            p.add_(1.0)
+    trainer.train_step(trainer.batch)  # leave some momentum behind
+    drive(trainer, "load")
+    for name, value in trainer.cnn.state_dict().items():
+        torch.testing.assert_close(value, saved[name])
+    assert not trainer.optimizer.state_dict()["state"], "load must reset the optimiser state"
+
+
+def test_save_to_named_file_and_load_missing_file(trainer):
+    out = drive(trainer, "save other.param", "load nope.param")
+    assert (trainer.save_dir / "other.param").is_file()
+    assert "nope.param" in out  # the error is printed, the console goes on
+
+
+def test_params_prints_correct_statistics(trainer):
+    out = drive(trainer, "params")
+    name, p = next(iter(trainer.cnn.named_parameters()))
+    w = p.detach().double().numpy()
+    line = next(line for line in out.splitlines() if line.startswith(name))
+    numbers = [float(x) for x in line.split()[-3:]]
+    expected = [np.abs(w).mean(), w.std(), np.median(np.abs(w))]
+    assert numbers == pytest.approx(expected, rel=2e-3)
+    assert str(tuple(w.shape)) in line
+    assert "Total count of trainable parameters" in out
+
+
+def test_sf_writes_the_filter_image(trainer):
+    drive(trainer, "sf")
+    assert (trainer.save_dir / "filters_layer0.png").stat().st_size > 0
+
+
+def test_smooth_blurs_the_first_layer_in_place(trainer):
+    weight = introspection.first_layer_weight(trainer.cnn)
+    before = weight.detach().clone()
+    drive(trainer, "smooth")
+    after = introspection.first_layer_weight(trainer.cnn)
+    assert after is weight
+    roughness = lambda w: (w[..., 1:, :] - w[..., :-1, :]).abs().mean()  # noqa: E731
+    assert roughness(after) < roughness(before)
+
+
+# -- free input -----------------------------------------------------------------------------
+
+
+def test_bare_expressions_print_their_value(trainer):
+    out = drive(trainer, "config.n_steps", "i", "data.n_failed_warp", "cnn.n_lab", "q")
+    assert out.splitlines()[-5:-1] == ["12", "1", "0", "2"]
+
+
+def test_statements_are_executed_and_names_persist(trainer, capsys):
+    out = drive(trainer, "x = 40 + 2", "x", "print(config.save_name)", "config.n_steps = 99")
+    assert "42" in out.splitlines()
+    assert capsys.readouterr().out.strip() == "tiny"
+    assert trainer.config.n_steps == 99
+
+
+def test_an_exception_is_printed_and_the_console_goes_on(trainer):
+    out = drive(trainer, "1/0", "nonexistent_name", "def", "exit()", "setlr 0.002", "q")
+    assert "ZeroDivisionError: division by zero" in out
+    assert "NameError" in out and "SyntaxError" in out and "'abort'" in out
+    assert trainer.optimizer.lr == 0.002
+    assert out.endswith("Continuing training")
+
+
+def test_assignment_to_a_command_name_is_python(trainer):
+    out = drive(trainer, "params = 3", "params + 1")
+    assert "4" in out.splitlines()
+
+
+def test_debug_get_cnn_batch(trainer):
+    out = drive(trainer, "d, l, i1, i2 = self.debugGetCNNBatch()", "d.shape", "l.shape", "i1")
+    lines = out.splitlines()
+    assert str((2, *trainer.data.example_shape)) in lines
+    unstrided = trainer.data.geometry.label_shape(strided=False)
+    assert str((2, *unstrided)) in lines, "labels must be unstrided"
+    assert "None" in lines, "no lazy labels: no info"
+    assert (trainer.save_dir / "debugGetCNNBatch.png").stat().st_size > 0
+
+
+def test_test_model_prints(trainer):
+    out = drive(trainer, "self.testModel('valid')", "self.testModel('test')")
+    assert re.search(r"valid: loss=\d\.\d{5}, error=[\d.]+ %", out)
+    assert "no 'test' examples" in out
+
+
+# -- settings reach the background workers --------------------------------------------------
+
+
+class RecordingBatches:
+    """Stands in for BackgroundBatches: records update() calls, optionally refuses them."""
+
+    def __init__(self, refuse=False):
+        self.updates, self.refuse = [], refuse
+
+    def update(self, **changes):
+        if self.refuse:
+            raise ValueError("refused")
+        self.updates.append(changes)
+
+
+def test_changed_settings_are_sent_to_the_workers(trainer):
+    trainer.batches = RecordingBatches()
+    drive(trainer, "batch_kwargs['warp_on'] = 0.5", "data.upright_x = True", "q")
+    assert trainer.batches.updates == [{"warp_on": 0.5, "upright_x": True}]
+
+
+def test_nothing_is_sent_without_changes(trainer):
+    trainer.batches = RecordingBatches()
+    drive(trainer, "data.n_failed_warp", "self.debugGetCNNBatch()", "q")
+    assert trainer.batches.updates == []
+
+
+def test_refused_settings_are_undone(trainer):
+    trainer.batches = RecordingBatches(refuse=True)
+    out = drive(trainer, "batch_kwargs['flip'] = False", "data.upright_x = True")
+    assert trainer.batch_kwargs["flip"] is True and trainer.data.upright_x is False
+    assert "undone" in out
+
+
+def test_real_workers_switch_warping_on_from_the_next_batch(trainer):
+    from elektronn.data.background import BackgroundBatches
+
+    kwargs = dict(trainer.batch_kwargs, batch_size=trainer.config.batch_size)
+    with BackgroundBatches(trainer.data, kwargs, n_proc=1) as batches:
+        trainer.batches = batches
+        batches.get()
+        assert batches.n_successful_warp == 0
+        drive(trainer, "batch_kwargs['warp_on'] = True")
+        for _ in range(3):
+            batches.get()
+        warped = batches.n_successful_warp + batches.n_failed_warp
+        assert warped > 0
+        out = drive(trainer, "data.n_successful_warp + data.n_failed_warp", "q")
+        assert int(out.splitlines()[-2]) >= warped
+
+
+# -- introspection images -------------------------------------------------------------------
+
+
+def test_filter_tiles_show_every_z_slice_of_3d_filters():
+    weight = np.random.default_rng(0).normal(size=(4, 2, 3, 5, 5))
+    tiles = introspection.filter_tiles(weight)
+    assert len(tiles) == 8 and tiles[0].shape == (5, 3 * 5 + 2)
+    assert np.isnan(tiles[0][:, 5]).all(), "z-slices are separated by a gap"
+    image = introspection.mosaic(tiles)
+    assert np.isfinite(image).sum() == 8 * 3 * 25
+
+
+def test_3d_filters_image_and_smoothing(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv3d(1, 3, (2, 4, 4)), torch.nn.Conv3d(3, 2, 1))
+    path = introspection.plot_filters(model, tmp_path / "f.png")
+    assert path.stat().st_size > 0
+    assert introspection.smooth_filters(model) == (3, 1, 2, 4, 4)
+
+
+def test_debug_batch_image_3d(tmp_path):
+    data = np.random.default_rng(0).random((1, 1, 9, 20, 20)).astype(np.float32)
+    labels = np.ones((1, 5, 12, 12), np.int16)
+    image, label = introspection.example_images(data, labels)
+    assert image.shape == label.shape == (20, 20)
+    assert np.isnan(label[:4]).all() and (label[4:16, 4:16] == 1).all()
+    introspection.plot_debug_batch(data, labels, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 0
+
+
+# -- a real run in a pseudo-terminal --------------------------------------------------------
+
+
+def test_ctrl_c_console_in_a_real_run(tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    psutil = pytest.importorskip("psutil")
+    config = write_config(
+        tmp_path,
+        "n_steps = 10**6\nmax_runtime = 600\nhistory_freq = [3]\nLR_decay = 1.0\n"
+        "background_processes = 2\n",
+    )
+    child = pexpect.spawn(
+        sys.executable, ["-m", "elektronn.cli", str(config), "--gpu=false"],
+        cwd=str(tmp_path), encoding="utf-8", timeout=40, dimensions=(50, 250),
+    )  # fmt: skip
+    try:
+        child.expect(r"\d{5} NLLm=")
+        child.sendintr()
+        child.expect_exact(PROMPT)
+        child.sendline("setlr 0.005")
+        child.expect_exact("set to 0.005")
+        child.expect_exact(PROMPT)
+        child.sendline("config.n_steps")
+        child.expect(r"\n1000000\r?\n")
+        child.expect_exact(PROMPT)
+        child.sendline("self.debugGetCNNBatch()")
+        child.expect_exact("debugGetCNNBatch.png")
+        child.expect_exact(PROMPT)
+        workers = psutil.Process(child.pid).children(recursive=True)
+        assert len(workers) >= 2
+        child.sendline("q")
+        child.expect(r"\d{5} NLLm=[^\r\n]*LR=0\.00500,")
+        child.sendintr()
+        child.expect_exact(PROMPT)
+        child.sendline("abort")
+        child.expect("End of training")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    save_dir = tmp_path / "runs" / "tiny"
+    assert (save_dir / "tiny_end.param").is_file()
+    assert (save_dir / "debugGetCNNBatch.png").is_file()
+    _, alive = psutil.wait_procs(workers, timeout=5)
+    assert not [p for p in alive if _running(p, psutil)], "a batch worker outlived the trainer"
+
+
+def _running(process, psutil):
+    """Alive and not a zombie (an orphaned zombie is no process, only an exit status)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_status_line_without_history_says_nan(trainer):
+    assert not trainer.history.rows["errors"]
+    assert "train=nan" in console.status_line(trainer)

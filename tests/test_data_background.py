@@ -1,0 +1,176 @@
+"""BackgroundBatches: shared data, independent streams, settings updates, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import psutil
+import pytest
+
+from elektronn.data import BackgroundBatches, ImageData
+
+
+def coded_volume(shape):
+    x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    return (10000 * z + 100 * x + y).astype(np.float32)
+
+
+def make(tmp_path, image, **kwargs) -> ImageData:
+    with h5py.File(tmp_path / "img.h5", "w") as h5:
+        h5["raw"] = image
+    with h5py.File(tmp_path / "lab.h5", "w") as h5:
+        h5["lab"] = np.zeros(image.shape[-3:], np.uint8)
+    kwargs.setdefault("n_dim", 2)
+    kwargs.setdefault("patch_shape", (9, 9))
+    return ImageData(
+        [("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
+        label_path=str(tmp_path), seed=0, **kwargs,
+    )  # fmt: skip
+
+
+def gone(pids, timeout=5.0) -> bool:
+    """Whether all processes have ended (zombies count as ended) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_batches_from_workers(tmp_path):
+    data = make(tmp_path, coded_volume((30, 30, 4)))
+    with BackgroundBatches(data, dict(batch_size=3, warp_on=True), 2) as batches:
+        assert len(batches.pids) == 2
+        pids = batches.pids
+        images, labels = batches.get()
+        assert images.shape == (3, 1, 9, 9) and labels.shape == (3, 9, 9)
+        assert images.dtype == np.float32 and labels.dtype == np.int16
+        for _ in range(5):
+            batches.get()
+        assert batches.n_successful_warp >= 18 and batches.n_failed_warp == 0
+    assert gone(pids) and batches.pids == []
+    with pytest.raises(RuntimeError, match="closed"):
+        batches.get()
+
+
+def test_zero_workers_same_interface(tmp_path):
+    data = make(tmp_path, coded_volume((30, 30, 4)))
+    with BackgroundBatches(data, dict(batch_size=2, warp_on=True), 0) as batches:
+        assert batches.get()[0].shape == (2, 1, 9, 9) and batches.n_successful_warp == 2
+        batches.update(warp_on=False, batch_size=4)
+        assert batches.get()[0].shape == (4, 1, 9, 9) and batches.n_successful_warp == 2
+
+
+def test_workers_have_independent_streams(tmp_path):
+    data = make(tmp_path, coded_volume((40, 40, 10)))
+    with BackgroundBatches(data, dict(batch_size=4, flip=False), 2) as batches:
+        corners = [tuple(batches.get()[0][:, 0, 0, 0]) for _ in range(12)]
+    assert len(set(corners)) == 12
+
+
+def test_update_reaches_the_next_batch(tmp_path):
+    data = make(tmp_path, np.full((30, 30, 4), 0.5, np.float32))
+    kwargs = dict(batch_size=4, grey_augment_channels=[0])
+    with BackgroundBatches(data, kwargs, 2, slots_per_worker=3) as batches:
+        assert not np.allclose(batches.get()[0], 0.5)
+        batches.update(grey_augment_channels=[])
+        for _ in range(6):
+            assert (batches.get()[0] == 0.5).all()
+        batches.update(grey_augment_channels=[0])
+        assert not np.allclose(batches.get()[0], 0.5)
+        assert batches.batch_kwargs["grey_augment_channels"] == [0]
+
+
+def test_update_of_data_attributes_and_layout(tmp_path):
+    data = make(tmp_path, coded_volume((12, 12, 12)))
+    with BackgroundBatches(data, dict(batch_size=20, flip=False), 2) as batches:
+        steps = {abs(int(p[1, 0] - p[0, 0])) for p in batches.get()[0][:, 0]}
+        assert steps == {100}  # only z-slices
+        batches.update(anisotropic_data=False)
+        steps = {abs(int(p[1, 0] - p[0, 0])) for p in batches.get()[0][:, 0]}
+        assert steps == {100, 10000, 1} and data.anisotropic_data is False
+        old = batches.pids
+        batches.update(batch_size=3)
+        assert batches.get()[0].shape == (3, 1, 9, 9) and gone(old) and len(batches.pids) == 2
+        with pytest.raises(ValueError, match="neither arguments"):
+            batches.update(no_such_setting=1)
+
+
+def test_worker_errors_reach_the_trainer(tmp_path):
+    data = make(tmp_path, coded_volume((20, 20, 4)))
+    with BackgroundBatches(data, dict(batch_size=2), 1) as batches:
+        batches.get()
+        batches.update(grey_augment_channels=[3])
+        with pytest.raises(RuntimeError, match="grey_augment_channels"):
+            batches.get()
+
+
+def test_workers_ignore_sigint(tmp_path):
+    data = make(tmp_path, coded_volume((20, 20, 4)))
+    with BackgroundBatches(data, dict(batch_size=2), 2) as batches:
+        batches.get()
+        for pid in batches.pids:
+            os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+        assert all(psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in batches.pids)
+        for _ in range(4):
+            batches.get()
+
+
+def test_workers_share_the_volumes(tmp_path):
+    """A worker's private memory stays far below the size of the data it samples from."""
+    data = make(tmp_path, np.zeros((512, 512, 96), np.uint8), patch_shape=(64, 64))
+    size = data.cubes[0].image.nbytes  # 96 MiB of float32
+    with BackgroundBatches(data, dict(batch_size=8, warp_on=True), 1) as batches:
+        for _ in range(40):  # touches every part of the volume
+            batches.get()
+        private = psutil.Process(batches.pids[0]).memory_full_info().uss
+    assert private < size / 2, (private, size)
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    from elektronn.data import BackgroundBatches, ImageData
+
+    data = ImageData([("img.h5", "raw")], [("lab.h5", "lab")], data_path=sys.argv[1],
+                     label_path=sys.argv[1], n_dim=2, patch_shape=(9, 9))
+    batches = BackgroundBatches(data, dict(batch_size=2, warp_on=True), 2)
+    batches.get()
+    print(json.dumps(batches.pids), flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_sigkilled_trainer_leaves_no_workers_and_no_shared_memory(tmp_path):
+    make(tmp_path, coded_volume((30, 30, 4)))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pids = json.loads(child.stdout.readline())
+        assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        assert gone(pids), "a worker outlived the SIGKILLed trainer"
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert not [name for name in os.listdir("/dev/shm") if "elektronn" in name]
