@@ -18,9 +18,12 @@ def make(tmp_path, image, **kwargs):
         h5["lab"] = np.zeros(image.shape[-3:], np.uint8)
     kwargs.setdefault("seed", 0)
     return ImageData(
-        [("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), **kwargs,
-    )  # fmt: skip
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        **kwargs,
+    )
 
 
 def coded_volume(shape):
@@ -33,9 +36,10 @@ def symmetry(patch) -> tuple[int, ...]:
     origin = patch[(0,) * patch.ndim]
     return tuple(
         int(patch[tuple(1 if a == b else 0 for b in range(patch.ndim))] - origin)
-        if patch.shape[a] > 1 else 0
+        if patch.shape[a] > 1
+        else 0
         for a in range(patch.ndim)
-    )  # fmt: skip
+    )
 
 
 def test_2d_flips_cover_the_8_symmetries(tmp_path):
@@ -65,8 +69,9 @@ def test_3d_anisotropic_flips(tmp_path):
 
 
 def test_3d_isotropic_flips_permute_all_axes(tmp_path):
-    data = make(tmp_path, coded_volume((8, 8, 8)), n_dim=3, patch_shape=(4, 4, 4),
-                anisotropic_data=False)  # fmt: skip
+    data = make(
+        tmp_path, coded_volume((8, 8, 8)), n_dim=3, patch_shape=(4, 4, 4), anisotropic_data=False
+    )
     assert len({symmetry(p[0]) for p in data.getbatch(1500, flip=True)[0]}) == 48
 
 

@@ -31,9 +31,13 @@ def make(tmp_path, image, **kwargs) -> ImageData:
     kwargs.setdefault("n_dim", 2)
     kwargs.setdefault("patch_shape", (9, 9))
     return ImageData(
-        [("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), seed=0, **kwargs,
-    )  # fmt: skip
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        seed=0,
+        **kwargs,
+    )
 
 
 def gone(pids, timeout=5.0) -> bool:
@@ -131,6 +135,21 @@ def test_workers_ignore_sigint(tmp_path):
         assert all(psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in batches.pids)
         for _ in range(4):
             batches.get()
+
+
+def test_workers_end_on_sigterm_despite_a_trainer_handler(tmp_path):
+    data = make(tmp_path, coded_volume((20, 20, 4)))
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)  # like the trainer's
+    try:
+        with BackgroundBatches(data, dict(batch_size=2), 1, slots_per_worker=1) as batches:
+            batches.get()
+            os.kill(batches.pids[0], signal.SIGTERM)
+            assert gone(batches.pids, timeout=2.0)
+            with pytest.raises(RuntimeError, match="ended unexpectedly"):
+                for _ in range(3):  # a batch may still be waiting in the queue
+                    batches.get()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_workers_share_the_volumes(tmp_path):

@@ -27,9 +27,12 @@ def make(tmp_path, image, labels, **kwargs):
     kwargs.setdefault("n_dim", 2)
     kwargs.setdefault("patch_shape", (4, 4))
     return ImageData(
-        [("img.h5", "raw")], [("lab.h5", "lab")],
-        data_path=str(tmp_path), label_path=str(tmp_path), **kwargs,
-    )  # fmt: skip
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        **kwargs,
+    )
 
 
 def coded_volume(shape):
@@ -94,9 +97,13 @@ def test_path_join_without_trailing_slash(tmp_path):
     folder.mkdir()
     write_h5(folder / "a.h5", raw=np.zeros((5, 5, 2), np.uint8), lab=np.zeros((5, 5, 2), np.uint8))
     data = ImageData(
-        [("a.h5", "raw")], [("a.h5", "lab")], data_path=str(folder), label_path=str(folder),
-        n_dim=2, patch_shape=(4, 4),
-    )  # fmt: skip
+        [("a.h5", "raw")],
+        [("a.h5", "lab")],
+        data_path=str(folder),
+        label_path=str(folder),
+        n_dim=2,
+        patch_shape=(4, 4),
+    )
     assert data.n_lab == 1
 
 
@@ -105,10 +112,15 @@ def test_lazy_label_info(tmp_path):
     write_h5(tmp_path / "lab.h5", lab=np.zeros((6, 6, 2), np.uint8), info=[[1, 0, 1], [0, 1, 0]])
     write_h5(tmp_path / "plain.h5", lab=np.zeros((6, 6, 2), np.uint8))
     data = ImageData(
-        [("img.h5", "raw")] * 2, [("lab.h5", "lab"), ("plain.h5", "lab")],
-        data_path=str(tmp_path), label_path=str(tmp_path), n_dim=2, patch_shape=(4, 4),
-        n_lab=3, cube_prios=[1, 0],
-    )  # fmt: skip
+        [("img.h5", "raw")] * 2,
+        [("lab.h5", "lab"), ("plain.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        patch_shape=(4, 4),
+        n_lab=3,
+        cube_prios=[1, 0],
+    )
     _, _, info1, info2 = data.getbatch(3, ret_info=True)
     assert info1.shape == (3, 3) and info1.dtype == np.int16
     assert (info1 == [1, 0, 1]).all() and (info2 == [0, 1, 0]).all()
@@ -143,9 +155,16 @@ def test_valid_cubes_and_prios(tmp_path):
     d_files = [(f"i{k}.h5", "raw") for k in range(3)]
     l_files = [(f"l{k}.h5", "lab") for k in range(3)]
     data = ImageData(
-        d_files, l_files, data_path=str(tmp_path), label_path=str(tmp_path), n_dim=2,
-        patch_shape=(4, 4), valid_cubes=[1], cube_prios=[0, 5, 1], seed=0,
-    )  # fmt: skip
+        d_files,
+        l_files,
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        patch_shape=(4, 4),
+        valid_cubes=[1],
+        cube_prios=[0, 5, 1],
+        seed=0,
+    )
     train = np.rint(data.getbatch(50)[0] * 255)
     valid = np.rint(data.getbatch(20, source="valid")[0] * 255)
     assert set(np.unique(train)) == {2} and set(np.unique(valid)) == {1}
@@ -156,20 +175,44 @@ def test_from_config_and_batch_kwargs(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.zeros((12, 12, 3), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=np.zeros((8, 8, 3), np.uint8))
     config = SimpleNamespace(
-        d_files=[("img.h5", "raw")], l_files=[("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), n_dim=2, mode="img-img", target="nll", n_lab=2,
-        valid_cubes=[], cube_prios=None, zchxy_order=False, pre_process=None,
-        downsample_xy=False, anisotropic_data=True, upright_x=False, border_mode="crop",
+        d_files=[("img.h5", "raw")],
+        l_files=[("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        mode="img-img",
+        target="nll",
+        n_lab=2,
+        valid_cubes=[],
+        cube_prios=None,
+        zchxy_order=False,
+        pre_process=None,
+        downsample_xy=False,
+        anisotropic_data=True,
+        upright_x=False,
+        border_mode="crop",
         arch=SimpleNamespace(input_shape=(9, 9), int_offset=(2, 2), stride=(2, 2)),
-        batch_size=3, MFP=[False, False], flip_data=True, grey_augment_channels=[0],
-        warp_on=0.5, example_ignore_threshold=0.1, lazy_labels=True, use_example_weights=False,
-    )  # fmt: skip
+        batch_size=3,
+        MFP=[False, False],
+        flip_data=True,
+        grey_augment_channels=[0],
+        warp_on=0.5,
+        example_ignore_threshold=0.1,
+        lazy_labels=True,
+        use_example_weights=False,
+    )
     data = ImageData.from_config(config)
     kwargs = batch_kwargs_from_config(config)
     assert kwargs == {
-        "source": "train", "strided": True, "flip": True, "grey_augment_channels": [0],
-        "warp_on": 0.5, "ignore_thresh": 0.1, "ret_info": True, "ret_example_weights": False,
-    }  # fmt: skip
+        "source": "train",
+        "strided": True,
+        "flip": True,
+        "grey_augment_channels": [0],
+        "warp_on": 0.5,
+        "ignore_thresh": 0.1,
+        "ret_info": True,
+        "ret_example_weights": False,
+    }
     batch = data.getbatch(config.batch_size, **kwargs)
     assert [b.shape for b in batch] == [(3, 1, 9, 9), (3, 3, 3), (3, 2), (3, 2)]
     assert data.example_shape == (1, 9, 9)
@@ -181,13 +224,25 @@ def test_grey_augment_with_standardise_warns(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.zeros((6, 6, 2), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=np.zeros((6, 6, 2), np.uint8))
     config = SimpleNamespace(
-        d_files=[("img.h5", "raw")], l_files=[("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), n_dim=2, mode="img-img", target="nll", n_lab=None,
-        valid_cubes=[], cube_prios=None, zchxy_order=False, pre_process="standardise",
-        downsample_xy=False, anisotropic_data=True, upright_x=False, border_mode="crop",
+        d_files=[("img.h5", "raw")],
+        l_files=[("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        mode="img-img",
+        target="nll",
+        n_lab=None,
+        valid_cubes=[],
+        cube_prios=None,
+        zchxy_order=False,
+        pre_process="standardise",
+        downsample_xy=False,
+        anisotropic_data=True,
+        upright_x=False,
+        border_mode="crop",
         arch=SimpleNamespace(input_shape=(4, 4), int_offset=(0, 0), stride=(1, 1)),
         grey_augment_channels=[0],
-    )  # fmt: skip
+    )
     with pytest.warns(UserWarning, match="grey augmentation"):
         ImageData.from_config(config)
 
@@ -204,15 +259,26 @@ def _error(tmp_path, image, labels, **kwargs) -> str:
 
 def test_error_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"nope\.h5 does not exist.*data_path"):
-        ImageData([("nope.h5", "raw")], [("nope.h5", "l")], data_path=str(tmp_path), n_dim=2,
-                  patch_shape=(4, 4))  # fmt: skip
+        ImageData(
+            [("nope.h5", "raw")],
+            [("nope.h5", "l")],
+            data_path=str(tmp_path),
+            n_dim=2,
+            patch_shape=(4, 4),
+        )
 
 
 def test_error_missing_key_lists_keys(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.zeros((5, 5, 2), np.uint8), other=np.zeros(2))
     with pytest.raises(DataError, match=r"no dataset 'data'.*'other', 'raw'"):
-        ImageData([("img.h5", "data")], [("img.h5", "raw")], data_path=str(tmp_path),
-                  label_path=str(tmp_path), n_dim=2, patch_shape=(4, 4))  # fmt: skip
+        ImageData(
+            [("img.h5", "data")],
+            [("img.h5", "raw")],
+            data_path=str(tmp_path),
+            label_path=str(tmp_path),
+            n_dim=2,
+            patch_shape=(4, 4),
+        )
 
 
 def test_error_not_centrally_registrable(tmp_path):
@@ -285,8 +351,14 @@ def test_error_bad_info(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.zeros((5, 5, 2), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=np.zeros((5, 5, 2), np.uint8), info=[1, 1])
     with pytest.raises(DataError, match="two length-1 arrays of 0/1"):
-        ImageData([("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-                  label_path=str(tmp_path), n_dim=2, patch_shape=(4, 4))  # fmt: skip
+        ImageData(
+            [("img.h5", "raw")],
+            [("lab.h5", "lab")],
+            data_path=str(tmp_path),
+            label_path=str(tmp_path),
+            n_dim=2,
+            patch_shape=(4, 4),
+        )
 
 
 # -- real data ---------------------------------------------------------------------------------
@@ -296,10 +368,16 @@ def test_isbi2012(shared_data):
     folder = str(shared_data / "isbi2012")
     with pytest.warns(UserWarning, match="labels within the offset .* are ignored"):
         data = ImageData(
-            [("train-volume.h5", "raw")], [("train-labels.h5", "labels")], data_path=folder,
-            label_path=folder, n_dim=2, patch_shape=(95, 95), int_offset=(23, 23),
-            stride=(4, 4), seed=0,
-        )  # fmt: skip
+            [("train-volume.h5", "raw")],
+            [("train-labels.h5", "labels")],
+            data_path=folder,
+            label_path=folder,
+            n_dim=2,
+            patch_shape=(95, 95),
+            int_offset=(23, 23),
+            stride=(4, 4),
+            seed=0,
+        )
     assert data.n_lab == 2 and data.n_ch == 1
     cube = data.cubes[0]
     assert cube.image.shape == (1, 30, 512, 512) and 0 <= cube.image.min() < cube.image.max() <= 1

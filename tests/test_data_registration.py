@@ -52,9 +52,13 @@ def make(tmp_path, image, crop, **kwargs):
     with h5py.File(tmp_path / "lab.h5", "w") as h5:
         h5["lab"] = (image > 127)[centre].astype(np.uint8)
     return ImageData(
-        [("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), seed=1, **kwargs,
-    )  # fmt: skip
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        seed=1,
+        **kwargs,
+    )
 
 
 def agreement(data: ImageData, batch, strided=True) -> float:
@@ -70,11 +74,17 @@ def agreement(data: ImageData, batch, strided=True) -> float:
 
 
 CASES_2D = {
-    "n_dim": 2, "patch_shape": (25, 25), "int_offset": (6, 6), "stride": (2, 2),
-}  # fmt: skip
+    "n_dim": 2,
+    "patch_shape": (25, 25),
+    "int_offset": (6, 6),
+    "stride": (2, 2),
+}
 CASES_3D = {
-    "n_dim": 3, "patch_shape": (7, 25, 25), "int_offset": (1, 6, 6), "stride": (1, 2, 2),
-}  # fmt: skip
+    "n_dim": 3,
+    "patch_shape": (7, 25, 25),
+    "int_offset": (1, 6, 6),
+    "stride": (1, 2, 2),
+}
 
 
 @pytest.mark.parametrize("anisotropic", [True, False])
@@ -98,9 +108,15 @@ def test_3d_cut_and_flip_exact(tmp_path):
 def test_3d_isotropic_permutations_exact(tmp_path):
     image = block_volume((40, 40, 40), (4, 3, 5))
     data = make(
-        tmp_path, image, (4, 4, 4), n_dim=3, patch_shape=(13, 13, 13), int_offset=(3, 3, 3),
-        stride=(2, 2, 2), anisotropic_data=False,
-    )  # fmt: skip
+        tmp_path,
+        image,
+        (4, 4, 4),
+        n_dim=3,
+        patch_shape=(13, 13, 13),
+        int_offset=(3, 3, 3),
+        stride=(2, 2, 2),
+        anisotropic_data=False,
+    )
     assert agreement(data, data.getbatch(8, flip=True)) == 1.0
 
 

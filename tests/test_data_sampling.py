@@ -28,24 +28,41 @@ def make(tmp_path, image, labels, **kwargs):
     write_h5(tmp_path / "lab.h5", lab=labels)
     kwargs.setdefault("seed", 0)
     return ImageData(
-        [("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-        label_path=str(tmp_path), **kwargs,
-    )  # fmt: skip
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        **kwargs,
+    )
 
 
 def test_batch_layouts(tmp_path):
     image = np.zeros((2, 30, 30, 12), np.uint8)
     labels = np.zeros((30, 30, 12), np.uint8)
-    data2 = make(tmp_path, image, labels, n_dim=2, patch_shape=(11, 11), int_offset=(2, 2),
-                 stride=(2, 2))  # fmt: skip
+    data2 = make(
+        tmp_path, image, labels, n_dim=2, patch_shape=(11, 11), int_offset=(2, 2), stride=(2, 2)
+    )
     batch = data2.getbatch(3)
     assert batch[0].shape == (3, 2, 11, 11) and batch[0].dtype == np.float32
     assert batch[1].shape == (3, 4, 4) and batch[1].dtype == np.int16
     assert data2.getbatch(2, strided=False)[1].shape == (2, 7, 7)
-    data3 = make(tmp_path, image, labels, n_dim=3, patch_shape=(5, 11, 11),
-                 int_offset=(1, 2, 2), stride=(1, 2, 2))  # fmt: skip
+    data3 = make(
+        tmp_path,
+        image,
+        labels,
+        n_dim=3,
+        patch_shape=(5, 11, 11),
+        int_offset=(1, 2, 2),
+        stride=(1, 2, 2),
+    )
     batch = data3.getbatch(3, ret_info=True, ret_example_weights=True)
-    assert [b.shape for b in batch] == [(3, 2, 5, 11, 11), (3, 3, 4, 4), (3, 1), (3, 1), (3, 3, 4, 4)]
+    assert [b.shape for b in batch] == [
+        (3, 2, 5, 11, 11),
+        (3, 3, 4, 4),
+        (3, 1),
+        (3, 1),
+        (3, 3, 4, 4),
+    ]
     assert data3.example_shape == (2, 5, 11, 11)
 
 
@@ -61,7 +78,10 @@ def test_3d_positions_reach_the_last_slice(tmp_path):
     image = coded_volume((6, 6, 5))
     data = make(tmp_path, image, np.zeros((6, 6, 5), np.uint8), n_dim=3, patch_shape=(4, 5, 5))
     corners = data.getbatch(200, flip=False)[0][:, 0, 0, 0, 0]
-    assert {int(v) // 10000 for v in corners} == {0, 1} and {int(v) % 100 for v in corners} == {0, 1}
+    assert {int(v) // 10000 for v in corners} == {0, 1} and {int(v) % 100 for v in corners} == {
+        0,
+        1,
+    }
 
 
 def _three_cubes(tmp_path, sizes):
@@ -77,9 +97,15 @@ def _three_cubes(tmp_path, sizes):
 def test_cube_sampling_weights(tmp_path, prios, expected):
     d_files, l_files = _three_cubes(tmp_path, (6, 18, 36))
     data = ImageData(
-        d_files, l_files, data_path=str(tmp_path), label_path=str(tmp_path), n_dim=2,
-        patch_shape=(6, 6), cube_prios=prios, seed=0,
-    )  # fmt: skip
+        d_files,
+        l_files,
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        patch_shape=(6, 6),
+        cube_prios=prios,
+        seed=0,
+    )
     cubes = np.rint(data.getbatch(4000)[0][:, 0, 0, 0] * 255).astype(int)
     assert np.allclose(np.bincount(cubes, minlength=3) / 4000, expected, atol=0.03)
 
@@ -95,23 +121,36 @@ def _orientation(patch):
     [(True, {(1, 2)}), (False, {(1, 2), (2, 0), (0, 1)})],
 )
 def test_2d_slicing_orientations(tmp_path, anisotropic, expected):
-    data = make(tmp_path, coded_volume((9, 9, 9)), np.zeros((9, 9, 9), np.uint8), n_dim=2,
-                patch_shape=(7, 7), anisotropic_data=anisotropic)  # fmt: skip
+    data = make(
+        tmp_path,
+        coded_volume((9, 9, 9)),
+        np.zeros((9, 9, 9), np.uint8),
+        n_dim=2,
+        patch_shape=(7, 7),
+        anisotropic_data=anisotropic,
+    )
     batch = data.getbatch(60, flip=False)[0][:, 0]
     assert {_orientation(p) for p in batch} == expected
 
 
 def test_isotropic_2d_skips_orientations_that_do_not_fit(tmp_path):
-    data = make(tmp_path, coded_volume((9, 9, 3)), np.zeros((9, 9, 3), np.uint8), n_dim=2,
-                patch_shape=(7, 7), anisotropic_data=False)  # fmt: skip
+    data = make(
+        tmp_path,
+        coded_volume((9, 9, 3)),
+        np.zeros((9, 9, 3), np.uint8),
+        n_dim=2,
+        patch_shape=(7, 7),
+        anisotropic_data=False,
+    )
     assert {_orientation(p) for p in data.getbatch(30, flip=False)[0][:, 0]} == {(1, 2)}
 
 
 def test_ignore_threshold_redraws_unlabelled_patches(tmp_path):
     labels = np.full((40, 10, 4), -1, np.int16)
     labels[:25] = 1
-    data = make(tmp_path, np.zeros((40, 10, 4), np.uint8), labels, n_dim=2, patch_shape=(5, 5),
-                n_lab=2)  # fmt: skip
+    data = make(
+        tmp_path, np.zeros((40, 10, 4), np.uint8), labels, n_dim=2, patch_shape=(5, 5), n_lab=2
+    )
     _, lab = data.getbatch(50, ignore_thresh=0.5)
     assert ((lab < 0).mean(axis=(1, 2)) <= 0.5).all()
     _, lab = data.getbatch(200)
@@ -119,8 +158,14 @@ def test_ignore_threshold_redraws_unlabelled_patches(tmp_path):
 
 
 def test_ignore_threshold_terminates_on_unlabelled_data(tmp_path):
-    data = make(tmp_path, np.zeros((8, 8, 2), np.uint8), np.full((8, 8, 2), -1, np.int16),
-                n_dim=2, patch_shape=(5, 5), n_lab=2)  # fmt: skip
+    data = make(
+        tmp_path,
+        np.zeros((8, 8, 2), np.uint8),
+        np.full((8, 8, 2), -1, np.int16),
+        n_dim=2,
+        patch_shape=(5, 5),
+        n_lab=2,
+    )
     _, lab = data.getbatch(4, ignore_thresh=0.1)
     assert (lab == -1).all()
 
@@ -130,8 +175,15 @@ def test_lazy_cubes_with_absent_classes_are_not_redrawn(tmp_path):
     labels[:10] = 1
     write_h5(tmp_path / "img.h5", raw=np.zeros((40, 10, 4), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=labels, info=[[0, 1], [1, 0]])
-    data = ImageData([("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-                     label_path=str(tmp_path), n_dim=2, patch_shape=(5, 5), seed=0)  # fmt: skip
+    data = ImageData(
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        patch_shape=(5, 5),
+        seed=0,
+    )
     _, lab, info1, info2 = data.getbatch(100, ignore_thresh=0.5, ret_info=True)
     assert (lab < 0).all(axis=(1, 2)).mean() > 0.5
     assert (info1 == [0, 1]).all() and (info2 == [1, 0]).all()
@@ -149,8 +201,13 @@ def test_example_weights(tmp_path):
 
 
 def test_global_rng_untouched(tmp_path):
-    data = make(tmp_path, np.zeros((30, 30, 5), np.uint8), np.zeros((30, 30, 5), np.uint8),
-                n_dim=2, patch_shape=(11, 11))  # fmt: skip
+    data = make(
+        tmp_path,
+        np.zeros((30, 30, 5), np.uint8),
+        np.zeros((30, 30, 5), np.uint8),
+        n_dim=2,
+        patch_shape=(11, 11),
+    )
     state = np.random.get_state()[1].copy()
     data.getbatch(10, warp_on=True, grey_augment_channels=[0])
     assert (np.random.get_state()[1] == state).all()
@@ -167,13 +224,25 @@ def test_seeded_instances_reproduce(tmp_path):
 def test_validation_batches_are_not_augmented(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.full((20, 20, 3), 128, np.uint8))
     write_h5(tmp_path / "lab.h5", lab=np.zeros((20, 20, 3), np.uint8))
-    data = ImageData([("img.h5", "raw")] * 2, [("lab.h5", "lab")] * 2, data_path=str(tmp_path),
-                     label_path=str(tmp_path), n_dim=2, patch_shape=(8, 8), valid_cubes=[1])  # fmt: skip
+    data = ImageData(
+        [("img.h5", "raw")] * 2,
+        [("lab.h5", "lab")] * 2,
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=2,
+        patch_shape=(8, 8),
+        valid_cubes=[1],
+    )
     images = data.getbatch(5, "valid", grey_augment_channels=[0], warp_on=True)[0]
     assert np.allclose(images, 128 / 255) and data.n_successful_warp == 0
     with pytest.raises(DataError, match="valid_cubes is empty"):
-        make(tmp_path, np.zeros((9, 9, 2), np.uint8), np.zeros((9, 9, 2), np.uint8), n_dim=2,
-             patch_shape=(8, 8)).getbatch(1, "valid")  # fmt: skip
+        make(
+            tmp_path,
+            np.zeros((9, 9, 2), np.uint8),
+            np.zeros((9, 9, 2), np.uint8),
+            n_dim=2,
+            patch_shape=(8, 8),
+        ).getbatch(1, "valid")
 
 
 # -- img-scalar ----------------------------------------------------------------------------------
@@ -219,9 +288,17 @@ def test_img_scalar_reject_and_3d(tmp_path):
         _slices(tmp_path, 10, patch_shape=(12, 12), border_mode="reject")
     write_h5(tmp_path / "img.h5", raw=np.ones((8, 8, 8), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=[3])
-    data = ImageData([("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-                     label_path=str(tmp_path), n_dim=3, patch_shape=(6, 6, 6),
-                     mode="img-scalar", border_mode="crop", n_lab=5)  # fmt: skip
+    data = ImageData(
+        [("img.h5", "raw")],
+        [("lab.h5", "lab")],
+        data_path=str(tmp_path),
+        label_path=str(tmp_path),
+        n_dim=3,
+        patch_shape=(6, 6, 6),
+        mode="img-scalar",
+        border_mode="crop",
+        n_lab=5,
+    )
     images, labels = data.getbatch(2, warp_on=True)
     assert images.shape == (2, 1, 6, 6, 6) and (labels == 3).all()
 
@@ -230,5 +307,12 @@ def test_img_scalar_label_count_must_match_slices(tmp_path):
     write_h5(tmp_path / "img.h5", raw=np.ones((8, 8, 4), np.uint8))
     write_h5(tmp_path / "lab.h5", lab=[0, 1, 2])
     with pytest.raises(DataError, match="3 labels for 4 z-slices"):
-        ImageData([("img.h5", "raw")], [("lab.h5", "lab")], data_path=str(tmp_path),
-                  label_path=str(tmp_path), n_dim=2, patch_shape=(8, 8), mode="img-scalar")  # fmt: skip
+        ImageData(
+            [("img.h5", "raw")],
+            [("lab.h5", "lab")],
+            data_path=str(tmp_path),
+            label_path=str(tmp_path),
+            n_dim=2,
+            patch_shape=(8, 8),
+            mode="img-scalar",
+        )

@@ -99,7 +99,9 @@ def test_only_the_bounding_box_is_read():
     )
     start = (1, 90, 90)  # centred on (105, 105)
     assert all(start[a] + coords.low[a] >= 80 and start[a] + coords.high[a] < 130 for a in (1, 2))
-    data, _ = warp_patch(image, None, coords, start, PatchGeometry(2, (1, 31, 31), (0, 0, 0), (1, 1, 1)))
+    data, _ = warp_patch(
+        image, None, coords, start, PatchGeometry(2, (1, 31, 31), (0, 0, 0), (1, 1, 1))
+    )
     assert np.allclose(data, 1.0)
 
 

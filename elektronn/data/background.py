@@ -17,9 +17,10 @@ Design, and the original's faults it avoids (reference §3.9, §10.2):
   from the console) sends versioned settings; batches made under older settings are
   discarded, so the next :meth:`get` returns a batch made with the new ones.
 * **No orphans, nothing left behind.** Workers ignore SIGINT (Ctrl+C opens the trainer's
-  console), die with the trainer via ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux and a
-  parent-pid watchdog elsewhere, and all shared memory is anonymous: there is no name in
-  ``/dev/shm`` that a SIGKILLed trainer could leave behind. Semaphores of the 'fork' context
+  console), end on SIGTERM (not the trainer's handler), die with the trainer via
+  ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux and a parent-pid watchdog elsewhere, and all
+  shared memory is anonymous: there is no name in ``/dev/shm`` that a SIGKILLed trainer could
+  leave behind. Semaphores of the 'fork' context
   are unlinked at creation as well.
 
 Why the 'fork' start method: it is the only one that hands the anonymous mappings (and the
@@ -58,6 +59,8 @@ _CTX = mp.get_context("fork")
 _POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
 _M_MMAP_THRESHOLD = -3
+_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+"""Blocked while forking, so a worker never runs the trainer's handlers before setting its own."""
 RESTART_KEYS = frozenset({"batch_size", "source", "strided", "ret_info", "ret_example_weights"})
 """getbatch arguments that change the batch layout: the workers are restarted with new slots."""
 
@@ -123,10 +126,11 @@ class BackgroundBatches:
             return self.data.getbatch(**self.batch_kwargs)
         while True:
             worker, slot, version = self._next_ready()
-            batch = tuple(a.copy() for a in self._slots[slot]) if version == self._version else None
-            self._inboxes[worker].put(("free", slot))
-            if batch is not None:
-                return batch
+            try:
+                if version == self._version:
+                    return tuple(a.copy() for a in self._slots[slot])
+            finally:  # also when interrupted: the worker gets its slot back
+                self._inboxes[worker].put(("free", slot))
 
     def update(self, **changes: Any) -> None:
         """Change getbatch arguments or data attributes; batches from now on use them.
@@ -214,7 +218,7 @@ class BackgroundBatches:
         self._inboxes = [_CTX.Queue() for _ in range(self.n_proc)]
         seeds = self._seeds.spawn(self.n_proc)
         parent = os.getpid()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
         gc.freeze()
         try:
             for w in range(self.n_proc):
@@ -223,11 +227,20 @@ class BackgroundBatches:
                     target=_work,
                     name=f"elektronn-batches-{w}",
                     args=(
-                        parent, w, self.data, dict(self.batch_kwargs), seeds[w], self._slots,
-                        list(own), self._counters, self._inboxes[w], self._ready, self._version,
+                        parent,
+                        w,
+                        self.data,
+                        dict(self.batch_kwargs),
+                        seeds[w],
+                        self._slots,
+                        list(own),
+                        self._counters,
+                        self._inboxes[w],
+                        self._ready,
+                        self._version,
                     ),
                     daemon=True,
-                )  # fmt: skip
+                )
                 process.start()
                 self._processes.append(process)
         finally:
@@ -316,7 +329,8 @@ def _fresh_allocations() -> None:
 def _work(parent: int, *args: Any) -> None:
     """Worker process entry: signals and parent watch here, the batch loop in a new thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: terminate() works
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
     _die_with_parent(parent)
     _fresh_allocations()
     loop = threading.Thread(target=_serve, args=(parent, *args), name="elektronn-batch-loop")

@@ -125,6 +125,14 @@ class ImageData:
             raise DataError("d_files is empty: give at least one (file, key) pair of images.")
         if mode == "img-scalar" and target == "regression":
             raise DataError("img-scalar mode trains classes: use target='nll'.")
+        self.valid_cubes = _check_valid_cubes(valid_cubes, len(d_files))
+        self.train_cubes = [k for k in range(len(d_files)) if k not in self.valid_cubes]
+        if not self.train_cubes:
+            raise DataError(
+                f"valid_cubes {list(valid_cubes)} takes every cube, so none is left for "
+                f"training; keep at least one entry of d_files out of valid_cubes."
+            )
+        _check_prios(cube_prios, len(d_files), self.train_cubes)
         self.mode, self.target = mode, target
         self.n_dim = n_dim
         self.geometry = PatchGeometry.from_net(n_dim, patch_shape, int_offset, stride)
@@ -139,12 +147,19 @@ class ImageData:
 
         self.cubes: list[Cube] = [
             load_cube(
-                d, l, data_path, label_path,
-                mode=mode, target=target, geometry=self.geometry, zchxy_order=zchxy_order,
-                downsample_xy=downsample_xy, border_mode=border_mode,
+                d,
+                l,
+                data_path,
+                label_path,
+                mode=mode,
+                target=target,
+                geometry=self.geometry,
+                zchxy_order=zchxy_order,
+                downsample_xy=downsample_xy,
+                border_mode=border_mode,
             )
             for d, l in zip(d_files, l_files, strict=True)
-        ]  # fmt: skip
+        ]
         self.n_ch = self.cubes[0].image.shape[0]
         for cube in self.cubes:
             if cube.image.shape[0] != self.n_ch:
@@ -159,16 +174,9 @@ class ImageData:
         )
         for cube in self.cubes:
             self._orientations_of(cube)
-        self.valid_cubes = _check_valid_cubes(valid_cubes, len(self.cubes))
-        self.train_cubes = [k for k in range(len(self.cubes)) if k not in self.valid_cubes]
-        if not self.train_cubes:
-            raise DataError(
-                f"valid_cubes {list(valid_cubes)} takes every cube, so none is left for "
-                f"training; keep at least one entry of d_files out of valid_cubes."
-            )
         self._probabilities = {
-            "train": self._cube_probabilities(self.train_cubes, cube_prios, len(d_files)),
-            "valid": self._cube_probabilities(self.valid_cubes, None, len(d_files)),
+            "train": self._cube_probabilities(self.train_cubes, cube_prios),
+            "valid": self._cube_probabilities(self.valid_cubes, None),
         }
 
     @classmethod
@@ -225,24 +233,14 @@ class ImageData:
         return found
 
     def _cube_probabilities(
-        self, indices: list[int], prios: Sequence[float] | None, n_files: int
+        self, indices: list[int], prios: Sequence[float] | None
     ) -> np.ndarray | None:
+        """Sampling probabilities of these cubes: by priority, else by size."""
         if not indices:
             return None
         if prios is None:
             return sampling_probabilities([self.cubes[k].labels.size for k in indices])
-        if len(prios) != n_files:
-            raise DataError(
-                f"cube_prios has {len(prios)} entries but d_files has {n_files}; give one "
-                f"priority per entry of d_files (those of validation cubes are ignored)."
-            )
-        weights = [float(prios[k]) for k in indices]
-        if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-            raise DataError(
-                f"cube_prios {list(prios)} must be non-negative numbers, and the training "
-                f"cubes {indices} need a positive total."
-            )
-        return sampling_probabilities(weights)
+        return sampling_probabilities([float(prios[k]) for k in indices])
 
     # -- properties ----------------------------------------------------------------------
 
@@ -316,20 +314,10 @@ class ImageData:
         weights = np.empty((batch_size, *label_shape), np.float32)
         steps = geometry.stride_slices if strided else (slice(None),) * 3
         for i in range(batch_size):
-            for _attempt in range(MAX_ATTEMPTS):
-                indices = self.train_cubes if train else self.valid_cubes
-                k = indices[choose(self.rng, probabilities)]
-                cube = self.cubes[k]
-                patch, lab = self._example(cube, warp)
-                if flip:
-                    patch, flipped = random_flip(
-                        self.rng, patch, None if scalar else lab, geometry,
-                        self.anisotropic_data, self.upright_x,
-                    )  # fmt: skip
-                    lab = lab if scalar else flipped
-                negative = lab < 0 if scalar else lab[steps] < 0
-                if not ignore_thresh or cube.info[1].any() or negative.mean() <= ignore_thresh:
-                    break
+            cube, patch, lab = self._draw(
+                self.train_cubes if train else self.valid_cubes,
+                probabilities, warp, flip, ignore_thresh, steps,
+            )  # fmt: skip
             data[i] = patch.reshape(self.example_shape)
             if scalar:
                 labels[i] = lab
@@ -378,6 +366,31 @@ class ImageData:
             raise DataError("use_example_weights needs mode 'img-img'.")
         return self._probabilities[source]
 
+    def _draw(
+        self,
+        indices: list[int],
+        probabilities: np.ndarray,
+        warp: float,
+        flip: bool,
+        ignore_thresh: float,
+        steps: tuple[slice, ...],
+    ) -> tuple[Cube, np.ndarray, np.ndarray]:
+        """One flipped example and its cube; redrawn while it is too unlabelled (bounded)."""
+        scalar = self.mode == "img-scalar"
+        for _attempt in range(MAX_ATTEMPTS):
+            cube = self.cubes[indices[choose(self.rng, probabilities)]]
+            patch, lab = self._example(cube, warp)
+            if flip:
+                patch, flipped = random_flip(
+                    self.rng, patch, None if scalar else lab, self.geometry,
+                    self.anisotropic_data, self.upright_x,
+                )  # fmt: skip
+                lab = lab if scalar else flipped
+            negative = lab < 0 if scalar else lab[steps] < 0
+            if not ignore_thresh or cube.info[1].any() or negative.mean() <= ignore_thresh:
+                break
+        return cube, patch, lab
+
     def _example(self, cube: Cube, warp: float) -> tuple[np.ndarray, np.ndarray]:
         """One unflipped example: data ``(ch, dz, dx, dy)`` and its unstrided labels.
 
@@ -422,6 +435,22 @@ def _example_weights(labels: np.ndarray, prediction: np.ndarray) -> np.ndarray:
 def _check_choice(name: str, value: object, choices: tuple) -> None:
     if value not in choices:
         raise DataError(f"{name} is {value!r}; use one of {', '.join(map(repr, choices))}.")
+
+
+def _check_prios(prios: Sequence[float] | None, n_files: int, train_cubes: list[int]) -> None:
+    if prios is None:
+        return
+    if len(prios) != n_files:
+        raise DataError(
+            f"cube_prios has {len(prios)} entries but d_files has {n_files}; give one "
+            f"priority per entry of d_files (those of validation cubes are ignored)."
+        )
+    weights = [float(prios[k]) for k in train_cubes]
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise DataError(
+            f"cube_prios {list(prios)} must be non-negative numbers, and the training cubes "
+            f"{train_cubes} need a positive total."
+        )
 
 
 def _check_valid_cubes(valid_cubes: Sequence[int], n_cubes: int) -> list[int]:

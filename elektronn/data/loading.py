@@ -79,8 +79,12 @@ def load_cube(
     image = image_to_internal(stored, zchxy_order, image_path, image_key)
     labels = labels_to_internal(
         read_dataset(label_path, label_key, "label"),
-        mode, geometry.n_dim, zchxy_order, label_path, label_key,
-    )  # fmt: skip
+        mode,
+        geometry.n_dim,
+        zchxy_order,
+        label_path,
+        label_key,
+    )
     labels = convert_labels(labels, target, label_path, label_key)
     where = f"Image {image_path}:'{image_key}' and labels {label_path}:'{label_key}'"
     factor = int(downsample_xy) if downsample_xy else 1

@@ -56,9 +56,12 @@ def sample_warp_params(rng: np.random.Generator, n_dim: int) -> WarpParams:
         twist, rot = 0.0, rng.uniform(-15.0, 15.0)
         scale[0], stretch[2:] = 1.0, 0.0
     return WarpParams(
-        float(np.deg2rad(rot)), float(shear), float(twist),
-        tuple(float(s) for s in scale), tuple(float(s) for s in stretch),
-    )  # fmt: skip
+        float(np.deg2rad(rot)),
+        float(shear),
+        float(twist),
+        tuple(float(s) for s in scale),
+        tuple(float(s) for s in stretch),
+    )
 
 
 @dataclass(frozen=True)

@@ -208,43 +208,39 @@ class ElektronnNet(nn.Module):
         spec.check()
         self.spec = spec
         self.n_ch, self.n_lab, self.n_dim = spec.n_ch, spec.n_lab, spec.n_dim
-        self.conv_blocks = nn.ModuleList()
-        n_in = spec.n_ch
-        for i, n_out in enumerate(spec.nof_filters):
-            self.conv_blocks.append(
-                ConvBlock(
-                    n_in,
-                    n_out,
-                    spec.filters[i],
-                    spec.pool[i],
-                    spec.pooling_mode[i],
-                    spec.activation_func[i],
-                    spec.dropout_rate(i),
-                )  # fmt: skip
-            )
-            n_in = n_out
-        self.rnn = None
+        self.conv_blocks = nn.ModuleList(self._conv_layers())
+        n_in = spec.nof_filters[-1] if spec.n_conv else spec.n_ch
         if spec.conv_output:
+            self.rnn = None
             self.mlp = nn.ModuleList()
+            ones = (1,) * spec.n_dim
             self.output_layer: nn.Module = ConvBlock(
-                n_in, spec.n_lab, (1,) * spec.n_dim, (1,) * spec.n_dim, activation="linear"
+                n_in, spec.n_lab, ones, ones, activation="linear"
             )
             return
         n_in = self._head_inputs()
-        if spec.rnn_layer_kwargs is not None:
-            kwargs = spec.rnn_layer_kwargs
-            self.rnn = RecurrentLayer(
-                n_in, int(kwargs["n_hid"]), kwargs.get("activation_func", "tanh")
-            )
-            n_in = int(kwargs["n_hid"])
+        self.rnn = self._recurrent_layer(n_in)
+        if self.rnn is not None:
+            n_in = self.rnn.rnn.hidden_size
         self.mlp = nn.ModuleList()
         for j, n_out in enumerate(spec.mlp_layers):
             layer = spec.n_conv + j
-            self.mlp.append(
-                Perceptron(n_in, n_out, spec.activation_func[layer], spec.dropout_rate(layer))
-            )
+            act, rate = spec.activation_func[layer], spec.dropout_rate(layer)
+            self.mlp.append(Perceptron(n_in, n_out, act, rate))
             n_in = n_out
         self.output_layer = Perceptron(n_in, spec.n_lab, "linear")
+
+    def _conv_layers(self) -> list[ConvBlock]:
+        spec, n_in, layers = self.spec, self.spec.n_ch, []
+        for i, n_out in enumerate(spec.nof_filters):
+            act, rate = spec.activation_func[i], spec.dropout_rate(i)
+            layers.append(
+                ConvBlock(
+                    n_in, n_out, spec.filters[i], spec.pool[i], spec.pooling_mode[i], act, rate
+                )
+            )
+            n_in = n_out
+        return layers
 
     def _head_inputs(self) -> int:
         """Features entering the RNN / first fully connected layer."""
@@ -254,6 +250,12 @@ class ElektronnNet(nn.Module):
         if spec.rnn_layer_kwargs is not None:
             raise ValueError("A recurrent layer cannot follow conv layers (vect-scalar only).")
         return spec.nof_filters[-1] * math.prod(self.conv_output_shape(spec.input_shape))
+
+    def _recurrent_layer(self, n_in: int) -> RecurrentLayer | None:
+        kwargs = self.spec.rnn_layer_kwargs
+        if kwargs is None:
+            return None
+        return RecurrentLayer(n_in, int(kwargs["n_hid"]), kwargs.get("activation_func", "tanh"))
 
     def conv_output_shape(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
         """Spatial shape after the conv blocks for a spatial input shape (ValueError if invalid)."""

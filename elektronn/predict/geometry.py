@@ -4,8 +4,7 @@ A net of valid convolutions maps an input of length ``n`` (per axis) to a dense 
 length ``n - (fov - 1)``: output voxel ``j`` sees the input window ``[j, j + fov)``. A strided
 net (total pooling stride ``S``) produces that dense output, by MFP or by shift-and-stitch,
 only for inputs ``fov - 1 + k*S`` (``k >= 1``), whose dense output is ``k*S``. These are
-exactly the MFP-valid input sizes of the architecture calculator (checked against it when
-the geometry is built). Tiles of such sizes whose outputs are adjacent blocks compute every
+exactly the MFP-valid input sizes of the architecture calculator. Tiles of such sizes whose outputs are adjacent blocks compute every
 output voxel once, so a tiled prediction equals one pass over the whole volume.
 """
 
@@ -13,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..arch import compute_architecture
+from ..net.mfp import fov_and_stride
 from .errors import PredictionError
 
 
@@ -103,32 +102,24 @@ class NetGeometry:
         return tuple(a.step for a in self.axes)
 
 
-def internal_to_user(values: tuple[int, ...]) -> list[int]:
-    """(z, x, y) -> [x, y, z] for 3D; 2D (x, y) stays: the calculator takes user order."""
-    return list(values[1:]) + [values[0]] if len(values) == 3 else list(values)
-
-
 def net_geometry(model) -> NetGeometry:
-    """Read the conv layers of an :class:`~elektronn.net.model.ElektronnNet`.
+    """The dense-prediction geometry of an :class:`~elektronn.net.model.ElektronnNet`.
 
-    The FOV and stride come from the architecture calculator with MFP switched on in every
-    layer, i.e. the sizes at which MFP (and shift-and-stitch) yield a dense output.
+    FOV and stride come from :func:`elektronn.net.mfp.fov_and_stride`, the function that
+    defines which inputs :func:`~elektronn.net.mfp.mfp_forward` accepts, so every tile
+    this module sizes is one MFP can run.
 
     Raises
     ------
     PredictionError
         For a net with an MLP head (it predicts one value per input patch, not a map).
     """
-    if getattr(model, "mlp", None) is not None and len(model.mlp) > 0:
+    if not model.spec.conv_output:
         raise PredictionError(
             "This net ends in fully connected (MLP) layers: it predicts one value per input "
             "patch (img-scalar / vect-scalar), so it cannot predict a dense probability map. "
-            "Dense prediction needs an img-img net whose output layer is convolutional."
+            "Dense prediction needs an img-img net, whose output layer is convolutional."
         )
-    blocks = list(model.conv_blocks)
-    n_dim = len(blocks[0].conv.kernel_size)
-    filters = [internal_to_user(tuple(b.conv.kernel_size)) for b in blocks]
-    pools = [internal_to_user(tuple(b.pool)) for b in blocks]
-    arch = compute_architecture(filters, pools, None, n_dim, mfp=[True] * len(blocks))
-    axes = tuple(AxisGeometry(int(f), int(s)) for f, s in zip(arch.fov, arch.stride, strict=True))
-    return NetGeometry(axes, blocks[0].conv.in_channels, model.n_lab)
+    fov, stride = fov_and_stride(model.conv_blocks)
+    axes = tuple(AxisGeometry(f, s) for f, s in zip(fov, stride, strict=True))
+    return NetGeometry(axes, model.n_ch, model.n_lab)

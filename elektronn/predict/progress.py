@@ -25,25 +25,33 @@ class ProgressBar:
 
     Output voxels per second is the figure users compare tile sizes and machines by (the
     original printed "MPix/s"); the ETA assumes the remaining tiles run at the mean speed.
+    The line is redrawn at most every ``interval`` seconds (and at the end), so thousands
+    of small tiles do not flood a log file.
     """
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
+    def __init__(self, stream: TextIO | None = None, width: int = 30, interval: float = 0.5):
         self.stream = stream
         self.width = width
+        self.interval = interval
+        self.last_drawn = -float("inf")
 
     def __call__(self, done: int, total: int, elapsed: float) -> None:
+        if done < total and elapsed - self.last_drawn < self.interval:
+            return
+        self.last_drawn = elapsed
         fraction = done / total if total else 1.0
         speed = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / speed if speed > 0 else float("nan")
         filled = int(round(fraction * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = f"\r[{bar}] {100 * fraction:5.1f} %  {speed / 1e6:7.3f} Mvox/s"
+        line = f"\r[{'#' * filled}{'-' * (self.width - filled)}] {100 * fraction:5.1f} %"
+        line += f"  {speed / 1e6:7.3f} Mvox/s"
         if done < total:
+            eta = (total - done) / speed if speed > 0 else float("nan")
             line += f"  ETA {format_seconds(eta)}"
         else:
             line += f"  done in {format_seconds(elapsed)}\n"
-        self.stream.write(line)
-        self.stream.flush()
+        stream = self.stream or sys.stderr
+        stream.write(line)
+        stream.flush()
 
 
 def make_progress(progress: bool | ProgressCallback | None) -> ProgressCallback | None:

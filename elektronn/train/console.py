@@ -212,19 +212,25 @@ def _sethist(session: Session, args: list[str]) -> bool:
     return False
 
 
-def _set_optimizer_value(session: Session, args: list[str], name: str, low: float,
-                         high: float) -> bool:  # fmt: skip
-    """``setlr``/``setmom``: set ``optimizer.<name>`` if the optimiser has one, within range."""
+OPTIMIZER_SETTINGS: dict[str, tuple[str, str, float, float]] = {
+    "setlr": ("lr", "learning rate", 0.0, math.inf),
+    "setmom": ("momentum", "momentum", 0.0, 1.0),
+}
+"""Command → (optimiser attribute, its name for messages, allowed range [low, high))."""
+
+
+def _set_optimizer_value(session: Session, args: list[str], command: str) -> bool:
+    """``setlr``/``setmom``: set the optimiser's value if the optimiser has one, within range."""
+    attribute, label, low, high = OPTIMIZER_SETTINGS[command]
     optimizer = session.trainer.optimizer
-    label = {"lr": "learning rate", "momentum": "momentum"}[name]
-    if getattr(optimizer, name, None) is None:
+    if getattr(optimizer, attribute, None) is None:
         session.output(f"The {session.trainer.config.optimizer} optimiser has no {label}.")
         return False
-    value = _number(session, args, float, f"set{name[:3]} <float>")
+    value = _number(session, args, float, f"{command} <float>")
     if value is not None and not low <= value < high:
         session.output(f"The {label} must lie in [{low}, {high}), not {value}.")
     elif value is not None:
-        setattr(optimizer, name, value)
+        setattr(optimizer, attribute, value)
         session.output(f"{label.capitalize()} set to {value}")
     return False
 
@@ -238,11 +244,10 @@ def parameter_report(model: torch.nn.Module) -> str:
     """Shape, mean |w|, std and median |w| of every parameter tensor, and the total count."""
     lines = [f"{'parameter':<32}{'shape':<22}{'mean|w|':>11}{'std':>11}{'median|w|':>11}"]
     for name, p in model.named_parameters():
-        w = p.detach().double().cpu()
-        a = w.abs()
+        w = p.detach().cpu().double().numpy()
+        a = np.abs(w)
         lines.append(
-            f"{name:<32}{str(tuple(w.shape)):<22}{a.mean():>11.3e}"
-            f"{w.std(correction=0):>11.3e}{a.median():>11.3e}"
+            f"{name:<32}{str(w.shape):<22}{a.mean():>11.3e}{w.std():>11.3e}{np.median(a):>11.3e}"
         )
     total = sum(p.numel() for p in model.parameters())
     lines.append(f"Total count of trainable parameters: {total:,}")
@@ -266,8 +271,7 @@ COMMANDS: dict[str, Command] = {
     "sf": _show_filters,
     "smooth": _smooth,
     "sethist": _sethist,
-    "setlr": functools.partial(_set_optimizer_value, name="lr", low=0.0, high=math.inf),
-    "setmom": functools.partial(_set_optimizer_value, name="momentum", low=0.0, high=1.0),
+    **{name: functools.partial(_set_optimizer_value, command=name) for name in OPTIMIZER_SETTINGS},
     "params": _params,
     **{name: functools.partial(_switch, name=name) for name in OPTIMIZERS},
 }

@@ -71,7 +71,11 @@ def _unit_range(a: np.ndarray) -> np.ndarray:
 
 
 def mosaic(tiles: list[np.ndarray], gap: int = 1) -> np.ndarray:
-    """Tiles of one shape arranged in a near-square grid, separated by NaN gaps."""
+    """Tiles of one shape in a near-square grid, separated by NaN gaps ``gap`` pixels wide.
+
+    For 3D filters the gap is wider than the one between z-slices inside a tile, so filters
+    and their slices can be told apart.
+    """
     h, w = tiles[0].shape
     cols = max(1, min(len(tiles), round(math.sqrt(len(tiles) * h / w))))
     rows = math.ceil(len(tiles) / cols)
@@ -85,7 +89,7 @@ def mosaic(tiles: list[np.ndarray], gap: int = 1) -> np.ndarray:
 def plot_filters(model: torch.nn.Module, path: Path) -> Path:
     """Draw the first-layer filters of ``model`` into ``path`` (a PNG) and return it."""
     weight = first_layer_weight(model).detach().cpu().float().numpy()
-    image = mosaic(filter_tiles(weight))
+    image = mosaic(filter_tiles(weight), gap=3 if weight.ndim == 5 else 1)
     height, width = image.shape
     scale = 12 / max(height, width)
     fig = Figure(figsize=(max(4.0, width * scale), max(3.0, height * scale + 0.6)))
@@ -185,26 +189,26 @@ def example_images(data: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
 
 
 def plot_debug_batch(data: np.ndarray, labels: np.ndarray, path: Path) -> Path:
-    """Draw input, padded labels and their overlay for example 0 of a batch into ``path``."""
+    """Draw example 0 of a batch into ``path``: input, padded labels and their overlay.
+
+    Scalar labels (img-scalar, vect-scalar) have no position, so only the input is drawn,
+    titled with the batch's labels.
+    """
     image, label = example_images(data, labels)
-    fig = Figure(figsize=(18, 6))
-    axes = fig.subplots(1, 3)
+    fig = Figure(figsize=(6 if label is None else 18, 6))
+    axes = np.atleast_1d(fig.subplots(1, 1 if label is None else 3))
     axes[0].imshow(image, cmap="gray", interpolation="nearest")
-    axes[0].set_title(f"input of batch {data.shape}: example 0, channel 0")
     if label is None:
-        axes[1].text(0.5, 0.5, f"labels: {np.asarray(labels).ravel()[:32]}", ha="center",
-                     va="center", wrap=True, transform=axes[1].transAxes)  # fmt: skip
-        axes[2].imshow(image, cmap="gray", interpolation="nearest")
-        axes[2].set_title(f"input with label {np.asarray(labels).ravel()[0]}")
+        axes[0].set_title(f"input {data.shape}, labels {np.asarray(labels).ravel()[:16]}")
     else:
+        axes[0].set_title(f"input {data.shape}: example 0, channel 0")
         finite = label[np.isfinite(label)]
         vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 1)
         axes[1].imshow(label, cmap=_LABELS, vmin=vmin, vmax=vmax, interpolation="nearest")
         axes[1].set_title(f"labels {labels.shape[1:]} padded by the offset (blue)")
         axes[2].imshow(image, cmap="gray", interpolation="nearest")
-        masked = np.ma.masked_invalid(label)
-        axes[2].imshow(masked, cmap="viridis", alpha=0.35, vmin=vmin, vmax=vmax,
-                       interpolation="nearest")  # fmt: skip
+        axes[2].imshow(np.ma.masked_invalid(label), cmap="viridis", alpha=0.35, vmin=vmin,
+                       vmax=vmax, interpolation="nearest")  # fmt: skip
         axes[2].set_title("overlay: check that labels and image are registered")
     for ax in axes:
         ax.set_axis_off()

@@ -1,0 +1,114 @@
+"""``elektronn-predict`` as a user runs it: save directory in, h5 out, clear errors, profile."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from elektronn.net.model import ElektronnNet, NetSpec
+from elektronn.net.paramfile import save_params
+from elektronn.predict import predict_dense
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "elektronn.predict.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )  # fmt: skip
+
+
+def tiny_net(n_dim=2, mlp=()):
+    torch.manual_seed(0)
+    filters = ((4, 4), (3, 3)) if n_dim == 2 else ((1, 4, 4), (2, 3, 3))
+    pool = ((2, 2), (1, 1)) if n_dim == 2 else ((1, 2, 2), (1, 1, 1))
+    spec = NetSpec(
+        n_ch=1, n_lab=2, n_dim=n_dim, filters=filters, pool=pool, nof_filters=(3, 3),
+        pooling_mode=("max", "max"), activation_func=("relu",) * (2 + len(mlp)),
+        dropout_rates=(), mlp_layers=tuple(mlp), rnn_layer_kwargs=None,
+        input_shape=(21,) * n_dim if mlp else None,
+    )  # fmt: skip
+    return ElektronnNet(spec).eval()
+
+
+def save_run(folder, model, name="tiny", suffix="_end"):
+    """A save directory ``folder/name`` holding ``<name><suffix>.param``."""
+    save_dir = folder / name
+    save_dir.mkdir(parents=True, exist_ok=True)
+    save_params(save_dir / f"{name}{suffix}.param", model, {"save_name": name, "target": "nll"}, None)
+    return save_dir
+
+
+@pytest.fixture(scope="module")
+def volume(tmp_path_factory):
+    """An (x, y, z) uint8 volume in an h5 file, as training data is stored."""
+    path = tmp_path_factory.mktemp("vol") / "raw.h5"
+    raw = np.random.default_rng(0).integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    with h5py.File(path, "w") as f:
+        f["raw"] = raw
+        f["other"] = raw[..., 0]
+    return path, raw
+
+
+def test_end_to_end_matches_the_api(tmp_path, volume):
+    path, raw = volume
+    model = tiny_net()
+    save_dir = save_run(tmp_path, model)
+    out = tmp_path / "prob.h5"
+    result = run_cli(save_dir, f"{path}:raw", out, "--gpu=false", "--tile", "20,24")
+    assert result.returncode == 0, result.stderr
+    assert "Mvox/s" in result.stderr and "Wrote" in result.stdout
+    expected = predict_dense(model, raw[None], raw_order="xyz", tile_shape=(20, 24, 1))
+    with h5py.File(out, "r") as f:
+        prob = f["prob"]
+        np.testing.assert_allclose(prob[()], expected, atol=1e-6)
+        assert list(prob.attrs["offset"]) == [6, 6, 0]
+        assert prob.attrs["axis_order"] == "cxyz"
+
+
+def test_pad_uint8_output_and_last_params(tmp_path, volume):
+    path, raw = volume
+    save_dir = save_run(tmp_path, tiny_net(n_dim=3), suffix="-LAST")
+    out = f"{tmp_path / 'prob.h5'}:maps/membrane"
+    result = run_cli(save_dir, f"{path}:raw", out, "--gpu=false", "--pad", "--dtype=uint8")
+    assert result.returncode == 0, result.stderr
+    with h5py.File(tmp_path / "prob.h5", "r") as f:
+        prob = f["maps/membrane"]
+        assert prob.shape == (2, *raw.shape) and prob.dtype == np.uint8
+        assert list(prob.attrs["offset"]) == [0, 0, 0]
+        assert np.all(np.abs(prob[0].astype(int) + prob[1] - 255) <= 1)
+    again = run_cli(save_dir, f"{path}:raw", out, "--gpu=false", "--pad")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_error_exits(tmp_path, volume):
+    path, _ = volume
+    save_2d = save_run(tmp_path, tiny_net())
+    out = tmp_path / "out.h5"
+    cases = [
+        ((tmp_path / "nowhere", f"{path}:raw", out), "neither a save directory"),
+        ((save_2d, tmp_path / "missing.h5", out), "does not exist"),
+        ((save_2d, f"{path}:nokey", out), "no dataset 'nokey'"),
+        ((save_2d, path, out), "several datasets"),
+    ]
+    save_3d = save_run(tmp_path, tiny_net(n_dim=3), name="net3d")
+    cases.append(((save_3d, f"{path}:other", out), "3D net"))
+    save_mlp = save_run(tmp_path, tiny_net(mlp=(4,)), name="mlp")
+    cases.append(((save_mlp, f"{path}:raw", out), "MLP"))
+    for args, message in cases:
+        result = run_cli(*args, "--gpu=false")
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def test_profile_writes_speed_csv(tmp_path, volume):
+    path, _ = volume
+    save_dir = save_run(tmp_path, tiny_net())
+    result = run_cli(save_dir, f"{path}:raw", "--profile", "--gpu=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Fastest: --tile" in result.stdout
+    lines = (tmp_path / "Speed_tiny.csv").read_text().splitlines()
+    assert lines[0].startswith("tile_in_xyz") and len(lines) >= 3
