@@ -57,7 +57,8 @@ def build_architecture(values: dict[str, Any]):
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"The architecture options 'filters', 'pool' and 'desired_input' do not fit together "
-            f"for n_dim={values['n_dim']}: {exc}. Use ints or one {values['n_dim']}-tuple per layer."
+            f"for n_dim={values['n_dim']}: {exc}. Use ints or one {values['n_dim']}-tuple "
+            f"per layer."
         ) from None
 
 

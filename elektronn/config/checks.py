@@ -72,7 +72,8 @@ def _require(condition: bool, message: str) -> None:
 def _choice(values: dict[str, Any], name: str, choices: tuple) -> None:
     _require(
         values[name] in choices,
-        f"Option '{name}' is {values[name]!r}, but it must be one of {', '.join(map(repr, choices))}.",
+        f"Option '{name}' is {values[name]!r}, but it must be one of "
+        f"{', '.join(map(repr, choices))}.",
     )
 
 
@@ -115,7 +116,9 @@ def check_consistency(values: dict[str, Any]) -> None:
         f"'filters' ({len(values['filters'])} entries), 'pool' ({len(values['pool'])}) and "
         f"'nof_filters' ({n_conv}) must have one entry per conv layer each.",
     )
-    _require(values["n_dim"] in (2, 3), f"Option 'n_dim' is {values['n_dim']!r}, but must be 2 or 3.")
+    _require(
+        values["n_dim"] in (2, 3), f"Option 'n_dim' is {values['n_dim']!r}, but must be 2 or 3."
+    )
     _require(values["batch_size"] >= 1, "Option 'batch_size' must be at least 1.")
     if mode == "img-img":
         _require(
@@ -138,7 +141,8 @@ def check_consistency(values: dict[str, Any]) -> None:
         "Option 'rnn_layer_kwargs' only works in mode 'vect-scalar'.",
     )
     _require(
-        mode == "vect-scalar" or values["data_class_name"] is not None
+        mode == "vect-scalar"
+        or values["data_class_name"] is not None
         or len(values["d_files"]) == len(values["l_files"]),
         f"'d_files' has {len(values['d_files'])} entries but 'l_files' has "
         f"{len(values['l_files'])}; they must list images and labels in the same order.",
@@ -173,7 +177,9 @@ def _check_schedule(schedule: Any) -> None:
         return
     _require(
         all(
-            isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], Integral)
+            isinstance(e, (list, tuple))
+            and len(e) == 2
+            and isinstance(e[0], Integral)
             and isinstance(e[1], Real)
             for e in schedule
         ),
@@ -183,7 +189,9 @@ def _check_schedule(schedule: Any) -> None:
 
 def _check_data_class(name: Any) -> None:
     _require(
-        name is None or isinstance(name, str) or (len(name) == 2 and all(isinstance(x, str) for x in name)),
+        name is None
+        or isinstance(name, str)
+        or (len(name) == 2 and all(isinstance(x, str) for x in name)),
         f"Option 'data_class_name' is {name!r}: give a class name or (file_path, class_name).",
     )
 
@@ -192,12 +200,19 @@ def normalise(values: dict[str, Any]) -> None:
     """Bring values into the one shape the rest of the package relies on (in place)."""
     n_conv = len(values["nof_filters"])
     n_layers = n_conv + len(values["MLP_layers"])
-    values["activation_func"] = _per_layer(values, "activation_func", n_layers, "layers (conv + MLP)")
+    values["activation_func"] = _per_layer(
+        values, "activation_func", n_layers, "layers (conv + MLP)"
+    )
     for act in values["activation_func"]:
-        _require(act in ACTIVATIONS, f"Activation {act!r} in 'activation_func' is not one of {ACTIVATIONS}.")
+        _require(
+            act in ACTIVATIONS,
+            f"Activation {act!r} in 'activation_func' is not one of {ACTIVATIONS}.",
+        )
     values["pooling_mode"] = _per_layer(values, "pooling_mode", n_conv, "conv layers")
     for pm in values["pooling_mode"]:
-        _require(pm in POOLING_MODES, f"Pooling {pm!r} in 'pooling_mode' is not one of {POOLING_MODES}.")
+        _require(
+            pm in POOLING_MODES, f"Pooling {pm!r} in 'pooling_mode' is not one of {POOLING_MODES}."
+        )
     values["dropout_rates"] = _normalise_dropout(values["dropout_rates"], n_layers)
     values["MFP"] = _normalise_mfp(values["MFP"], n_conv)
     if isinstance(values["history_freq"], Integral):

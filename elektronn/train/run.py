@@ -49,7 +49,9 @@ def describe_data_files(config: Config) -> list[str]:
         l_shape, l_dtype = h5_shape(config.label_path, l_name, l_key)
         n_img += int(np.prod(d_shape))
         n_lab += int(np.prod(l_shape))
-        lines.append(f"  {d_name}:{d_key} {d_shape} {d_dtype}  |  {l_name}:{l_key} {l_shape} {l_dtype}")
+        lines.append(
+            f"  {d_name}:{d_key} {d_shape} {d_dtype}  |  {l_name}:{l_key} {l_shape} {l_dtype}"
+        )
     ram = ram_estimate_bytes(n_img, n_lab)
     lines.append(f"Training data needs about {ram / 2**20:.1f} MiB of RAM.")
     return lines
@@ -122,7 +124,9 @@ def run_training(config: Config, gpu) -> int:
             from ..data.background import BackgroundBatches
 
             batches = BackgroundBatches(
-                data, dict(batch_size=config.batch_size, **batch_kwargs), config.background_processes
+                data,
+                dict(batch_size=config.batch_size, **batch_kwargs),
+                config.background_processes,
             )
         preview = make_preview(config, n_lab)
         trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,

@@ -24,7 +24,7 @@ import torch
 from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import save_params
 from .history import History
-from .optimizers import lr_at_step, make_optimizer, switch_optimizer
+from .optimizers import make_optimizer, scheduled_lr, switch_optimizer
 from .plots import PlotProcess, make_plots
 
 LOSS_EMA_DECAY = 0.995
@@ -76,6 +76,7 @@ class Trainer:
         self.last_loss = math.nan
         self.last_snapshot_t = 0.0
         self.next_preview_h = config.initial_prev_h
+        self.schedule = {int(step): float(lr) for step, lr in config.LR_schedule or []}
         self.stop_reason: str | None = None
         self.console_requested = False
         self.killed = False
@@ -100,7 +101,9 @@ class Trainer:
         extras: dict[str, torch.Tensor] = {}
         rest = list(batch[2:])
         if self.config.lazy_labels and len(rest) >= 2:
-            extras["info"] = tuple(torch.from_numpy(np.asarray(a)).to(self.device) for a in rest[:2])
+            extras["info"] = tuple(
+                torch.from_numpy(np.asarray(a)).to(self.device) for a in rest[:2]
+            )
             rest = rest[2:]
         if self.config.use_example_weights and rest:
             extras["example_weights"] = torch.from_numpy(np.asarray(rest[0])).to(self.device)
@@ -141,7 +144,9 @@ class Trainer:
         """
         if not self.data_has(source):
             return math.nan, math.nan
-        batch = self.data.getbatch(self.config.monitor_batch_size, source=source, **self.monitor_kwargs)
+        batch = self.data.getbatch(
+            self.config.monitor_batch_size, source=source, **self.monitor_kwargs
+        )
         x_all, y_all, extras = self._to_device(batch)
         self.cnn.eval()
         loss_sum = err_sum = 0.0
@@ -202,22 +207,16 @@ class Trainer:
         return getattr(self.optimizer, "lr", None)
 
     def apply_lr_schedule(self) -> None:
-        """Set this step's LR from LR_decay and LR_schedule (optimisers with an LR only)."""
-        if self.current_lr() is None:
-            return
-        params = getattr(self.config, f"{self.config.optimizer}_params", {}) or {}
-        lr0 = params.get("LR", self.current_lr())
-        lr = lr_at_step(self.step, lr0, self.config.LR_decay, self.config.LR_schedule or [])
-        if self._lr_base != lr:  # only when schedule/decay changed it: keep console setlr
-            self.optimizer.lr = lr
-            self._lr_base = lr
+        """LR_schedule entries and the LR_decay per 1000 steps (optimisers with an LR only)."""
+        lr = self.current_lr()
+        if lr is not None:
+            self.optimizer.lr = scheduled_lr(self.step, lr, self.config.LR_decay, self.schedule)
 
     def switch_optimizer(self, name: str) -> None:
         """Change the optimiser mid-run (console commands SGD, CG, RPROP, LBFGS, Adam)."""
         self.optimizer = switch_optimizer(self.optimizer, name, list(self.cnn.parameters()),
                                           self.config)  # fmt: skip
         self.config.optimizer = name
-        self._lr_base = self.current_lr()
 
     def monitor(self, nll: float, nll_after: float) -> None:
         """The history step: monitor batches, logs, status line, LAST backup and plots."""
@@ -290,8 +289,9 @@ class Trainer:
     def run(self) -> str:
         """Train until n_steps, max_runtime or a stop request; returns why it ended."""
         cfg = self.config
-        self._lr_base = self.current_lr()
-        previous = {s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {
+            s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)
+        }
         t_last = time.perf_counter()
         try:
             while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
