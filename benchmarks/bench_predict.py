@@ -42,7 +42,7 @@ from elektronn.net.mfp import mfp_forward  # noqa: E402
 from elektronn.net.model import build_model  # noqa: E402
 from elektronn.predict.dense import SLICE_AXIS, predict_dense  # noqa: E402
 from elektronn.predict.geometry import net_geometry  # noqa: E402
-from elektronn.predict.profile import fastest, format_row, profile_tiles  # noqa: E402
+from elektronn.predict.profile import fastest, profile_tiles  # noqa: E402
 from elektronn.predict.tiling import plan_tiles  # noqa: E402
 
 ISBI_EXAMPLE = ROOT / "examples" / "isbi2012_membranes.py"
@@ -68,7 +68,8 @@ def load_volume(n_z: int) -> tuple[np.ndarray, str]:
     if ISBI_TEST.is_file():
         with h5py.File(ISBI_TEST, "r") as f:
             raw = f["raw"][:, :, :n_z]
-        return np.ascontiguousarray(raw.transpose(2, 0, 1))[None], f"ISBI 2012 test volume {raw.shape}"
+        name = f"ISBI 2012 test volume, first {n_z} slices {raw.shape}"
+        return np.ascontiguousarray(raw.transpose(2, 0, 1))[None], name
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, (1, n_z, 512, 512), dtype=np.uint8), f"random (512, 512, {n_z})"
 
@@ -194,16 +195,22 @@ def report(results, out_voxels: int, baseline) -> None:
         diff = float(np.abs(prob - baseline[4]).max())
         print(f"{label:<40} {'x'.join(map(str, tile)):>9} {seconds:7.2f} {speed:8.3f} "
               f"{redundancy:8.3f} {ratio:6.2f} {diff:9.1e}")  # fmt: skip
-    print("'MFP x': how many times faster MFP with exact tiling is (same tile), "
-          "'max|diff|': against it.")
+    print(
+        "'MFP x': how many times faster MFP with exact tiling is (same tile), "
+        "'max|diff|': against it."
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--z", type=int, default=4, help="number of z slices to predict")
     p.add_argument("--tile", help="tuned tile input X,Y (default: run the tuner)")
-    p.add_argument("--compare-out", type=int, default=128,
-                   help="output edge of the tile all methods share (default 128)")
+    p.add_argument(
+        "--compare-out",
+        type=int,
+        default=128,
+        help="output edge of the tile all methods share (default 128)",
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed runs per method (best counts)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     args = p.parse_args(argv)

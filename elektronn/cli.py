@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .config import Config, ConfigError, load_config, missing_warning
@@ -77,9 +78,15 @@ def print_startup(config: Config) -> None:
             print(message)
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as a user reads them: ``WARNING: ...``, without source file and line."""
+    return f"WARNING: {message}\n"
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """``elektronn-train CONFIG [--gpu=...] [--set NAME=VALUE]... [--dry-run]``."""
     args = train_parser().parse_args(argv)
+    warnings.formatwarning = one_line_warning
     errors = user_errors()
     try:
         config = load_config(resolve_config_path(args.config), args.set)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from elektronn.arch import compute_architecture
 from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.predict import PredictionError, dense_output_shape, predict_dense
 from elektronn.predict.geometry import AxisGeometry, net_geometry
@@ -215,6 +216,20 @@ def test_tile_plan_is_exact():
     plan = plan_tiles((axis, axis), (100, 100), (60, 60))
     assert plan.n_tiles == len(tiling.starts) ** 2
     assert 1 < plan.redundancy < 2.5
+
+
+def test_tile_sizes_are_the_architecture_calculators_mfp_sizes(net3d):
+    def user(internal):
+        return [*internal[1:], internal[0]]
+
+    spec = net3d.spec
+    arch = compute_architecture(
+        [user(f) for f in spec.filters], [user(p) for p in spec.pool], None, 3, mfp=[True] * 3
+    )
+    geometry = net_geometry(net3d)
+    assert arch.fov == geometry.fov and arch.mfp_stride == geometry.step
+    for axis, valid in zip(geometry.axes, arch.valid_inputs):
+        assert list(valid[:10]) == [axis.input_size(k * axis.step) for k in range(1, 11)]
 
 
 def test_mirror_indices_are_numpy_symmetric():

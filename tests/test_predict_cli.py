@@ -37,7 +37,9 @@ def save_run(folder, model, name="tiny", suffix="_end"):
     """A save directory ``folder/name`` holding ``<name><suffix>.param``."""
     save_dir = folder / name
     save_dir.mkdir(parents=True, exist_ok=True)
-    save_params(save_dir / f"{name}{suffix}.param", model, {"save_name": name, "target": "nll"}, None)
+    save_params(
+        save_dir / f"{name}{suffix}.param", model, {"save_name": name, "target": "nll"}, None
+    )
     return save_dir
 
 
@@ -64,7 +66,7 @@ def test_end_to_end_matches_the_api(tmp_path, volume):
     with h5py.File(out, "r") as f:
         prob = f["prob"]
         np.testing.assert_allclose(prob[()], expected, atol=1e-6)
-        assert list(prob.attrs["offset"]) == [6, 6, 0]
+        assert list(prob.attrs["offset"]) == [4, 4, 0]
         assert prob.attrs["axis_order"] == "cxyz"
 
 

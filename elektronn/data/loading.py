@@ -70,13 +70,14 @@ def load_cube(
     border_mode: str,
 ) -> Cube:
     """Read and prepare one image/label pair (see the module docstring for the order)."""
-    image_file, image_key = _file_entry(d_file, "d_files")
-    label_file, label_key = _file_entry(l_file, "l_files")
+    image_file, image_key, image_z = _file_entry(d_file, "d_files")
+    label_file, label_key, label_z = _file_entry(l_file, "l_files")
     image_path = os.path.join(data_path, image_file)
     label_path = os.path.join(label_path, label_file)
     stored = read_dataset(image_path, image_key, "image")
     scale = intensity_scale(stored.dtype, image_path, image_key)
     image = image_to_internal(stored, zchxy_order, image_path, image_key)
+    image = _select_z(image, image_z, 1, f"Image {image_path}:'{image_key}'")
     labels = labels_to_internal(
         read_dataset(label_path, label_key, "label"),
         mode,
@@ -85,6 +86,7 @@ def load_cube(
         label_path,
         label_key,
     )
+    labels = _select_z(labels, label_z, 0, f"Labels {label_path}:'{label_key}'")
     labels = convert_labels(labels, target, label_path, label_key)
     where = f"Image {image_path}:'{image_key}' and labels {label_path}:'{label_key}'"
     factor = int(downsample_xy) if downsample_xy else 1
@@ -110,14 +112,35 @@ def load_cube(
     )
 
 
-def _file_entry(entry: object, option: str) -> tuple[str, str]:
-    pair = isinstance(entry, (tuple, list)) and len(entry) == 2
-    if not (pair and all(isinstance(e, str) for e in entry)):
+def _file_entry(entry: object, option: str) -> tuple[str, str, slice]:
+    """``(file, key)`` or ``(file, key, (z_start, z_stop))``; the z-range selects slices, e.g.
+    to split one volume into training and validation cubes."""
+    ok = isinstance(entry, (tuple, list)) and len(entry) in (2, 3)
+    ok = ok and all(isinstance(e, str) for e in entry[:2])
+    if ok and len(entry) == 3:
+        z = entry[2]
+        ok = isinstance(z, (tuple, list)) and len(z) == 2 and all(isinstance(v, int) for v in z)
+    if not ok:
         raise DataError(
-            f"Each entry of '{option}' must be a (file name, h5 dataset key) pair of strings, "
-            f"e.g. ('img1.h5', 'raw'); got {entry!r}."
+            f"Each entry of '{option}' must be (file name, h5 dataset key) or (file name, key, "
+            f"(z_start, z_stop)), e.g. ('img1.h5', 'raw') or ('img1.h5', 'raw', (0, 25)); "
+            f"got {entry!r}."
         )
-    return entry[0], entry[1]
+    return entry[0], entry[1], slice(*entry[2]) if len(entry) == 3 else slice(None)
+
+
+def _select_z(array: np.ndarray, z: slice, z_axis: int, where: str) -> np.ndarray:
+    """The z-slices of a file entry's z-range (internal layout; z on ``z_axis``)."""
+    if z == slice(None):
+        return array
+    n = array.shape[z_axis]
+    if not 0 <= z.start < z.stop <= n:
+        raise DataError(
+            f"{where}: the z-range ({z.start}, {z.stop}) does not lie within the {n} z-slices."
+        )
+    index = [slice(None)] * array.ndim
+    index[z_axis] = z
+    return array[tuple(index)]
 
 
 def detect_n_lab(cubes: Sequence[Cube], target: str) -> int:

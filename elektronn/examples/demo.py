@@ -35,9 +35,9 @@ warp_on = 0.5
 background_processes = False
 
 # Optimisation
-n_steps = 600
+n_steps = 3000
 max_runtime = 120
-history_freq = [100]
+history_freq = [250]
 monitor_batch_size = 8
 SGD_params = dict(LR=0.02, momentum=0.9)
 LR_decay = 0.99

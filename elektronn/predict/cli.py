@@ -47,21 +47,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
     p.add_argument("input", nargs="?", help="INPUT.h5:KEY (or a .zarr, if zarr is installed)")
     p.add_argument("output", nargs="?", help=f"OUTPUT.h5[:KEY], key default '{DEFAULT_OUTPUT_KEY}'")
-    p.add_argument("--gpu", default="auto",
-                   help="auto (free GPU with most memory, else CPU), false (CPU) or a GPU number")
-    p.add_argument("--tile", help="tile input size X,Y[,Z] (user order; rounded down to a "
-                   "valid size); for a 2D net on a stack, Z is the number of slices per batch")
-    p.add_argument("--pad", action="store_true",
-                   help="mirror-pad the input so the output covers all of it")
-    p.add_argument("--dtype", default="float32", choices=OUT_DTYPES,
-                   help="output dtype; uint8 stores round(p * 255)")
-    p.add_argument("--method", default="auto", choices=("auto", "mfp", "stitch"),
-                   help="mfp (one pass per tile), stitch (naive S^d passes), auto (mfp)")
+    p.add_argument(
+        "--gpu",
+        default="auto",
+        help="auto (free GPU with most memory, else CPU), false (CPU) or a GPU number",
+    )
+    p.add_argument(
+        "--tile",
+        help="tile input size X,Y[,Z] (user order; rounded down to a "
+        "valid size); for a 2D net on a stack, Z is the number of slices per batch",
+    )
+    p.add_argument(
+        "--pad", action="store_true", help="mirror-pad the input so the output covers all of it"
+    )
+    p.add_argument(
+        "--dtype",
+        default="float32",
+        choices=OUT_DTYPES,
+        help="output dtype; uint8 stores round(p * 255)",
+    )
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "mfp", "stitch"),
+        help="mfp (one pass per tile), stitch (naive S^d passes), auto (mfp)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
-    p.add_argument("--profile", action="store_true",
-                   help="time tile sizes that fit in memory, print the fastest and write "
-                   "Speed_<name>.csv here (INPUT optional: caps the tile at its size)")
-    return p  # fmt: skip
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="time tile sizes that fit in memory, print the fastest and write "
+        "Speed_<name>.csv here (INPUT optional: caps the tile at its size)",
+    )
+    return p
 
 
 def find_param_file(model: str) -> Path:
@@ -159,7 +177,9 @@ def create_output(
     try:
         f = stack.enter_context(h5py.File(path, "a"))
     except OSError as exc:
-        raise PredictionError(f"The output file '{path}' cannot be opened for writing: {exc}.") from None
+        raise PredictionError(
+            f"The output file '{path}' cannot be opened for writing: {exc}."
+        ) from None
     if key in f:
         if not overwrite:
             raise PredictionError(
@@ -179,12 +199,14 @@ def parse_tile(text: str | None, n_spatial: int, n_dim: int) -> tuple[int, ...] 
         tile = tuple(int(v) for v in text.split(","))
     except ValueError:
         tile = ()
-    if n_spatial == 3 and n_dim == 2 and len(tile) == 2:
+    stack = n_spatial == 3 and n_dim == 2
+    if stack and len(tile) == 2:
         tile = (*tile, 1)
     if len(tile) != n_spatial or min(tile) < 1:
+        wanted = {2: "X,Y", 3: "X,Y[,Z] (Z: slices per batch)" if stack else "X,Y,Z"}[n_spatial]
         raise PredictionError(
-            f"--tile {text!r} must be {n_spatial} positive integers X,Y{',Z' * (n_spatial == 3)} "
-            f"(the tile's input size in user order)."
+            f"--tile {text!r} must be positive integers {wanted}: the tile's input size in "
+            f"user order, rounded down to a size the net predicts densely."
         )
     return tile
 
@@ -194,7 +216,9 @@ def model_name(params: dict, param_file: Path) -> str:
     return str(config.get("save_name") or param_file.stem)
 
 
-def write_attributes(dataset: h5py.Dataset, offset: tuple[int, ...], args, param_file: Path) -> None:
+def write_attributes(
+    dataset: h5py.Dataset, offset: tuple[int, ...], args, param_file: Path
+) -> None:
     """Record the frame convention next to the data (see the module docstring)."""
     dataset.attrs["offset"] = np.asarray(offset, dtype=np.int64)
     dataset.attrs["axis_order"] = "c" + "xyz"[: len(offset)]

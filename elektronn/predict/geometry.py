@@ -4,8 +4,9 @@ A net of valid convolutions maps an input of length ``n`` (per axis) to a dense 
 length ``n - (fov - 1)``: output voxel ``j`` sees the input window ``[j, j + fov)``. A strided
 net (total pooling stride ``S``) produces that dense output, by MFP or by shift-and-stitch,
 only for inputs ``fov - 1 + k*S`` (``k >= 1``), whose dense output is ``k*S``. These are
-exactly the MFP-valid input sizes of the architecture calculator. Tiles of such sizes whose outputs are adjacent blocks compute every
-output voxel once, so a tiled prediction equals one pass over the whole volume.
+exactly the MFP-valid input sizes of the architecture calculator. Tiles of such sizes whose
+outputs are adjacent blocks compute every output voxel once, so a tiled prediction equals
+one pass over the whole volume.
 """
 
 from __future__ import annotations

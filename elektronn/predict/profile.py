@@ -151,7 +151,9 @@ def format_tile(shape: tuple[int, ...]) -> str:
     return ",".join(str(n) for n in user_order(shape))
 
 
-TABLE_HEADER = f"{'tile (x,y[,z])':>18} {'output':>16} {'redundancy':>10} {'s/tile':>8} {'Mvox/s':>8}"
+TABLE_HEADER = (
+    f"{'tile (x,y[,z])':>18} {'output':>16} {'redundancy':>10} {'s/tile':>8} {'Mvox/s':>8}"
+)
 
 
 def format_row(row: ProfileRow) -> str:

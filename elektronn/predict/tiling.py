@@ -89,8 +89,5 @@ def plan_tiles(
 ) -> TilePlan:
     """The exact tiling of an output frame ``out_shape`` with tiles of input ``tile_in``."""
     return TilePlan(
-        tuple(
-            tile_axis(g, n, t)
-            for g, n, t in zip(geometry, out_shape, tile_in, strict=True)
-        )
+        tuple(tile_axis(g, n, t) for g, n, t in zip(geometry, out_shape, tile_in, strict=True))
     )

@@ -185,7 +185,10 @@ class _FlatObjective:
         with torch.enable_grad():
             loss = float(self.closure())
         grad = torch.cat(
-            [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self.params]
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                for p in self.params
+            ]
         )
         if self.weight_decay:
             theta = self.get()
@@ -227,7 +230,9 @@ class CG(Optimizer):
         direction, previous, coeff = -grad, None, 0.0
         for _ in range(int(self.settings["n_steps"])):
             if previous is not None:
-                coeff = max(0.0, float(grad @ (grad - previous)) / max(float(previous @ previous), 1e-30))
+                coeff = max(
+                    0.0, float(grad @ (grad - previous)) / max(float(previous @ previous), 1e-30)
+                )
                 direction = -grad + coeff * direction
             slope = float(grad @ direction)
             if slope >= 0:  # not a descent direction: restart with steepest descent
@@ -276,7 +281,9 @@ class LBFGS(Optimizer):
                     for p in self.params:
                         if p.grad is not None:
                             p.grad.add_(p, alpha=self.weight_decay)
-                    loss = loss + 0.5 * self.weight_decay * sum(float((p * p).sum()) for p in self.params)
+                    loss = loss + 0.5 * self.weight_decay * sum(
+                        float((p * p).sum()) for p in self.params
+                    )
             return loss
 
         return float(self.inner.step(decayed))
