@@ -28,6 +28,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -45,7 +46,10 @@ from elektronn.predict.geometry import net_geometry  # noqa: E402
 from elektronn.predict.profile import fastest, profile_tiles  # noqa: E402
 from elektronn.predict.tiling import plan_tiles  # noqa: E402
 
-ISBI_EXAMPLE = ROOT / "examples" / "isbi2012_membranes.py"
+ISBI_EXAMPLES = (
+    ROOT / "elektronn" / "examples" / "isbi2012_membranes.py",
+    ROOT / "examples" / "isbi2012_membranes.py",
+)
 ISBI_TEST = ROOT.parent / "shared" / "data" / "isbi2012" / "test-volume.h5"
 
 #: The net of the reference's worked example 3 (2D img-img), used when the example is absent.
@@ -55,8 +59,9 @@ FALLBACK_NET = dict(n_dim=2, filters=[6, 5, 4, 4], pool=[2, 2, 1, 1], nof_filter
 
 def isbi_config(folder: Path):
     """The ISBI example's config (its architecture), or a config of :data:`FALLBACK_NET`."""
-    if ISBI_EXAMPLE.is_file():
-        return load_config(ISBI_EXAMPLE), ISBI_EXAMPLE.name
+    for example in ISBI_EXAMPLES:
+        if example.is_file():
+            return load_config(example), f"{example.name} (the shipped ISBI example)"
     text = "\n".join(f"{k} = {v!r}" for k, v in FALLBACK_NET.items())
     path = folder / "isbi_net.py"
     path.write_text(text + '\nmode = "img-img"\nn_lab = 2\nactivation_func = "relu"\n')
@@ -134,10 +139,66 @@ def timed(fn, repeats: int):
     return best, result
 
 
-def stitch_redundancy(tile_redundancy: float, tile_in, axes) -> float:
-    """Shift-and-stitch pushes S^d crops of ``tile_in - (S - 1)`` through the net per tile."""
-    factor = math.prod(g.step * (n - g.step + 1) / n for g, n in zip(axes, tile_in))
-    return tile_redundancy * factor
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+@dataclass
+class Row:
+    label: str
+    tile: tuple[int, ...]
+    seconds: float
+    redundancy: float
+    prob: np.ndarray
+
+
+class Bench:
+    """The three methods on one net and volume (``raw``: ``(1, z, x, y)`` uint8)."""
+
+    def __init__(self, model: torch.nn.Module, raw: np.ndarray, repeats: int) -> None:
+        self.model, self.raw, self.repeats = model, raw, repeats
+        self.geometry = net_geometry(model)
+        self.axes = (SLICE_AXIS, *self.geometry.axes)
+        self.out_voxels = math.prod(raw.shape[1:])
+
+    def tune(self, method: str) -> tuple[int, ...]:
+        """The fastest tile of ``elektronn-predict --profile`` (output capped by the slice)."""
+        print(f"Tuning the tile for {method} (elektronn-predict --profile):")
+        rows = profile_tiles(
+            self.model, device=torch.device("cpu"), method=method, max_out=self.raw.shape[2:]
+        )
+        return fastest(rows).tile_in
+
+    def exact(self, method: str, tile: tuple[int, ...], label: str) -> Row:
+        """``predict_dense`` with every z slice in one batch, mirror-padded frame.
+
+        Shift-and-stitch pushes S^d crops of ``tile - (S - 1)`` through the net per tile.
+        """
+        full_tile = (self.raw.shape[1], *tile)
+        seconds, prob = timed(
+            lambda: predict_dense(
+                self.model, self.raw, tile_shape=full_tile, pad_raw=True, method=method
+            ),
+            self.repeats,
+        )
+        redundancy = plan_tiles(self.axes, self.raw.shape[1:], full_tile).redundancy
+        if method == "stitch":
+            redundancy *= math.prod(
+                g.step * (n - g.step + 1) / n for g, n in zip(self.geometry.axes, tile)
+            )
+        return Row(label, tile, seconds, redundancy, prob)
+
+    def window(self, tile: tuple[int, ...], label: str) -> Row:
+        seconds, (prob, n_windows) = timed(
+            lambda: sliding_window(self.model, self.raw, tile), self.repeats
+        )
+        return Row(label, tile, seconds, n_windows * math.prod(tile) / self.out_voxels, prob)
+
+    def speed(self, row: Row) -> float:
+        return self.out_voxels / row.seconds / 1e6
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,70 +207,68 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         config, net_name = isbi_config(Path(folder))
     model = build_model(config, 1, 2).eval()
-    geometry = net_geometry(model)
     raw, volume_name = load_volume(args.z)
-    n_out = raw.shape[2:]
-    print(f"Net: {net_name}; FOV {geometry.fov}, stride {geometry.step}.")
-    print(f"Volume: {volume_name}; output {raw.shape[1:]} (mirror-padded frame).")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
-    if args.tile:
-        tuned = tuple(int(v) for v in args.tile.split(","))
-    else:
-        print("Tuning the tile (elektronn-predict --profile):")
-        rows = profile_tiles(model, device=torch.device("cpu"), max_out=n_out, report=print)
-        tuned = fastest(rows).tile_in
-    compare = tuple(g.input_size(g.round_output(args.compare_out)) for g in geometry.axes)
-    out_voxels = math.prod(raw.shape[1:])
-    results = []
-
-    def predict(method: str, tile: tuple[int, int]):
-        return predict_dense(model, raw, tile_shape=(raw.shape[1], *tile), pad_raw=True,
-                             method=method)  # fmt: skip
-
-    def plan_redundancy(tile):
-        return plan_tiles((SLICE_AXIS, *geometry.axes), raw.shape[1:],
-                          (raw.shape[1], *tile)).redundancy  # fmt: skip
-
-    for label, method, tile in (("MFP, exact tiling (tuned tile)", "mfp", tuned),
-                                ("MFP, exact tiling", "mfp", compare),
-                                ("shift-and-stitch, exact tiling", "stitch", compare)):  # fmt: skip
-        seconds, prob = timed(lambda m=method, t=tile: predict(m, t), args.repeats)
-        redundancy = plan_redundancy(tile)
-        if method == "stitch":
-            redundancy = stitch_redundancy(redundancy, tile, geometry.axes)
-        results.append((label, tile, seconds, redundancy, prob))
-    seconds, (prob, n_windows) = timed(lambda: sliding_window(model, raw, compare), args.repeats)
-    redundancy = n_windows * math.prod(compare) / out_voxels
-    results.append(("sliding window 25 % overlap, Gaussian", compare, seconds, redundancy, prob))
-    report(results, out_voxels, results[1])
+    bench = Bench(model, raw, args.repeats)
+    g = bench.geometry
+    print(f"Net: {net_name}; FOV {g.fov}, stride {g.step}.")
+    print(f"Volume: {volume_name}; output {raw.shape[1:]} (z, x, y), mirror-padded frame.")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_name()}")
+    tuned_mfp = parse_tile(args.tile) or bench.tune("mfp")
+    tuned_stitch = parse_tile(args.stitch_tile) or bench.tune("stitch")
+    same = tuple(a.input_size(a.round_output(args.compare_out)) for a in g.axes)
+    rows = [
+        bench.exact("mfp", tuned_mfp, "MFP, exact tiling, tuned tile"),
+        bench.exact("stitch", tuned_stitch, "shift-and-stitch, exact tiling, tuned tile"),
+        bench.window(tuned_mfp, "sliding window 25 %, Gaussian, MFP's tile"),
+        bench.exact("mfp", same, "MFP, exact tiling"),
+        bench.exact("stitch", same, "shift-and-stitch, exact tiling"),
+        bench.window(same, "sliding window 25 %, Gaussian"),
+    ]
+    report(bench, rows)
 
 
-def report(results, out_voxels: int, baseline) -> None:
-    """The table: Mvox/s, redundancy, speed-up of MFP over each method, max |difference|."""
+def report(bench: Bench, rows: list[Row]) -> None:
+    """The table, then the headline ratios against the targets."""
     print()
-    print(f"{'method':<40} {'tile in':>9} {'s':>7} {'Mvox/s':>8} {'redund.':>8} "
-          f"{'MFP x':>6} {'max|diff|':>9}")  # fmt: skip
-    for label, tile, seconds, redundancy, prob in results:
-        speed = out_voxels / seconds / 1e6
-        ratio = seconds / baseline[2]
-        diff = float(np.abs(prob - baseline[4]).max())
-        print(f"{label:<40} {'x'.join(map(str, tile)):>9} {seconds:7.2f} {speed:8.3f} "
-              f"{redundancy:8.3f} {ratio:6.2f} {diff:9.1e}")  # fmt: skip
+    print(f"{'method':<44} {'tile in':>9} {'s':>7} {'Mvox/s':>8} {'redund.':>8} {'max|diff|':>9}")
+    for row in rows:
+        diff = float(np.abs(row.prob - rows[0].prob).max())
+        tile = "x".join(map(str, row.tile))
+        print(
+            f"{row.label:<44} {tile:>9} {row.seconds:7.2f} {bench.speed(row):8.3f} "
+            f"{row.redundancy:8.3f} {diff:9.1e}"
+        )
+    mfp, stitch, window, mfp_same, stitch_same, window_same = rows
+    same = "x".join(map(str, mfp_same.tile))
+    print()
+    print("redund.: input voxels through the net per output voxel (stitch: all S^d passes).")
+    print("max|diff|: largest difference to the first row's probabilities.")
     print(
-        "'MFP x': how many times faster MFP with exact tiling is (same tile), "
-        "'max|diff|': against it."
+        f"MFP vs shift-and-stitch, each at its tuned tile: {stitch.seconds / mfp.seconds:.2f}x "
+        f"faster (target >= 3x); at the same tile {same}: "
+        f"{stitch_same.seconds / mfp_same.seconds:.2f}x."
     )
+    print(
+        f"MFP vs sliding window (25 % overlap): {window.seconds / mfp.seconds:.2f}x at MFP's "
+        f"tile, {window_same.seconds / mfp_same.seconds:.2f}x at the tile {same}."
+    )
+    print(f"Redundancy with the tuned tile: {mfp.redundancy:.3f} (target <= 1.5).")
+
+
+def parse_tile(text: str | None) -> tuple[int, ...] | None:
+    return tuple(int(v) for v in text.split(",")) if text else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--z", type=int, default=4, help="number of z slices to predict")
-    p.add_argument("--tile", help="tuned tile input X,Y (default: run the tuner)")
+    p.add_argument("--tile", help="MFP tile input X,Y (default: run the tuner)")
+    p.add_argument("--stitch-tile", help="shift-and-stitch tile input X,Y (default: tuner)")
     p.add_argument(
         "--compare-out",
         type=int,
         default=128,
-        help="output edge of the tile all methods share (default 128)",
+        help="output edge of the small tile all methods share (default 128)",
     )
     p.add_argument("--repeats", type=int, default=2, help="timed runs per method (best counts)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")

@@ -160,7 +160,7 @@ def detect_n_lab(cubes: Sequence[Cube], target: str) -> int:
 
 def check_n_lab(cubes: Sequence[Cube], n_lab: int, target: str, l_files: Sequence) -> None:
     """Refuse class labels >= n_lab and attach each cube's lazy-label info."""
-    for cube, (_, key) in zip(cubes, l_files, strict=True):
+    for cube, (_, key, *_) in zip(cubes, l_files, strict=True):
         if target == "nll" and cube.labels.size and int(cube.labels.max()) >= n_lab:
             raise DataError(
                 f"The labels dataset '{key}' of {cube.label_file} contain the class "
