@@ -17,6 +17,15 @@ from elektronn.predict.volume import mirror_indices
 TOL = 1e-5
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets run fastest on one thread, and a busy shared machine cannot stall it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make_net(filters, pool, nof=(3, 4, 3), n_dim=2, n_ch=1, n_lab=2, mlp=(), seed=0):
     """A tiny ElektronnNet; filters/pool per layer in internal order."""
     torch.manual_seed(seed)
@@ -171,6 +180,16 @@ def test_h5_in_h5_out_equals_in_memory(net3d, raw3d, tmp_path):
     assert 0 < spy.largest < raw.size
 
 
+def test_zarr_in_zarr_out_equals_in_memory(net2d, raw2d, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    expected = predict_dense(net2d, raw2d, tile_shape=(30, 30))
+    raw = zarr.open(str(tmp_path / "raw.zarr"), mode="w", shape=raw2d.shape, dtype="f4")
+    raw[...] = raw2d
+    out = zarr.open(str(tmp_path / "out.zarr"), mode="w", shape=expected.shape, dtype="f4")
+    predict_dense(net2d, raw, tile_shape=(30, 30), out=out)
+    np.testing.assert_array_equal(out[...], expected)
+
+
 def test_uint8_and_float16_output(net2d, raw2d):
     prob = predict_dense(net2d, raw2d, tile_shape=(30, 30))
     as_uint8 = predict_dense(net2d, raw2d, tile_shape=(30, 30), out_dtype=np.uint8)
@@ -254,3 +273,5 @@ def test_errors_are_one_paragraph(net2d, net3d, raw2d):
         predict_dense(net2d, raw2d, method="fast")
     with pytest.raises(PredictionError, match="out_dtype"):
         predict_dense(net2d, raw2d, out_dtype=np.int32)
+    with pytest.raises(PredictionError, match="tile_shape"):
+        predict_dense(net2d, raw2d, tile_shape=(30, 30, 30))

@@ -1,5 +1,6 @@
 """``elektronn-predict`` as a user runs it: save directory in, h5 out, clear errors, profile."""
 
+import os
 import subprocess
 import sys
 
@@ -11,13 +12,24 @@ import torch
 from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.net.paramfile import save_params
 from elektronn.predict import predict_dense
+from elektronn.predict.cli import main
 
 
 def run_cli(*args, cwd=None):
+    """The CLI in a fresh interpreter; one thread, as tiny nets on a shared machine want."""
     return subprocess.run(
         [sys.executable, "-m", "elektronn.predict.cli", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
     )  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def tiny_net(n_dim=2, mlp=()):
@@ -85,25 +97,38 @@ def test_pad_uint8_output_and_last_params(tmp_path, volume):
     assert again.returncode == 2 and "--overwrite" in again.stderr
 
 
-def test_error_exits(tmp_path, volume):
+def test_error_exit_in_a_subprocess(tmp_path, volume):
+    path, _ = volume
+    result = run_cli(save_run(tmp_path, tiny_net()), f"{path}:nokey", tmp_path / "o.h5")
+    assert result.returncode == 2
+    assert "no dataset 'nokey'" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_errors_are_one_paragraph_with_exit_code_2(tmp_path, volume, capsys):
     path, _ = volume
     save_2d = save_run(tmp_path, tiny_net())
     out = tmp_path / "out.h5"
     cases = [
         ((tmp_path / "nowhere", f"{path}:raw", out), "neither a save directory"),
+        ((tmp_path, f"{path}:raw", out), "holds no"),
         ((save_2d, tmp_path / "missing.h5", out), "does not exist"),
-        ((save_2d, f"{path}:nokey", out), "no dataset 'nokey'"),
         ((save_2d, path, out), "several datasets"),
+        ((save_2d, f"{path}:raw"), "Give INPUT.h5:KEY and OUTPUT.h5"),
+        ((save_2d, f"{path}:raw", out, "--tile", "20"), "--tile '20'"),
+        ((save_2d, f"{path}:raw", out, "--gpu=7"), "CUDA device 7"),
     ]
     save_3d = save_run(tmp_path, tiny_net(n_dim=3), name="net3d")
     cases.append(((save_3d, f"{path}:other", out), "3D net"))
     save_mlp = save_run(tmp_path, tiny_net(mlp=(4,)), name="mlp")
     cases.append(((save_mlp, f"{path}:raw", out), "MLP"))
+    (tmp_path / "broken.param").write_bytes(b"not a torch file")
+    cases.append(((tmp_path / "broken.param", f"{path}:raw", out), "cannot be read"))
     for args, message in cases:
-        result = run_cli(*args, "--gpu=false")
-        assert result.returncode == 2, (args, result.stderr)
-        assert message in result.stderr and "Traceback" not in result.stderr
-        assert result.stderr.count("\n") == 1
+        assert main(["--gpu=false", *map(str, args)]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("elektronn-predict: error: ") and message in err, (args, err)
+        assert err.count("\n") == 1
 
 
 def test_profile_writes_speed_csv(tmp_path, volume):

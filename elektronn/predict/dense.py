@@ -248,7 +248,8 @@ def predict_dense(
         order of h5 files). 2 spatial axes are always (x, y).
     tile_shape
         Input size of a tile per spatial axis (order of ``raw``), rounded down to a size at
-        which the net gives a dense output (MFP-valid, see :mod:`.geometry`). For a 2D net
+        which the net gives a dense output (MFP-valid, see :mod:`.geometry`; at least the
+        smallest such size). For a 2D net
         on a stack the z entry is the number of slices per batch. Default: the largest tile
         within about 1 GiB per activation array (``elektronn-predict --profile`` finds the
         fastest).
@@ -286,11 +287,7 @@ def predict_dense(
         than the field of view (without ``pad_raw``), an unknown method or dtype.
     """
     layout = make_layout(net_geometry(model), tuple(raw.shape), raw_order, pad_raw)
-    if tile_shape is None:
-        tile_in = default_tile(layout.axes, layout.frame_in, DEFAULT_BUDGET // widest_layer(model))
-    else:
-        tile_in = tuple(int(tile_shape[p]) for p in layout.perm)
-    plan = plan_tiles(layout.axes, layout.out_shape, tile_in)
+    plan = plan_tiles(layout.axes, layout.out_shape, tile_input(tile_shape, layout, model))
     result, dtype = output_array(out, layout.storage_out_shape, out_dtype)
     if device is not None:
         model.to(device)
@@ -304,6 +301,18 @@ def predict_dense(
             dtype, make_progress(progress),
         )  # fmt: skip
     return result
+
+
+def tile_input(tile_shape: Any, layout: Layout, model: torch.nn.Module) -> tuple[int, ...]:
+    """The requested tile input (storage order) in internal order, or the default tile."""
+    if tile_shape is None:
+        return default_tile(layout.axes, layout.frame_in, DEFAULT_BUDGET // widest_layer(model))
+    if len(tile_shape) != len(layout.perm) or min(tile_shape) < 1:
+        raise PredictionError(
+            f"tile_shape={tuple(tile_shape)} needs one positive size per spatial axis of the "
+            f"raw volume ({len(layout.perm)}, in its order)."
+        )
+    return tuple(int(tile_shape[p]) for p in layout.perm)
 
 
 def tile_indices(plan: TilePlan, start: tuple[int, ...], layout: Layout) -> tuple[np.ndarray, ...]:

@@ -20,6 +20,7 @@ import torch
 
 from .dense import DenseForward, dense_forward, tile_probabilities, widest_layer
 from .geometry import AxisGeometry, NetGeometry, net_geometry
+from .progress import Stopwatch
 
 #: Output edge lengths tried (each rounded to the net's stride and capped by the volume).
 LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -27,6 +28,9 @@ LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048
 #: Bytes per (input voxel x widest channel count) a forward pass needs at its peak,
 #: float32 activations of ~4 layers alive at once (a safe over-estimate for MFP).
 BYTES_PER_VOXEL_CHANNEL = 16
+
+#: Least total time spent timing one tile size.
+MIN_SECONDS = 0.25
 
 #: Stop the ladder once one pass takes this long: larger tiles will not be faster enough.
 MAX_SECONDS_PER_TILE = 20.0
@@ -80,17 +84,23 @@ def time_tile(
     forward: DenseForward, target: str, tile_in: tuple[int, ...], n_ch: int,
     device: torch.device, repeats: int,
 ) -> float:  # fmt: skip
-    """Best wall time of ``repeats`` passes over one random tile, after one warm-up pass."""
+    """Best wall time of one pass over a random tile, after a warm-up pass.
+
+    Passes repeat until there were ``repeats`` of them and :data:`MIN_SECONDS` went by,
+    so small tiles get many tries: the minimum is what the tile costs when nothing else
+    competes for the device (shared machines make single timings noisy).
+    """
     tile = np.random.default_rng(0).random((n_ch, *tile_in), dtype=np.float32)
-    best = math.inf
-    for _ in range(repeats + 1):
+    times: list[float] = []
+    clock = Stopwatch()
+    while len(times) <= repeats or clock() < MIN_SECONDS:
         start = time.perf_counter()
         with torch.inference_mode():
             tile_probabilities(forward, target, tile, device, stack=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def profile_tiles(

@@ -152,13 +152,12 @@ def _save(session: Session, args: list[str]) -> bool:
     return False
 
 
-def reset_optimizer_state(optimizer: Any) -> None:
-    """Forget momenta and step sizes, which belong to the weights just replaced."""
-    reset = getattr(optimizer, "reset_state", None)
-    if callable(reset):
-        reset()
-    else:
-        optimizer.state.clear()
+def reset_optimizer_state(trainer: Trainer) -> None:
+    """Fresh momenta and step sizes (they belong to the replaced weights); LR and momentum stay."""
+    momentum = trainer.optimizer.momentum
+    trainer.switch_optimizer(trainer.config.optimizer)
+    if momentum is not None:
+        trainer.optimizer.momentum = momentum
 
 
 def _load(session: Session, args: list[str]) -> bool:
@@ -167,7 +166,7 @@ def _load(session: Session, args: list[str]) -> bool:
     trainer = session.trainer
     path = param_file_path(trainer, args)
     report = load_into_model(trainer.cnn, load_params(path)["state_dict"])
-    reset_optimizer_state(trainer.optimizer)
+    reset_optimizer_state(trainer)
     session.output(f"Loaded {path} (optimiser state reset): {report}")
     return False
 
