@@ -1,29 +1,40 @@
 """The architecture calculator: field of view, valid input sizes, offsets, strides, MFP geometry.
 
-Pure numpy (no torch), and the single source of truth for sizes: the config checks, the data
-pipeline, the network, previews and dense prediction all take them from here.
+Plain Python (no torch, not even numpy), and the single source of truth for sizes: the config
+checks, the data pipeline, the network builder, previews and dense prediction all take them
+from here, so that patches, labels and network outputs can never disagree about a shape.
 
 Each spatial axis is computed independently (reference §2.2). User values are in (x, y[, z])
 order; everything returned is in the internal order (x, y) for 2D and (z, x, y) for 3D, which
 is also PyTorch's layout. For a conv layer of filter f followed by pooling p on one axis:
 
-* output of the convolution: ``out = in - f + 1`` (valid convolution);
-* without MFP, pooling needs ``out % p == 0`` and gives ``out // p``;
-* with max fragment pooling (MFP), each of the p window offsets gives a fragment of length
-  ``(out - p + 1) // p``, which needs ``(out - p + 1) % p == 0`` so all fragments are equally
-  long (the original demanded ``out % p == 1``, which is the same only for p = 2).
+* the valid convolution gives ``out = in - f + 1``, which must be positive;
+* plain pooling needs ``out % p == 0`` and gives ``out // p``;
+* max fragment pooling (MFP) crops the conv output to ``[o : out - p + o + 1]`` for each of
+  the p window offsets o and pools each crop, so every fragment has length
+  ``(out - p + 1) // p``. All fragments are only equally long if ``(out - p + 1) % p == 0``,
+  i.e. ``(out + 1) % p == 0``. The original demanded ``out % p == 1``, which is the same rule
+  for p = 2 but lets unequal fragments through for p = 3 (reference §2.7).
 
 The field of view after layer k is ``S_k + sum_{i<=k} (f_i - 1) S_{i-1}`` with
-``S_i = p_1 ... p_i``; valid inputs without MFP are ``FOV + (n - 1) S``.
+``S_i = p_1 ... p_i``. Without MFP the valid inputs are ``FOV + (n - 1) S`` for n outputs.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from math import prod
+from numbers import Integral
 from typing import Any
 
+#: Input sizes tried per axis are ``range(2, MAX_INPUT)``, as in the original.
 MAX_INPUT = 5000
-PAD_MODES = ("mirror", "0-pad", "c-pad")
+#: img-scalar border modes that pad an image up to the next larger valid size.
+PAD_BORDER_MODES = ("mirror", "0-pad", "c-pad")
+
+LayerSizes = tuple[tuple[int, int], ...]
 
 
 class ArchitectureError(ValueError):
@@ -31,58 +42,264 @@ class ArchitectureError(ValueError):
 
 
 def axis_names(n_dim: int) -> tuple[str, ...]:
+    """Names of the internal axes, for messages: ``('x', 'y')`` or ``('z', 'x', 'y')``."""
     return ("x", "y") if n_dim == 2 else ("z", "x", "y")
 
 
 def to_internal_order(value: Any, n_dim: int, name: str = "value") -> tuple[int, ...]:
-    """User order (x, y[, z]) → internal (x, y) / (z, x, y); a scalar applies to every axis."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
+    """Reorder an int or a per-axis sequence from user order to internal order.
+
+    Users write anisotropic values as (x, y, z) because their h5 files are stored that way;
+    the network works in (z, x, y) so that z, the axis with different resolution, leads.
+
+    Parameters
+    ----------
+    value
+        An int (used on every axis) or ``n_dim`` ints in user order (x, y[, z]).
+    n_dim
+        2 or 3.
+    name
+        The option the value comes from, for the error message.
+
+    Returns
+    -------
+    tuple of int
+        (x, y) for 2D, (z, x, y) for 3D.
+
+    Raises
+    ------
+    ArchitectureError
+        If ``value`` is neither an int nor a sequence of ``n_dim`` ints.
+    """
+    if _is_int(value):
         return (int(value),) * n_dim
-    values = tuple(int(v) for v in value)
-    if len(values) != n_dim:
+    user_order = ", ".join(("x", "y", "z")[:n_dim])
+    expected = f"one int or {n_dim} ints in ({user_order}) order"
+    if isinstance(value, str) or not isinstance(value, Iterable):
         raise ArchitectureError(
-            f"'{name}' entry {list(value)!r} has {len(values)} values, but n_dim={n_dim} needs "
-            f"one int or {n_dim} values in (x, y{', z' if n_dim == 3 else ''}) order."
+            f"Option '{name}' is {value!r}, but n_dim={n_dim} needs {expected}."
         )
+    entries = list(value)
+    if len(entries) != n_dim or not all(_is_int(v) for v in entries):
+        raise ArchitectureError(
+            f"Option '{name}' has the entry {entries!r}, but n_dim={n_dim} needs {expected}."
+        )
+    values = tuple(int(v) for v in entries)
     return values if n_dim == 2 else (values[2], values[0], values[1])
 
 
-def _layer_out(size: int, f: int, p: int, mfp: bool) -> int | None:
-    """Size after conv + pool (or MFP fragment) on one axis, None if the size is invalid."""
+def _is_int(value: Any) -> bool:
+    """True for Python and numpy integers; False for bools, which are flags, not sizes."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+# --- one axis -------------------------------------------------------------------------------
+
+
+def field_of_view(filters: Sequence[int], pools: Sequence[int]) -> int:
+    """Receptive field of the last layer on one axis, from the closed form of reference §2.2.
+
+    The 1x1 output layer added after the user's layers does not widen it.
+    """
+    fov, stride = 1, 1
+    for f, p in zip(filters, pools):
+        fov += (f - 1) * stride
+        stride *= p
+    return fov + stride - 1
+
+
+def pooled_size(size: int, f: int, p: int, mfp: bool) -> int | None:
+    """Length after one conv layer and its pooling on one axis, or None if ``size`` is invalid.
+
+    With MFP the length is that of one fragment; the fragments must all be equally long, or
+    they could not be stacked into one batch (see the module docstring).
+    """
     out = size - f + 1
     if out <= 0:
         return None
     if p == 1:
         return out
     if mfp:
-        frag = out - p + 1
-        return frag // p if frag > 0 and frag % p == 0 else None
+        fragment = out - p + 1
+        return fragment // p if fragment > 0 and fragment % p == 0 else None
     return out // p if out % p == 0 else None
 
 
-def axis_sizes(size: int, filters: list[int], pools: list[int], mfp: list[bool]) -> list | None:
-    """Per layer (unpooled, pooled) sizes on one axis, or None if ``size`` is not valid."""
+def layer_sizes(
+    size: int, filters: Sequence[int], pools: Sequence[int], mfp: Sequence[bool]
+) -> LayerSizes | None:
+    """Per layer ``(unpooled, pooled)`` lengths on one axis, or None if ``size`` is invalid."""
     sizes = []
-    for f, p, m in zip(filters, pools, mfp, strict=True):
-        pooled = _layer_out(size, f, p, m)
+    for f, p, m in zip(filters, pools, mfp):
+        pooled = pooled_size(size, f, p, m)
         if pooled is None:
             return None
         sizes.append((size - f + 1, pooled))
         size = pooled
-    return sizes
+    return tuple(sizes)
 
 
-def axis_fov(filters: list[int], pools: list[int]) -> int:
-    fov, stride = 1, 1
-    for f, p in zip(filters, pools, strict=True):
-        fov += (f - 1) * stride
-        stride *= p
-    return fov + stride - 1
+@lru_cache(maxsize=256)
+def valid_input_sizes(
+    filters: tuple[int, ...], pools: tuple[int, ...], mfp: tuple[bool, ...]
+) -> tuple[int, ...]:
+    """Every input length in ``range(2, MAX_INPUT)`` that passes all layers on one axis.
+
+    Found by simulating the layers rather than by a closed form, because partial MFP and
+    anisotropic pools make the closed forms piecewise. Cached: isotropic axes and repeated
+    config checks ask for the same lists.
+    """
+    return tuple(s for s in range(2, MAX_INPUT) if layer_sizes(s, filters, pools, mfp) is not None)
+
+
+def choose_input_size(
+    valid: Sequence[int],
+    desired: int | None,
+    axis: str,
+    border_mode: str | None,
+    messages: list[str],
+) -> int:
+    """Pick the input length on one axis (reference §2.2 step 5 and the img-scalar border modes).
+
+    The original rounds an invalid size down, so the patch never exceeds what the user asked
+    for (the images must contain it). img-scalar images that are padded to the patch size
+    instead round up, so that no image content is lost; ``'reject'`` refuses to change it.
+    A changed size is reported in ``messages``.
+
+    Raises
+    ------
+    ArchitectureError
+        With ``border_mode='reject'`` when ``desired`` is not valid.
+    """
+    if desired is None:
+        return valid[-1]
+    if desired in valid:
+        return desired
+    if border_mode == "reject":
+        raise ArchitectureError(
+            f"Option 'desired_input' asks for {desired} on axis {axis}, which is not a valid "
+            f"input size of this net, and border_mode='reject' forbids changing it. Use a valid "
+            f"size (near it: {_valid_near(valid, desired)}) or another 'border_mode'."
+        )
+    if desired < valid[0]:
+        chosen, reason = valid[0], "size too small"
+    elif border_mode in PAD_BORDER_MODES and desired < valid[-1]:
+        chosen = next(v for v in valid if v > desired)
+        reason = f"size not possible; border_mode '{border_mode}' pads up"
+    else:
+        chosen, reason = max(v for v in valid if v <= desired), "size not possible"
+    messages.append(f"Info: input {desired} changed to {chosen} on axis {axis} ({reason})")
+    return chosen
+
+
+def _valid_near(valid: Sequence[int], desired: int) -> list[int]:
+    """Up to two valid sizes on each side of ``desired``, to suggest in an error."""
+    return [v for v in valid if v < desired][-2:] + [v for v in valid if v > desired][:2]
+
+
+def _check_centred(
+    fov: int, axis: str, force_center: bool, messages: list[str], filters: list, pool: list
+) -> None:
+    """An even FOV puts no output neuron at a pixel centre: an error for img-img, else a warning.
+
+    Raises
+    ------
+    ArchitectureError
+        If the FOV is even and ``force_center`` is set.
+    """
+    if fov % 2:
+        return
+    text = f"Receptive fields are not centred: even field of view ({fov}) on axis {axis}"
+    if force_center:
+        raise ArchitectureError(
+            f"{text}. mode 'img-img' needs an odd field of view, so that each label sits at the "
+            f"centre of its output neuron's receptive field. Change 'filters' {filters} or "
+            f"'pool' {pool}: e.g. an even filter before a pool of 2 makes the field of view odd."
+        )
+    messages.append(f"WARNING: {text}")
+
+
+@dataclass(frozen=True)
+class _AxisGeometry:
+    """Everything :func:`compute_architecture` derives for one axis."""
+
+    input_size: int
+    fov: int
+    stride: int
+    mfp_stride: int
+    layers: LayerSizes
+    valid: tuple[int, ...]
+
+    @property
+    def output_size(self) -> int:
+        """Net output length (per fragment); the input itself for a net without conv layers."""
+        return self.layers[-1][1] if self.layers else self.input_size
+
+
+def _compute_axis(
+    filters: tuple[int, ...],
+    pools: tuple[int, ...],
+    mfp: tuple[bool, ...],
+    desired: int | None,
+    axis: str,
+    border_mode: str | None,
+    messages: list[str],
+) -> _AxisGeometry:
+    """The independent 1-D calculation of reference §2.2 for one axis."""
+    valid = valid_input_sizes(filters, pools, mfp)
+    if not valid:
+        raise ArchitectureError(
+            f"No input size below {MAX_INPUT} fits the layers on axis {axis} (filters "
+            f"{list(filters)}, pool {list(pools)}, MFP {list(mfp)}): every size leaves a "
+            f"pooling layer with a length its factor does not divide. Change 'filters' or 'pool'."
+        )
+    size = choose_input_size(valid, desired, axis, border_mode, messages)
+    return _AxisGeometry(
+        input_size=size,
+        fov=field_of_view(filters, pools),
+        stride=prod(pools),
+        mfp_stride=prod(p for p, m in zip(pools, mfp) if m),
+        layers=layer_sizes(size, filters, pools, mfp),
+        valid=valid,
+    )
+
+
+# --- the whole net --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """Geometry of a CNN, per axis in internal order. See the module docstring."""
+    """Geometry of a CNN; every per-axis tuple is in internal order ((x, y) or (z, x, y)).
+
+    Attributes
+    ----------
+    n_dim
+        2 or 3.
+    input_shape
+        The chosen patch size.
+    fov, offset, int_offset
+        Field of view, ``fov / 2`` and its floor: the margin between an input patch and the
+        labels its outputs predict.
+    stride
+        Total output stride S of the net without MFP (product of the pools).
+    output_shape
+        Net output per MFP fragment (the whole output without MFP).
+    mfp_stride
+        Product of the pools of the MFP layers: the reassembled output is that much denser.
+    dense_output_shape
+        ``output_shape * mfp_stride``: the output after reassembling the fragments.
+    valid_inputs
+        Per axis, every valid input length below :data:`MAX_INPUT` (tuples, so the
+        architecture stays immutable and hashable).
+    filters, pool
+        Per conv layer, per axis.
+    mfp
+        Per conv layer: whether it uses max fragment pooling.
+    layer_shapes
+        Per conv layer, per axis: ``(unpooled, pooled)`` lengths (pooled = per fragment).
+    messages
+        Info and warning lines for the user (changed input sizes, uncentred FOV).
+    """
 
     n_dim: int
     input_shape: tuple[int, ...]
@@ -97,133 +314,165 @@ class Architecture:
     filters: tuple[tuple[int, ...], ...]
     pool: tuple[tuple[int, ...], ...]
     mfp: tuple[bool, ...]
-    layer_shapes: tuple[tuple[tuple[int, int], ...], ...]
-    messages: tuple[str, ...] = field(default=())
+    layer_shapes: tuple[LayerSizes, ...]
+    messages: tuple[str, ...] = ()
 
     @property
     def n_fragments(self) -> int:
-        n = 1
-        for s in self.mfp_stride:
-            n *= s
-        return n
+        """Number of MFP fragments one input patch yields (1 without MFP)."""
+        return prod(self.mfp_stride)
 
     @property
     def n_output_voxels(self) -> int:
-        n = 1
-        for s in self.dense_output_shape:
-            n *= s
-        return n
+        """Voxels predicted by one forward pass, after reassembling MFP fragments."""
+        return prod(self.dense_output_shape)
 
     def label_patch_shape(self, strided: bool) -> tuple[int, ...]:
-        """Label patch for one input patch: ``ps - 2·int_offset``, or n per axis if strided."""
-        full = tuple(p - 2 * o for p, o in zip(self.input_shape, self.int_offset, strict=True))
+        """Shape of the labels cut for one input patch in img-img training (reference §2.3).
+
+        Parameters
+        ----------
+        strided
+            True when training without MFP: the output has stride S, so the labels are
+            subsampled ``[::S]``. The patch ``(n - 1) * S + 1`` then gives exactly n labels.
+
+        Returns
+        -------
+        tuple of int
+            ``input_shape - 2 * int_offset``, or its length after ``[::S]`` if strided.
+        """
+        full = tuple(p - 2 * o for p, o in zip(self.input_shape, self.int_offset))
         if not strided:
             return full
-        return tuple((n - 1) // s + 1 for n, s in zip(full, self.stride, strict=True))
+        return tuple((n - 1) // s + 1 for n, s in zip(full, self.stride))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain values, for storing in parameter files."""
         return asdict(self)
 
-    def summary_lines(self, n_ch: int, nof_filters: list[int], mlp_layers: list[int],
-                      n_lab: int, batch_size: int) -> list[str]:  # fmt: skip
-        """The start-up summary: per-layer shapes, FOV, offset, stride and parameter count."""
+    def summary_lines(
+        self,
+        n_ch: int,
+        nof_filters: Sequence[int],
+        mlp_layers: Sequence[int],
+        n_lab: int,
+        batch_size: int,
+    ) -> list[str]:
+        """The architecture summary printed at start-up, one string per line.
+
+        Per layer: filter, conv output, pooling, pooled output and parameter count; then FOV,
+        offset, stride, MFP geometry and the total parameter count.
+        """
         names = ",".join(axis_names(self.n_dim))
         lines = [
-            f"Architecture ({self.n_dim}D, axes {names}): input {self.input_shape}, "
-            f"batch {batch_size}, {n_ch} channel(s)"
+            f"Architecture ({self.n_dim}D, axes ({names})): input {_shape(self.input_shape)}, "
+            f"{n_ch} channel(s), batch size {batch_size}"
         ]
-        for i, (shapes, nof) in enumerate(zip(self.layer_shapes, nof_filters, strict=True)):
-            unpooled = tuple(u for u, _ in shapes)
-            pooled = tuple(p for _, p in shapes)
-            mfp = " MFP" if self.mfp[i] else ""
+        counts = layer_param_counts(self, n_ch, nof_filters, mlp_layers, n_lab)
+        for i, nof in enumerate(nof_filters):
+            unpooled, pooled = zip(*self.layer_shapes[i])
+            mfp = " (MFP)" if self.mfp[i] else ""
             lines.append(
-                f"  conv {i}: {nof} filters {self.filters[i]}, conv out {unpooled}, "
-                f"pool {self.pool[i]}{mfp} -> {pooled}"
+                f"  conv {i}: {nof} filters {_shape(self.filters[i])} -> {_shape(unpooled)}, "
+                f"pool {_shape(self.pool[i])}{mfp} -> {_shape(pooled)}; {counts[i][1]:,} params"
             )
         for i, n in enumerate(mlp_layers):
-            lines.append(f"  MLP {i}: {n} neurons")
-        head = "1x1 conv" if not mlp_layers else "linear"
-        lines.append(f"  output: {head}, {n_lab} outputs, shape {self.output_shape}")
+            lines.append(f"  MLP {i}: {n} neurons; {counts[len(nof_filters) + i][1]:,} params")
+        head = f"{_shape(self.output_shape)} (1x1 conv)" if not mlp_layers else "(fully connected)"
+        lines.append(f"  output: {n_lab} outputs {head}; {counts[-1][1]:,} params")
         lines.append(
-            f"FOV {self.fov}, offset {self.offset}, output stride {self.stride}, "
-            f"valid inputs e.g. {tuple(v[:4] for v in self.valid_inputs)}"
+            f"FOV {_shape(self.fov)}, offset {self.offset}, output stride {_shape(self.stride)}"
         )
-        params = param_count(self, n_ch, nof_filters, mlp_layers, n_lab)
-        lines.append(f"Parameters: {params:,}")
+        if any(self.mfp):
+            lines.append(
+                f"MFP: {self.n_fragments} fragments, dense output {_shape(self.dense_output_shape)}"
+            )
+        lines.append(f"Parameters: {sum(c for _, c in counts):,}")
         return lines
 
 
-def param_count(arch: Architecture, n_ch: int, nof_filters: list[int], mlp_layers: list[int],
-                n_lab: int) -> int:  # fmt: skip
-    """Weights + biases of the conv layers, the MLP and the automatic output layer."""
-    total, n_in = 0, n_ch
-    for f, nof in zip(arch.filters, nof_filters, strict=True):
-        k = 1
-        for v in f:
-            k *= v
-        total += nof * n_in * k + nof
+def _shape(values: Sequence[int]) -> str:
+    """``7x127x127``: compact per-axis sizes for the summary."""
+    return "x".join(str(v) for v in values)
+
+
+def layer_param_counts(
+    arch: Architecture,
+    n_ch: int,
+    nof_filters: Sequence[int],
+    mlp_layers: Sequence[int],
+    n_lab: int,
+) -> list[tuple[str, int]]:
+    """Weights + biases per layer: conv layers, MLP layers, then the automatic output layer.
+
+    A conv layer has ``nof * (n_in * prod(f)) + nof``, a fully connected one
+    ``n_in * n_out + n_out``. The output layer is fully connected after MLP layers and a 1x1
+    conv otherwise, which counts the same with ``n_in`` = channels of the last conv layer.
+    The first MLP layer sees the flattened last conv output (per MFP fragment).
+    """
+    counts, n_in = [], n_ch
+    for i, (f, nof) in enumerate(zip(arch.filters, nof_filters)):
+        counts.append((f"conv {i}", nof * n_in * prod(f) + nof))
         n_in = nof
     if mlp_layers:
-        n_in *= int(_prod(arch.output_shape))
-        for n in list(mlp_layers) + [n_lab]:
-            total += n_in * n + n
-            n_in = n
-    else:
-        total += n_in * n_lab + n_lab
-    return total
+        n_in *= prod(arch.output_shape)
+    for i, n in enumerate(mlp_layers):
+        counts.append((f"MLP {i}", n_in * n + n))
+        n_in = n
+    counts.append(("output", n_in * n_lab + n_lab))
+    return counts
 
 
-def _prod(values) -> int:
-    n = 1
-    for v in values:
-        n *= v
-    return n
+def param_count(
+    arch: Architecture,
+    n_ch: int,
+    nof_filters: Sequence[int],
+    mlp_layers: Sequence[int],
+    n_lab: int,
+) -> int:
+    """Total number of trainable parameters (see :func:`layer_param_counts`)."""
+    return sum(c for _, c in layer_param_counts(arch, n_ch, nof_filters, mlp_layers, n_lab))
 
 
 def ram_estimate_bytes(n_image_voxels: int, n_label_voxels: int) -> int:
-    """The specification's RAM estimate: image voxels × 32 bit + label voxels × 16 bit."""
+    """The specification's RAM estimate for the training data.
+
+    Image voxels are held as float32 (32 bit) and labels as int16 (16 bit), so this is what
+    reading the data into memory costs.
+    """
     return 4 * n_image_voxels + 2 * n_label_voxels
 
 
-def _choose(valid: list[int], desired: int | None, axis: str, border_mode: str | None,
-            messages: list[str]) -> int:  # fmt: skip
-    """Pick the input size on one axis (reference §2.2 step 5, §2.2 border modes)."""
-    if desired is None:
-        return valid[-1]
-    if desired in valid:
-        return desired
-    if border_mode == "reject":
+def _layers_internal(values: Sequence, n_dim: int, name: str) -> tuple[tuple[int, ...], ...]:
+    """Per-layer entries of ``filters``/``pool`` in internal order, each at least 1."""
+    layers = tuple(to_internal_order(v, n_dim, name) for v in values)
+    for entry in layers:
+        if min(entry) < 1:
+            raise ArchitectureError(
+                f"Option '{name}' has an entry with a size below 1 ({list(values)!r}); filter "
+                f"sizes and pooling factors must be positive ints."
+            )
+    return layers
+
+
+def _mfp_flags(mfp: Sequence | None, n_layers: int) -> tuple[bool, ...]:
+    """MFP per layer; None or an empty list means no MFP (the training default)."""
+    if not mfp:
+        return (False,) * n_layers
+    if len(mfp) != n_layers:
         raise ArchitectureError(
-            f"desired_input {desired} on axis {axis} is not a valid input size and "
-            f"border_mode='reject'; valid sizes near it: {_near(valid, desired)}."
+            f"Option 'MFP' has {len(mfp)} entries but there are {n_layers} conv layers: give one "
+            f"bool per conv layer, or [] for no max fragment pooling."
         )
-    if desired < valid[0]:
-        messages.append(
-            f"Info: input ({axis}) changed from {desired} to {valid[0]} (size too small)"
-        )
-        return valid[0]
-    below = max(v for v in valid if v <= desired)
-    if border_mode in PAD_MODES:
-        above = min((v for v in valid if v > desired), default=below)
-        messages.append(f"Info: input ({axis}) changed from {desired} to {above} "
-                        f"(size not possible; padded, border_mode={border_mode!r})")  # fmt: skip
-        return above
-    messages.append(f"Info: input ({axis}) changed from {desired} to {below} (size not possible)")
-    return below
-
-
-def _near(valid: list[int], desired: int) -> list[int]:
-    below = [v for v in valid if v < desired][-2:]
-    above = [v for v in valid if v > desired][:2]
-    return below + above
+    return tuple(bool(m) for m in mfp)
 
 
 def compute_architecture(
-    filters: list,
-    pool: list,
+    filters: Sequence,
+    pool: Sequence,
     desired_input: Any,
     n_dim: int,
-    mfp: list | None = None,
+    mfp: Sequence | None = None,
     force_center: bool = False,
     border_mode: str | None = None,
 ) -> Architecture:
@@ -232,97 +481,89 @@ def compute_architecture(
     Parameters
     ----------
     filters, pool
-        Per conv layer: an int (all axes) or an (x, y[, z]) tuple.
+        Per conv layer: an int (all axes) or an (x, y[, z]) list.
     desired_input
-        Int, (x, y[, z]) tuple, or None for the largest valid size.
+        An int, an (x, y[, z]) list, or None for the largest valid size.
     n_dim
         2 or 3.
     mfp
-        Per layer: use max fragment pooling (dense output in one pass).
+        Per conv layer: use max fragment pooling. None or [] means none.
     force_center
-        img-img nets need an odd field of view so labels sit at the centre of each output
-        neuron's receptive field; an even FOV is then an error (else a warning message).
+        Set for img-img: labels must sit at the centre of each output neuron's receptive
+        field, so an even FOV is an error (otherwise a warning in ``messages``).
     border_mode
-        img-scalar only: ``'mirror'``, ``'0-pad'`` and ``'c-pad'`` round an invalid size up,
-        ``'reject'`` refuses it, anything else rounds down.
+        img-scalar only: ``'mirror'``, ``'0-pad'`` and ``'c-pad'`` round an invalid size up
+        to the next valid one, ``'reject'`` refuses it, anything else rounds it down.
+
+    Returns
+    -------
+    Architecture
+        Everything in internal order ((x, y) or (z, x, y)).
+
+    Raises
+    ------
+    ArchitectureError
+        For malformed options, an even FOV with ``force_center``, a rejected input size or a
+        net that no input size fits.
     """
     if n_dim not in (2, 3):
-        raise ArchitectureError(f"n_dim is {n_dim!r}, but must be 2 or 3.")
+        raise ArchitectureError(f"Option 'n_dim' is {n_dim!r}, but must be 2 or 3.")
     if len(filters) != len(pool):
         raise ArchitectureError(
-            f"'filters' has {len(filters)} entries but 'pool' has {len(pool)}: one per conv layer."
+            f"Option 'filters' has {len(filters)} entries but 'pool' has {len(pool)}: give one "
+            f"entry per conv layer in each."
         )
-    f_int = tuple(to_internal_order(f, n_dim, "filters") for f in filters)
-    p_int = tuple(to_internal_order(p, n_dim, "pool") for p in pool)
-    mfp_t = tuple(bool(m) for m in (mfp or [False] * len(filters)))
-    if len(mfp_t) != len(filters):
-        raise ArchitectureError(
-            f"'MFP' has {len(mfp_t)} entries but there are {len(filters)} layers."
-        )
-    desired = (None,) * n_dim if desired_input is None else to_internal_order(
-        desired_input, n_dim, "desired_input")  # fmt: skip
-    names = axis_names(n_dim)
+    f_int = _layers_internal(filters, n_dim, "filters")
+    p_int = _layers_internal(pool, n_dim, "pool")
+    mfp_t = _mfp_flags(mfp, len(filters))
+    desired = (
+        (None,) * n_dim
+        if desired_input is None
+        else to_internal_order(desired_input, n_dim, "desired_input")
+    )
     messages: list[str] = []
-    per_axis = []
-    for ax in range(n_dim):
-        fa = [f[ax] for f in f_int]
-        pa = [p[ax] for p in p_int]
-        fov = axis_fov(fa, pa)
-        if fov % 2 == 0:
-            text = (f"Receptive fields are not centered: even field of view ({fov}) on axis "
-                    f"{names[ax]}")  # fmt: skip
-            if force_center:
-                raise ArchitectureError(
-                    f"{text}. An img-img net needs an odd field of view so each label sits at "
-                    f"the centre of its output neuron's receptive field; e.g. use an even "
-                    f"first filter with pool 2 (filters {list(filters)}, pool {list(pool)})."
-                )
-            messages.append(f"WARNING: {text}")
-        valid = [s for s in range(2, MAX_INPUT) if axis_sizes(s, fa, pa, list(mfp_t)) is not None]
-        if not valid:
-            raise ArchitectureError(
-                f"No input size below {MAX_INPUT} is valid on axis {names[ax]} for filters "
-                f"{fa} and pool {pa}."
-            )
-        size = _choose(valid, desired[ax], names[ax], border_mode, messages)
-        shapes = axis_sizes(size, fa, pa, list(mfp_t))
-        stride = _prod(pa)
-        mfp_stride = _prod(p for p, m in zip(pa, mfp_t, strict=True) if m)
-        per_axis.append((size, fov, stride, mfp_stride, shapes, valid))
-    n_layers = len(filters)
-    out = tuple(a[4][-1][1] if n_layers else a[0] for a in per_axis)
+    axes = []
+    for ax, name in enumerate(axis_names(n_dim)):
+        fa, pa = tuple(f[ax] for f in f_int), tuple(p[ax] for p in p_int)
+        _check_centred(field_of_view(fa, pa), name, force_center, messages, filters, pool)
+        axes.append(_compute_axis(fa, pa, mfp_t, desired[ax], name, border_mode, messages))
     return Architecture(
         n_dim=n_dim,
-        input_shape=tuple(a[0] for a in per_axis),
-        fov=tuple(a[1] for a in per_axis),
-        offset=tuple(a[1] / 2 for a in per_axis),
-        int_offset=tuple(a[1] // 2 for a in per_axis),
-        stride=tuple(a[2] for a in per_axis),
-        output_shape=out,
-        mfp_stride=tuple(a[3] for a in per_axis),
-        dense_output_shape=tuple(o * a[3] for o, a in zip(out, per_axis, strict=True)),
-        valid_inputs=tuple(tuple(a[5]) for a in per_axis),
+        input_shape=tuple(a.input_size for a in axes),
+        fov=tuple(a.fov for a in axes),
+        offset=tuple(a.fov / 2 for a in axes),
+        int_offset=tuple(a.fov // 2 for a in axes),
+        stride=tuple(a.stride for a in axes),
+        output_shape=tuple(a.output_size for a in axes),
+        mfp_stride=tuple(a.mfp_stride for a in axes),
+        dense_output_shape=tuple(a.output_size * a.mfp_stride for a in axes),
+        valid_inputs=tuple(a.valid for a in axes),
         filters=f_int,
         pool=p_int,
         mfp=mfp_t,
-        layer_shapes=tuple(
-            tuple((per_axis[ax][4][i][0], per_axis[ax][4][i][1]) for ax in range(n_dim))
-            for i in range(n_layers)
-        ),
+        layer_shapes=tuple(tuple(a.layers[i] for a in axes) for i in range(len(filters))),
         messages=tuple(messages),
     )
 
 
-def valid_size_at_least(arch: Architecture, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Smallest valid input ≥ ``shape`` per axis (largest valid if none is that big)."""
+def valid_size_at_least(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
+    """Smallest valid input ≥ ``shape`` per axis, e.g. to pad an image up to a usable tile.
+
+    Clamped to the largest valid size (below :data:`MAX_INPUT`) where ``shape`` exceeds it,
+    so a caller that tiles a large image gets its largest possible tile.
+    """
     return tuple(
-        min((v for v in valid if v >= s), default=valid[-1])
+        next((v for v in valid if v >= s), valid[-1])
         for valid, s in zip(arch.valid_inputs, shape, strict=True)
     )
 
 
-def valid_size_at_most(arch: Architecture, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Largest valid input ≤ ``shape`` per axis (smallest valid if none is that small)."""
+def valid_size_at_most(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
+    """Largest valid input ≤ ``shape`` per axis, e.g. the biggest tile that fits an image.
+
+    Clamped to the smallest valid size where ``shape`` is below it (the caller must then pad),
+    which is the same rule as for a too small ``desired_input``.
+    """
     return tuple(
         max((v for v in valid if v <= s), default=valid[0])
         for valid, s in zip(arch.valid_inputs, shape, strict=True)

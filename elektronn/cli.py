@@ -36,7 +36,14 @@ def train_parser() -> argparse.ArgumentParser:
         prog="elektronn-train",
         description="Train a CNN as described by a config file (see docs/options.md).",
     )
-    parser.add_argument("config", help="training config file, or the name of a shipped example")
+    parser.add_argument(
+        "config", nargs="?", help="training config file, or the name of a shipped example"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="SAVE_DIR",
+        help="continue a stopped or crashed run from its save directory (or a .param file)",
+    )
     parser.add_argument(
         "--gpu",
         default=None,
@@ -89,14 +96,29 @@ def train_main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = one_line_warning
     errors = user_errors()
     try:
-        config = load_config(resolve_config_path(args.config), args.set)
-        print_startup(config)
         from .train.run import dry_run, run_training
 
+        if args.resume:
+            from .net.paramfile import load_params
+            from .train.resume import config_from_checkpoint, find_checkpoint
+
+            path = find_checkpoint(args.resume)
+            checkpoint = load_params(path)
+            config = config_from_checkpoint(checkpoint, path, args.set)
+            print(f"Resuming from {path} at step {checkpoint['extra']['step']}")
+        elif args.config:
+            config = load_config(resolve_config_path(args.config), args.set)
+            checkpoint = None
+        else:
+            raise ConfigError(
+                "Give a config file (or a shipped example's name), or --resume SAVE_DIR."
+            )
+        print_startup(config)
         if args.dry_run:
             dry_run(config)
             return 0
-        return run_training(config, args.gpu if args.gpu is not None else config.device)
+        gpu = args.gpu if args.gpu is not None else config.device
+        return run_training(config, gpu, checkpoint)
     except errors as exc:
         print(f"elektronn-train: error: {exc}", file=sys.stderr)
         return 2

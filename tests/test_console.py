@@ -61,16 +61,21 @@ def write_config(tmp_path, extra=""):
 
 
 def make_trainer(tmp_path, extra=""):
+    """The tiny img-img trainer of :func:`write_config` after one training step."""
+    return build_trainer(write_config(tmp_path, extra))
+
+
+def build_trainer(config_path):
     """A Trainer built as ``elektronn.train.run`` builds it, after one training step."""
     from elektronn.net.model import build_model
     from elektronn.train.run import load_data
     from elektronn.train.savedir import prepare_save_dir
     from elektronn.train.trainer import Trainer
 
-    config = load_config(write_config(tmp_path, extra))
+    config = load_config(config_path)
     save_dir = prepare_save_dir(config)
     data, batch_kwargs, monitor_kwargs = load_data(config)
-    model = build_model(config, data.n_ch, data.n_lab, data.example_shape)
+    model = build_model(config, getattr(data, "n_ch", 1), data.n_lab, data.example_shape)
     trainer = Trainer(config, data, model, torch.device("cpu"), save_dir, None, batch_kwargs,
                       monitor_kwargs)  # fmt: skip
     trainer.batch = trainer.get_batch()
@@ -250,6 +255,38 @@ def test_debug_get_cnn_batch(trainer):
     assert (trainer.save_dir / "debugGetCNNBatch.png").stat().st_size > 0
 
 
+PLUGIN = """
+import numpy as np
+from elektronn.data.plugins import Data
+
+class Blobs(Data):
+    def __init__(self, seed=None):
+        x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+        y = (x[:, 0] > 0).astype(np.int16)
+        super().__init__(x[:40], y[:40], x[40:50], y[40:50], x[50:], y[50:], seed=seed)
+"""
+
+
+def test_test_split_of_a_plugin_mlp(tmp_path, capsys):
+    (tmp_path / "blobs.py").write_text(PLUGIN)
+    config = tmp_path / "mlp.py"
+    config.write_text(
+        f"save_path = {str(tmp_path / 'runs')!r}\nsave_name = 'mlp'\nmode = 'vect-scalar'\n"
+        f"data_class_name = ({str(tmp_path / 'blobs.py')!r}, 'Blobs')\nMLP_layers = [8]\n"
+        "batch_size = 4\nmonitor_batch_size = 8\nplot_on = False\n"
+    )
+    trainer = build_trainer(config)
+    out = drive(trainer, "self.testModel('test')", "sf", "smooth", "self.debugGetCNNBatch()")
+    assert re.search(
+        r"^test: loss=\d\.\d{5}, error=[\d.]+ % \(one monitor batch of 8",
+        capsys.readouterr().out,
+        re.M,
+    )
+    assert (trainer.save_dir / "filters_layer0.png").is_file()
+    assert (trainer.save_dir / "debugGetCNNBatch.png").is_file()
+    assert "Only convolution filters can be smoothed" in out
+
+
 def test_test_model_prints(trainer, capsys):
     drive(trainer, "self.testModel('valid')", "self.testModel('test')")
     out = capsys.readouterr().out
@@ -364,6 +401,9 @@ def test_ctrl_c_console_in_a_real_run(tmp_path):
         child.expect_exact(PROMPT)
         child.sendline("self.debugGetCNNBatch()")
         child.expect_exact("debugGetCNNBatch.png")
+        child.expect_exact(PROMPT)
+        child.sendintr()  # at the prompt: a hint, and no second console after 'q'
+        child.expect_exact("type 'q' to continue")
         child.expect_exact(PROMPT)
         workers = psutil.Process(child.pid).children(recursive=True)
         assert len(workers) >= 2

@@ -53,6 +53,8 @@ OPTIONS: tuple[Option, ...] = (
        "Print a status line (loss, errors, LR, speed) every history_freq steps."),
     _O("device", False, ("bool", "int", "str"), "", GENERAL,
        "Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'."),
+    _O("random_seed", None, ("int", "None"), "$", GENERAL,
+       "Seed of all random numbers (weights, patches, augmentation); None = a fresh one, printed."),
     _O("param_save_h", 1.0, ("float",), "", GENERAL,
        "Hours of training between persistent parameter snapshots."),
     _O("initial_prev_h", 1.0, ("float",), "", GENERAL,

@@ -3,12 +3,11 @@
 Ctrl+C at a terminal pauses training after the current step (``Trainer.open_console``) and
 opens this prompt (specification "CNN Command Line", reference §6). A command word runs a
 command from :data:`COMMANDS`; any other input is Python: a bare expression prints its value
-(``cnn.input_shape``), input with ``(`` or ``=`` (or any statement) is executed, with the
+(``config.n_steps``), input with ``(`` or ``=`` (or any statement) is executed, with the
 trainer's objects in scope. Errors are printed and the prompt stays, so a typo never costs
-a run. Differences from the original, which the specification asks for: ``sethist 0`` is
-refused, ``smooth`` and ``sf`` work for 3D nets, ``params`` prints the statistics it
-announces, and changes of data settings reach the background workers (see
-:func:`propagate_changes`).
+a run. Differences from the original, as the design asks: ``sethist 0`` is refused,
+``smooth`` and ``sf`` work for 3D nets, ``params`` prints the statistics it announces, and
+changed data settings reach the background workers (see :func:`propagate_changes`).
 """
 
 from __future__ import annotations
@@ -152,21 +151,13 @@ def _save(session: Session, args: list[str]) -> bool:
     return False
 
 
-def reset_optimizer_state(trainer: Trainer) -> None:
-    """Fresh momenta and step sizes (they belong to the replaced weights); LR and momentum stay."""
-    momentum = trainer.optimizer.momentum
-    trainer.switch_optimizer(trainer.config.optimizer)
-    if momentum is not None:
-        trainer.optimizer.momentum = momentum
-
-
 def _load(session: Session, args: list[str]) -> bool:
     from ..net.paramfile import load_into_model, load_params
 
     trainer = session.trainer
     path = param_file_path(trainer, args)
     report = load_into_model(trainer.cnn, load_params(path)["state_dict"])
-    reset_optimizer_state(trainer)
+    trainer.optimizer.reset_state()  # momenta and step sizes belong to the old weights
     session.output(f"Loaded {path} (optimiser state reset): {report}")
     return False
 

@@ -19,7 +19,7 @@ import psutil
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
 from .device import parse_gpu, select_device
-from .savedir import prepare_save_dir
+from .savedir import enter_save_dir, prepare_save_dir
 
 
 def uses_plugin_data(config: Config) -> bool:
@@ -108,8 +108,21 @@ def share_cores_with_workers(n_workers: int) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - n_workers))
 
 
-def run_training(config: Config, gpu) -> int:
-    """The whole run; returns the process exit code."""
+def seed_everything(config: Config) -> int:
+    """Seed torch (weights, dropout) with ``random_seed``, or a fresh seed that is printed."""
+    import torch
+
+    seed = config.random_seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        config.random_seed = seed
+    torch.manual_seed(seed)
+    print(f"Random seed: {seed} (set random_seed = {seed} to repeat this run)")
+    return seed
+
+
+def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
+    """The whole run, or its continuation from ``checkpoint``; returns the exit code."""
     import torch
 
     from ..net.model import build_model
@@ -119,15 +132,20 @@ def run_training(config: Config, gpu) -> int:
     device = select_device(parse_gpu(gpu))
     if device.type == "cpu":
         share_cores_with_workers(config.background_processes)
-    save_dir = prepare_save_dir(config)
+    save_dir = prepare_save_dir(config) if checkpoint is None else enter_save_dir(config)
     print(f"Save directory: {save_dir}  |  device: {device}")
+    seed = seed_everything(config)
     data, batch_kwargs, monitor_kwargs = load_data(config)
+    if hasattr(data, "reseed"):
+        data.reseed(seed)
     n_ch, n_lab = getattr(data, "n_ch", 1), data.n_lab
     if config.n_lab is None:
         config.n_lab = n_lab
     print_architecture(config, n_ch, n_lab)
     model = build_model(config, n_ch, n_lab, getattr(data, "example_shape", None)).to(device)
-    if config.param_file:
+    if checkpoint is not None:
+        load_into_model(model, checkpoint["state_dict"], strict=True)
+    elif config.param_file:
         report = load_into_model(model, load_params(config.param_file)["state_dict"])
         print(f"Initialised from {config.param_file}: {report}")
     n_params = sum(p.numel() for p in model.parameters())
@@ -145,9 +163,15 @@ def run_training(config: Config, gpu) -> int:
         preview = make_preview(config, n_lab)
         trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,
                           monitor_kwargs, preview)  # fmt: skip
+        if checkpoint is not None:
+            trainer.restore(checkpoint["extra"])
         started = time.time() - psutil.Process().create_time()
-        print(f"Starting training {started:.1f} s after the process started "
-              f"(torch {torch.__version__}, {torch.get_num_threads()} threads)", flush=True)  # fmt: skip
+        threads = torch.get_num_threads()
+        print(
+            f"Starting training {started:.1f} s after the process started "
+            f"(torch {torch.__version__}, {threads} threads)",
+            flush=True,
+        )
         trainer.run()
     finally:
         if batches is not None:

@@ -44,6 +44,15 @@ def prepare_save_dir(config: Config) -> Path:
     return save_dir
 
 
+def enter_save_dir(config: Config) -> Path:
+    """Work in an existing save directory (resuming), touching none of its files."""
+    save_dir = Path(config.save_dir)
+    if not save_dir.is_dir():
+        raise ConfigError(f"The save directory '{save_dir}' of the resumed run does not exist.")
+    os.chdir(save_dir)
+    return save_dir
+
+
 def render_resolved_config(config: Config) -> str:
     """Every option's final value as a config file that can itself be trained from."""
     lines = [

@@ -185,16 +185,36 @@ class Trainer:
         return None if arch is None else arch.to_dict()
 
     def state(self) -> dict:
-        """Everything besides the weights that a resumed run needs."""
+        """Everything besides the weights that a resumed run needs to continue exactly."""
+        rng = getattr(self.data, "rng", None)
         return {
             "step": self.step,
             "t_passed": self.t_passed,
             "loss_ema": self.loss_ema,
+            "last_snapshot_t": self.last_snapshot_t,
+            "next_preview_h": self.next_preview_h,
             "optimizer_name": self.config.optimizer,
             "optimizer": self.optimizer.state_dict(),
             "history": self.history.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "data_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
         }
+
+    def restore(self, state: dict) -> None:
+        """Continue from :meth:`state` of a saved run (``elektronn-train --resume``)."""
+        self.step = int(state["step"])
+        self.t_passed = float(state["t_passed"])
+        self.loss_ema = state["loss_ema"]
+        self.last_snapshot_t = float(state["last_snapshot_t"])
+        self.next_preview_h = float(state["next_preview_h"])
+        if state["optimizer_name"] != self.config.optimizer:
+            self.switch_optimizer(state["optimizer_name"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history.load_state_dict(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        rng = getattr(self.data, "rng", None)
+        if state["data_rng"] is not None and isinstance(rng, np.random.Generator):
+            rng.bit_generator.state = state["data_rng"]
 
     def save_logs(self) -> None:
         cg = getattr(self.optimizer, "timeline", None)
@@ -218,29 +238,29 @@ class Trainer:
                                           self.config)  # fmt: skip
         self.config.optimizer = name
 
-    def monitor(self, nll: float, nll_after: float) -> None:
+    def monitor(self, i: int, nll: float, nll_after: float) -> None:
         """The history step: monitor batches, logs, status line, LAST backup and plots."""
         train_loss, train_err = self.test_model("train")
         valid_loss, valid_err = self.test_model("valid")
         lr = self.current_lr()
-        self.history.add("history", self.step, self.t_passed, self.loss_ema, nll, train_loss,
+        self.history.add("history", i, self.t_passed, self.loss_ema, nll, train_loss,
                          valid_loss, nll_after - nll, math.nan if lr is None else lr)  # fmt: skip
-        self.history.add("errors", self.step, self.t_passed, train_err, valid_err)
+        self.history.add("errors", i, self.t_passed, train_err, valid_err)
         self.save_logs()
         self.save(self.param_path("-LAST"))
         if self.config.plot_on:
             self.plotter.request()
         if self.config.print_status:
-            print(self.status_line(train_err, valid_err, nll_after - nll), flush=True)
+            print(self.status_line(i, train_err, valid_err, nll_after - nll), flush=True)
 
-    def status_line(self, train_err: float, valid_err: float, diff: float) -> str:
+    def status_line(self, i: int, train_err: float, valid_err: float, diff: float) -> str:
         name = "MSE" if self.regression else "NLL"
         unit = "" if self.regression else "%"
         lr = self.current_lr()
         lr_text = "n/a" if lr is None else f"{lr:.5f}"
         prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
         return (
-            f"{self.step:05d} {name}m={self.loss_ema:.3f}, train={train_err:05.2f}{unit}, "
+            f"{i:05d} {name}m={self.loss_ema:.3f}, train={train_err:05.2f}{unit}, "
             f"valid={valid_err:05.2f}{unit}, prev={prevalence:04.1f}, {name}diff={diff:+.1e}, "
             f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
         )
@@ -286,6 +306,47 @@ class Trainer:
         run_console(self)
         self._interrupts = 0
 
+    def one_step(self) -> bool:
+        """Update step ``i = self.step`` and its bookkeeping; False if the loss was not finite.
+
+        ``self.step`` counts the steps done, so a parameter file saved during step ``i``
+        resumes at ``i + 1``. ``t_passed`` is advanced by the caller.
+        """
+        i, t0 = self.step, time.perf_counter()
+        self.apply_lr_schedule()
+        self.batch = self.get_batch()
+        try:
+            nll = self.train_step(self.batch)
+        except NonFiniteLoss as exc:
+            self.stop_reason = (
+                f"the loss became {exc.args[0]} at step {i} (no update was made); "
+                f"lower the learning rate or check the data"
+            )
+            return False
+        self.step += 1
+        dt = time.perf_counter() - t0
+        self.its_per_s = 1 / dt if not self.its_per_s else (
+            SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt)  # fmt: skip
+        self.last_loss = nll
+        self.loss_ema = nll if self.loss_ema is None else (
+            LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
+        self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
+                         float(np.mean(self.batch[1])))  # fmt: skip
+        if i % self.config.history_freq[0] == 0:
+            self.monitor(i, nll, self.loss_after_update())
+        self.maybe_snapshot()
+        self.maybe_preview()
+        return True
+
+    @torch.no_grad()
+    def loss_after_update(self) -> float:
+        """Loss on the same batch after the update (the history's loss change)."""
+        x, y, extras = self._to_device(self.batch)
+        self.cnn.eval()
+        loss = float(self.loss(self.cnn(x), y, extras))
+        self.cnn.train()
+        return loss
+
     def run(self) -> str:
         """Train until n_steps, max_runtime or a stop request; returns why it ended."""
         cfg = self.config
@@ -295,36 +356,8 @@ class Trainer:
         t_last = time.perf_counter()
         try:
             while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
-                self.apply_lr_schedule()
-                self.batch = self.get_batch()
-                try:
-                    nll = self.train_step(self.batch)
-                except NonFiniteLoss as exc:
-                    self.stop_reason = (
-                        f"the loss became {exc.args[0]} at step {self.step} (no update was made); "
-                        f"lower the learning rate or check the data"
-                    )
+                if not self.one_step():
                     break
-                self.last_loss = nll
-                self.loss_ema = nll if self.loss_ema is None else (
-                    LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
-                now = time.perf_counter()
-                dt, t_last = now - t_last, now
-                self.t_passed += dt
-                self.its_per_s = (SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt
-                                  if self.its_per_s else 1 / dt)  # fmt: skip
-                self.history.add("timeline", self.step, self.t_passed, self.loss_ema, nll,
-                                 float(np.mean(self.batch[1])))  # fmt: skip
-                if self.step % cfg.history_freq[0] == 0:
-                    x, y, extras = self._to_device(self.batch)
-                    with torch.no_grad():
-                        self.cnn.eval()
-                        nll_after = float(self.loss(self.cnn(x), y, extras))
-                        self.cnn.train()
-                    self.monitor(nll, nll_after)
-                self.maybe_snapshot()
-                self.maybe_preview()
-                self.step += 1
                 now = time.perf_counter()
                 self.t_passed += now - t_last
                 if self.console_requested:
