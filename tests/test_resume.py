@@ -1,7 +1,6 @@
 """Resuming a run continues it exactly (CPU, no background processes)."""
 
 import numpy as np
-
 from test_cli import run_cli, tiny_config, tiny_data  # noqa: F401  (fixture)
 
 
