@@ -15,7 +15,7 @@ frame (mirror-padded, so the output covers the input, as a MONAI user would get 
 Redundancy is the number of input voxels pushed through the net per output voxel
 (shift-and-stitch counts each of its S^d passes). Run::
 
-    python benchmarks/bench_predict.py [--z 4] [--tile X,Y] [--repeats 2]
+    python benchmarks/bench_predict.py [--z 4] [--threads N] [--rounds 3] [--tile X,Y]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ ISBI_EXAMPLES = (
     ROOT / "elektronn" / "examples" / "isbi2012_membranes.py",
     ROOT / "examples" / "isbi2012_membranes.py",
 )
+OVERLAP = 0.25
 ISBI_TEST = ROOT.parent / "shared" / "data" / "isbi2012" / "test-volume.h5"
 
 #: The net of the reference's worked example 3 (2D img-img), used when the example is absent.
@@ -98,24 +100,28 @@ def window_starts(n_out: int, window_out: int, overlap: float) -> list[int]:
     return starts + [n_out - window_out]
 
 
-def sliding_window(
-    model: torch.nn.Module, raw: np.ndarray, window_in: tuple[int, int], overlap: float = 0.25
-) -> tuple[np.ndarray, int]:
-    """Overlap-blended dense prediction of ``(ch, z, x, y)`` with a 2D net, output = input.
+def window_layout(
+    model: torch.nn.Module, n_out: tuple[int, int], window_in: tuple[int, int], overlap: float
+) -> tuple[tuple[int, int], list[list[int]]]:
+    """Output size of a window (a size the net predicts densely) and its starts per axis."""
+    axes = net_geometry(model).axes
+    window_out = tuple(
+        g.round_output(min(w - g.halo, n)) for w, g, n in zip(window_in, axes, n_out)
+    )
+    return window_out, [window_starts(n, w, overlap) for n, w in zip(n_out, window_out)]
 
-    Returns the probabilities ``(n_lab, z, x, y)`` and the number of windows.
-    """
+
+def sliding_window(
+    model: torch.nn.Module, raw: np.ndarray, window_in: tuple[int, int], overlap: float = OVERLAP
+) -> np.ndarray:
+    """Overlap-blended dense prediction of ``(ch, z, x, y)`` with a 2D net, output = input."""
     geometry = net_geometry(model)
     halo = [(g.left, g.right) for g in geometry.axes]
     padded = np.pad(raw.astype(np.float32) / 255, [(0, 0), (0, 0), *halo], mode="symmetric")
-    n_out = raw.shape[2:]
-    window_out = tuple(min(w - g.halo, n) for w, g, n in zip(window_in, geometry.axes, n_out))
-    window_out = tuple(g.round_output(w) for g, w in zip(geometry.axes, window_out))
+    window_out, starts = window_layout(model, raw.shape[2:], window_in, overlap)
     weight = gaussian_map(window_out)
     acc = np.zeros((geometry.n_lab, *raw.shape[1:]), np.float32)
     norm = np.zeros(raw.shape[2:], np.float32)
-    starts = [window_starts(n, w, overlap) for n, w in zip(n_out, window_out)]
-    n_windows = 0
     for sx, sy in itertools.product(*starts):
         box = (slice(sx, sx + window_out[0]), slice(sy, sy + window_out[1]))
         window = padded[:, :, sx : sx + window_out[0] + geometry.axes[0].halo,
@@ -125,18 +131,7 @@ def sliding_window(
             prob = torch.softmax(mfp_forward(model, x), 1).numpy().transpose(1, 0, 2, 3)
         acc[(slice(None), slice(None), *box)] += prob * weight
         norm[box] += weight
-        n_windows += raw.shape[1]
-    return acc / norm, n_windows
-
-
-def timed(fn, repeats: int):
-    """Best wall time of ``repeats`` calls, and the last result."""
-    best, result = math.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+    return acc / norm
 
 
 def cpu_name() -> str:
@@ -148,18 +143,21 @@ def cpu_name() -> str:
 
 @dataclass
 class Row:
+    """One method at one tile size; ``seconds`` is the best of the rounds measured."""
+
     label: str
     tile: tuple[int, ...]
-    seconds: float
     redundancy: float
-    prob: np.ndarray
+    run: Callable[[], np.ndarray]
+    seconds: float = math.inf
+    prob: np.ndarray | None = None
 
 
 class Bench:
     """The three methods on one net and volume (``raw``: ``(1, z, x, y)`` uint8)."""
 
-    def __init__(self, model: torch.nn.Module, raw: np.ndarray, repeats: int) -> None:
-        self.model, self.raw, self.repeats = model, raw, repeats
+    def __init__(self, model: torch.nn.Module, raw: np.ndarray) -> None:
+        self.model, self.raw = model, raw
         self.geometry = net_geometry(model)
         self.axes = (SLICE_AXIS, *self.geometry.axes)
         self.out_voxels = math.prod(raw.shape[1:])
@@ -178,24 +176,31 @@ class Bench:
         Shift-and-stitch pushes S^d crops of ``tile - (S - 1)`` through the net per tile.
         """
         full_tile = (self.raw.shape[1], *tile)
-        seconds, prob = timed(
-            lambda: predict_dense(
-                self.model, self.raw, tile_shape=full_tile, pad_raw=True, method=method
-            ),
-            self.repeats,
-        )
-        redundancy = plan_tiles(self.axes, self.raw.shape[1:], full_tile).redundancy
+        plan = plan_tiles(self.axes, self.raw.shape[1:], full_tile)
+        redundancy = plan.redundancy
         if method == "stitch":
             redundancy *= math.prod(
-                g.step * (n - g.step + 1) / n for g, n in zip(self.geometry.axes, tile)
+                g.step * (n - g.step + 1) / n for g, n in zip(self.geometry.axes, plan.tile_in[1:])
             )
-        return Row(label, tile, seconds, redundancy, prob)
+        return Row(label, plan.tile_in[1:], redundancy, lambda: predict_dense(
+            self.model, self.raw, tile_shape=full_tile, pad_raw=True, method=method
+        ))  # fmt: skip
 
     def window(self, tile: tuple[int, ...], label: str) -> Row:
-        seconds, (prob, n_windows) = timed(
-            lambda: sliding_window(self.model, self.raw, tile), self.repeats
-        )
-        return Row(label, tile, seconds, n_windows * math.prod(tile) / self.out_voxels, prob)
+        window_out, starts = window_layout(self.model, self.raw.shape[2:], tile, OVERLAP)
+        tile = tuple(g.input_size(w) for g, w in zip(self.geometry.axes, window_out))
+        n_windows = math.prod(len(s) for s in starts) * self.raw.shape[1]
+        redundancy = n_windows * math.prod(tile) / self.out_voxels
+        return Row(label, tile, redundancy, lambda: sliding_window(self.model, self.raw, tile))
+
+    def measure(self, rows: list[Row], rounds: int) -> None:
+        """Best time per row over ``rounds`` rounds, methods interleaved within each round,
+        so a burst of load on the shared machine hits all methods alike."""
+        for _ in range(rounds):
+            for row in rows:
+                start = time.perf_counter()
+                row.prob = row.run()
+                row.seconds = min(row.seconds, time.perf_counter() - start)
 
     def speed(self, row: Row) -> float:
         return self.out_voxels / row.seconds / 1e6
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
         config, net_name = isbi_config(Path(folder))
     model = build_model(config, 1, 2).eval()
     raw, volume_name = load_volume(args.z)
-    bench = Bench(model, raw, args.repeats)
+    bench = Bench(model, raw)
     g = bench.geometry
     print(f"Net: {net_name}; FOV {g.fov}, stride {g.step}.")
     print(f"Volume: {volume_name}; output {raw.shape[1:]} (z, x, y), mirror-padded frame.")
@@ -243,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         bench.exact("stitch", same, "shift-and-stitch, exact tiling"),
         bench.window(same, "sliding window 25 %, Gaussian"),
     ]
+    bench.measure(rows, args.rounds)
     report(bench, rows)
 
 
@@ -296,7 +302,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=128,
         help="output edge of the small tile all methods share (default 128)",
     )
-    p.add_argument("--repeats", type=int, default=2, help="timed runs per method (best counts)")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds (best counts)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)

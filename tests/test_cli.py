@@ -147,3 +147,15 @@ def test_max_runtime_stops_the_run(tmp_path, tiny_data):
     assert result.returncode == 0, result.stderr
     assert "max_runtime" in result.stdout
     assert (tmp_path / "runs" / "tiny" / "tiny_end.param").is_file()
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "RPROP", "CG", "LBFGS"])
+def test_every_optimizer_trains_through_the_cli(tmp_path, tiny_data, optimizer):
+    result = run_cli(tiny_config(tmp_path, f"optimizer = {optimizer!r}\nweight_decay = 1e-4\n"),
+                     "--set", "n_steps=6")  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    save = tmp_path / "runs" / "tiny"
+    assert (save / "tiny_end.param").is_file()
+    timeline = np.load(save / "Backup" / "tiny.timeline.npy")
+    assert len(timeline) == 6 and np.isfinite(timeline[:, 3]).all()
+    assert (save / "Backup" / "tiny.CGtimeline.npy").is_file() == (optimizer == "CG")

@@ -134,6 +134,7 @@ def test_modules_and_underscore_names_are_ignored(tmp_path):
         ("class_weights = [1.0]", "class_weights"),
         ("warp_on = 2.0", "warp_on"),
         ("LR_schedule = [100]", "LR_schedule"),
+        ("SGD_params = dict(lr=0.1)", "'lr'"),
         ("l_files = []", "l_files"),
         ("lazy_labels = True\nmode = 'img-scalar'\nMLP_layers = [5]", "lazy_labels"),
     ],

@@ -20,6 +20,7 @@ from .options import (
     MODES,
     OPTIMIZERS,
     OPTIONS,
+    OPTIONS_BY_NAME,
     POOLING_MODES,
     PRE_PROCESSES,
     TARGETS,
@@ -153,6 +154,7 @@ def check_consistency(values: dict[str, Any]) -> None:
         f"Option 'warp_on' is {warp!r}: use True/False or a fraction between 0 and 1.",
     )
     _check_class_weights(values)
+    _check_optimizer_params(values)
     _check_schedule(values["LR_schedule"])
     _check_data_class(values["data_class_name"])
 
@@ -170,6 +172,19 @@ def _check_class_weights(values: dict[str, Any]) -> None:
         all(isinstance(w, Real) and w >= 0 for w in weights) and sum(weights) > 0,
         f"Option 'class_weights' is {weights!r}: weights must be non-negative numbers, not all 0.",
     )
+
+
+def _check_optimizer_params(values: dict[str, Any]) -> None:
+    """Keys of ``SGD_params`` etc. must be those of the option's default dict."""
+    for name in OPTIMIZERS:
+        option = f"{name}_params"
+        known = OPTIONS_BY_NAME[option].default
+        unknown = sorted(set(values[option]) - set(known))
+        _require(
+            not unknown,
+            f"Option '{option}' has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"the keys are {', '.join(map(repr, known))}.",
+        )
 
 
 def _check_schedule(schedule: Any) -> None:

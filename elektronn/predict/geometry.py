@@ -12,6 +12,7 @@ one pass over the whole volume.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..net.mfp import fov_and_stride
 from .errors import PredictionError
@@ -46,11 +47,6 @@ class AxisGeometry:
     def halo(self) -> int:
         """Input voxels a tile needs beyond its output block: ``fov - 1``."""
         return self.fov - 1
-
-    @property
-    def min_input(self) -> int:
-        """Smallest valid tile input (one output per pooling phase)."""
-        return self.halo + self.step
 
     def output_size(self, n_input: int) -> int:
         """Dense output length of an input of ``n_input`` voxels (may be <= 0)."""
@@ -103,7 +99,7 @@ class NetGeometry:
         return tuple(a.step for a in self.axes)
 
 
-def net_geometry(model) -> NetGeometry:
+def net_geometry(model: Any) -> NetGeometry:
     """The dense-prediction geometry of an :class:`~elektronn.net.model.ElektronnNet`.
 
     FOV and stride come from :func:`elektronn.net.mfp.fov_and_stride`, the function that

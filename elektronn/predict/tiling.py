@@ -67,10 +67,6 @@ class TilePlan:
         return tuple(a.tile_in for a in self.axes)
 
     @property
-    def tile_out(self) -> tuple[int, ...]:
-        return tuple(a.tile_out for a in self.axes)
-
-    @property
     def out_shape(self) -> tuple[int, ...]:
         return tuple(a.n_out for a in self.axes)
 
@@ -80,7 +76,7 @@ class TilePlan:
         return self.n_tiles * math.prod(self.tile_in) / math.prod(self.out_shape)
 
     def __iter__(self) -> Iterator[tuple[int, ...]]:
-        """Output start of every tile, in C order (the last axis fastest, as stored)."""
+        """Output start of every tile (internal order), the last axis varying fastest."""
         return itertools.product(*(a.starts for a in self.axes))
 
 

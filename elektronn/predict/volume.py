@@ -10,6 +10,7 @@ works in the *internal order* ((x, y) or (z, x, y)); a permutation maps one to t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class StoredVolume:
         spatial = tuple(self.array.shape[1:])
         return tuple(spatial[p] for p in self.perm)
 
-    def storage_slices(self, starts, stops) -> tuple[slice, ...]:
+    def storage_slices(self, starts: Sequence[int], stops: Sequence[int]) -> tuple[slice, ...]:
         """Index tuple (channel axis included) of an internal-order box."""
         slices = [slice(None)] * len(self.perm)
         for i, p in enumerate(self.perm):
@@ -75,9 +76,11 @@ class StoredVolume:
         return (slice(None), *slices)
 
     def to_internal(self, block: np.ndarray) -> np.ndarray:
+        """A storage-order block ``(ch, ...)`` as internal order (a view)."""
         return np.transpose(block, (0, *(1 + p for p in self.perm)))
 
     def to_storage(self, block: np.ndarray) -> np.ndarray:
+        """An internal-order block ``(ch, ...)`` as storage order (a view)."""
         return np.transpose(block, (0, *(1 + i for i in np.argsort(self.perm))))
 
     def read(self, indices: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -90,7 +93,7 @@ class StoredVolume:
         highs = [int(i.max()) + 1 for i in indices]
         block = self.to_internal(np.asarray(self.array[self.storage_slices(lows, highs)]))
         for axis, (index, low, high) in enumerate(zip(indices, lows, highs, strict=True)):
-            if len(index) != high - low or index[0] != low or np.any(np.diff(index) != 1):
+            if not np.array_equal(index, np.arange(low, high)):
                 block = np.take(block, index - low, axis=axis + 1)
         return block
 
