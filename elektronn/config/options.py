@@ -102,6 +102,8 @@ OPTIONS: tuple[Option, ...] = (
        "Kind of data and labels: 'img-img', 'img-scalar' or 'vect-scalar'."),
     _O("background_processes", False, ("bool", "int"), "!", DATA,
        "Prepare batches in background processes: True (= 2) or the number of processes."),
+    _O("data_in_memory", True, ("bool",), "$", DATA,
+       "False keeps h5 volumes on disk and reads only each patch's region (data larger than RAM)."),
     _O("n_lab", None, ("int", "None"), "!", DATA,
        "Number of classes; None detects it from the labels (slow)."),
     # Data Options for images

@@ -67,6 +67,8 @@ target = 'nll'
 mode = 'img-img'
 # (*) Prepare batches in background processes: True (= 2) or the number of processes.
 background_processes = False
+# ($) False keeps h5 volumes on disk and reads only each patch's region (data larger than RAM).
+data_in_memory = True
 # (*) Number of classes; None detects it from the labels (slow).
 n_lab = None
 
