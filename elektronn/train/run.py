@@ -142,7 +142,10 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
     if config.n_lab is None:
         config.n_lab = n_lab
     print_architecture(config, n_ch, n_lab)
-    model = build_model(config, n_ch, n_lab, getattr(data, "example_shape", None)).to(device)
+    example_shape = getattr(data, "example_shape", None)
+    model = build_model(config, n_ch, n_lab, example_shape).to(device)
+    spatial = config.arch.input_shape if config.arch is not None else ()
+    model.input_shape = (config.batch_size, *((n_ch, *spatial) if spatial else example_shape))
     if checkpoint is not None:
         load_into_model(model, checkpoint["state_dict"], strict=True)
     elif config.param_file:
