@@ -63,7 +63,10 @@ def main() -> None:
     print("| figure | elektronn | baseline (all interior) | ratio |\n|---|---:|---:|---:|")
     print(f"| validation pixel error, z=25..29 | {error:.4f} | {trivial:.4f} | "
           f"{error / trivial:.2f} |")  # fmt: skip
-    print("\nCurve (monitor batches of 20 patches):\n| step | minutes | valid error % |\n|---:|---:|---:|")
+    print(
+        "\nCurve (monitor batches of 20 patches):\n"
+        "| step | minutes | valid error % |\n|---:|---:|---:|"
+    )
     for row in errors[:: max(1, len(errors) // 12)]:
         print(f"| {int(row[0])} | {row[1] / 60:.1f} | {row[3]:.1f} |")
 

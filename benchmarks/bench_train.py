@@ -85,9 +85,11 @@ def minimal_steps_per_s(config, batch, n: int) -> float:
 
 def cli_run(seconds: int) -> tuple[float, float, str]:
     """(seconds to the first status line, data-wait %, output) of a real ISBI training run."""
-    command = [sys.executable, "-m", "elektronn.cli", str(EXAMPLE), "--set",
-               "save_path=/tmp/elektronn-bench", "--set", f"max_runtime={seconds}", "--set",
-               "history_freq=200", "--set", "plot_on=False", "--set", "initial_prev_h=100"]  # fmt: skip
+    sets = ["save_path=/tmp/elektronn-bench", f"max_runtime={seconds}", "history_freq=200",
+            "plot_on=False", "initial_prev_h=100"]  # fmt: skip
+    command = [sys.executable, "-m", "elektronn.cli", str(EXAMPLE)]
+    for s in sets:
+        command += ["--set", s]
     t0 = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first, lines = None, []
@@ -112,7 +114,7 @@ def main() -> None:
     ours_best, minimal_best = max(ours), max(minimal)
     print(f"ISBI example net, input {config.arch.input_shape}, batch {config.batch_size}, "
           f"{torch.get_num_threads()} threads, best of 3 x {n} steps")  # fmt: skip
-    print(f"| figure | elektronn | baseline | ratio |\n|---|---:|---:|---:|")
+    print("| figure | elektronn | baseline | ratio |\n|---|---:|---:|---:|")
     print(f"| update steps/s (Trainer.train_step vs minimal torch SGD loop) | {ours_best:.1f} | "
           f"{minimal_best:.1f} | {ours_best / minimal_best:.2f} |")  # fmt: skip
     if ISBI.is_dir():
