@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -85,6 +86,26 @@ def print_startup(config: Config) -> None:
             print(message)
 
 
+def report_stopped(stop: Exception, errors: tuple[type[Exception], ...]) -> int:
+    """Print why a started training ended early (``stop``'s message); returns the exit code.
+
+    Bad input found during training (e.g. by a data class) and failed saves (a full disk)
+    are one paragraph, like bad input before training; an interrupt is no error; anything
+    else is a bug somewhere, so its traceback comes first and the last line still says where
+    the parameters are.
+    """
+    from .train.trainer import SaveFailed
+
+    cause = stop.__cause__
+    if isinstance(cause, KeyboardInterrupt):
+        print(f"elektronn-train: interrupted: {stop}", file=sys.stderr)
+        return 130
+    if not isinstance(cause, (*errors, SaveFailed)):
+        traceback.print_exception(type(cause), cause, cause.__traceback__)
+    print(f"elektronn-train: error: {stop}", file=sys.stderr)
+    return 2 if isinstance(cause, errors) else 1
+
+
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as a user reads them: ``WARNING: ...``, without source file and line."""
     return f"WARNING: {message}\n"
@@ -95,6 +116,8 @@ def train_main(argv: list[str] | None = None) -> int:
     args = train_parser().parse_args(argv)
     warnings.formatwarning = one_line_warning
     errors = user_errors()
+    from .train.trainer import TrainingStopped
+
     try:
         from .train.run import dry_run, run_training
 
@@ -122,6 +145,12 @@ def train_main(argv: list[str] | None = None) -> int:
     except errors as exc:
         print(f"elektronn-train: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as stop:
+        return report_stopped(stop, errors)
+    except KeyboardInterrupt:
+        print("elektronn-train: interrupted before training started; nothing saved.",
+              file=sys.stderr)  # fmt: skip
+        return 130
 
 
 if __name__ == "__main__":

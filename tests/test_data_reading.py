@@ -191,6 +191,7 @@ def test_from_config_and_batch_kwargs(tmp_path):
         anisotropic_data=True,
         upright_x=False,
         border_mode="crop",
+        data_in_memory=True,
         arch=SimpleNamespace(input_shape=(9, 9), int_offset=(2, 2), stride=(2, 2)),
         batch_size=3,
         MFP=[False, False],
@@ -240,6 +241,7 @@ def test_grey_augment_with_standardise_warns(tmp_path):
         anisotropic_data=True,
         upright_x=False,
         border_mode="crop",
+        data_in_memory=True,
         arch=SimpleNamespace(input_shape=(4, 4), int_offset=(0, 0), stride=(1, 1)),
         grey_augment_channels=[0],
     )

@@ -82,7 +82,7 @@ def test_end_to_end_matches_the_api(tmp_path, volume):
         assert prob.attrs["axis_order"] == "cxyz"
 
 
-def test_pad_uint8_output_and_last_params(tmp_path, volume):
+def test_pad_uint8_output_and_last_params(tmp_path, volume, capsys):
     path, raw = volume
     save_dir = save_run(tmp_path, tiny_net(n_dim=3), suffix="-LAST")
     out = f"{tmp_path / 'prob.h5'}:maps/membrane"
@@ -93,8 +93,22 @@ def test_pad_uint8_output_and_last_params(tmp_path, volume):
         assert prob.shape == (2, *raw.shape) and prob.dtype == np.uint8
         assert list(prob.attrs["offset"]) == [0, 0, 0]
         assert np.all(np.abs(prob[0].astype(int) + prob[1] - 255) <= 1)
-    again = run_cli(save_dir, f"{path}:raw", out, "--gpu=false", "--pad")
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert main([str(save_dir), f"{path}:raw", out, "--gpu=false", "--pad"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_output_into_the_input_file(tmp_path, volume, capsys):
+    path, raw = volume
+    shared = tmp_path / "shared.h5"
+    shared.write_bytes(path.read_bytes())
+    save_dir = save_run(tmp_path, tiny_net())
+    assert main([str(save_dir), f"{shared}:raw", f"{shared}:prob", "--gpu=false"]) == 0
+    args = [str(save_dir), f"{shared}:raw", f"{shared}:raw", "--gpu=false", "--overwrite"]
+    assert main(args) == 2
+    assert "input dataset itself" in capsys.readouterr().err
+    with h5py.File(shared, "r") as f:
+        np.testing.assert_array_equal(f["raw"][()], raw)
+        assert f["prob"].shape == (2, 37 - 8, 41 - 8, 3)
 
 
 def test_error_exit_in_a_subprocess(tmp_path, volume):
@@ -131,11 +145,11 @@ def test_errors_are_one_paragraph_with_exit_code_2(tmp_path, volume, capsys):
         assert err.count("\n") == 1
 
 
-def test_profile_writes_speed_csv(tmp_path, volume):
+def test_profile_writes_speed_csv(tmp_path, volume, monkeypatch, capsys):
     path, _ = volume
     save_dir = save_run(tmp_path, tiny_net())
-    result = run_cli(save_dir, f"{path}:raw", "--profile", "--gpu=false", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "Fastest: --tile" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    assert main([str(save_dir), f"{path}:raw", "--profile", "--gpu=false"]) == 0
+    assert "Fastest: --tile" in capsys.readouterr().out
     lines = (tmp_path / "Speed_tiny.csv").read_text().splitlines()
     assert lines[0].startswith("tile_in_xyz") and len(lines) >= 3

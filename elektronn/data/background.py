@@ -25,12 +25,14 @@ Design, and the original's faults it avoids (reference §3.9, §10.2):
 
 Why the 'fork' start method: it is the only one that hands the anonymous mappings (and the
 data object) to the workers without pickling or naming anything, and it starts in
-milliseconds. Its usual hazards do not apply to these workers: they never touch HDF5 (all
-files were read and closed while loading, and a forked ``multiprocessing`` child ends with
-``os._exit``, so no inherited ``atexit`` handler closes or flushes the trainer's open files),
-never touch CUDA, and run torch single-threaded (``torch.set_num_threads(1)``), so no OpenMP
-pool of the parent is needed. PR_SET_PDEATHSIG fires when the *thread* that created the
-workers ends: create :class:`BackgroundBatches` in the trainer's main thread.
+milliseconds. Its usual hazards do not apply to these workers: they never use an inherited
+HDF5 handle (in-memory data was read and closed while loading; on-disk cubes,
+:mod:`.ondisk`, notice the new process and open their files afresh; and a forked
+``multiprocessing`` child ends with ``os._exit``, so no inherited ``atexit`` handler closes or
+flushes the trainer's open files), never touch CUDA, and run torch single-threaded
+(``torch.set_num_threads(1)``), so no OpenMP pool of the parent is needed. PR_SET_PDEATHSIG
+fires when the *thread* that created the workers ends: create :class:`BackgroundBatches` in the
+trainer's main thread.
 """
 
 from __future__ import annotations

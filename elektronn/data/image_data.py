@@ -1,10 +1,11 @@
 """``ImageData``: training batches of image patches (img-img and img-scalar modes).
 
-It composes the small pieces of this package: :mod:`.loading` (read, register, convert),
-:mod:`.sampling` (cube, orientation, position), :mod:`.warping`, :mod:`.flips` and
-:mod:`.grey`. Batches follow ``docs/internals.md``: data ``(bs, ch, x, y)`` / ``(bs, ch, z, x,
-y)`` float32; labels ``(bs, x', y')`` / ``(bs, z', x', y')`` (img-img) or ``(bs,)``
-(img-scalar); negative labels mean "ignore".
+It composes the small pieces of this package: :mod:`.loading` (read, register, convert) or
+:mod:`.ondisk` (the same, box by box, for data larger than memory), :mod:`.sampling` (cube,
+orientation, position), :mod:`.warping`, :mod:`.flips` and :mod:`.grey`. Batches follow
+``docs/internals.md``: data ``(bs, ch, x, y)`` / ``(bs, ch, z, x, y)`` float32; labels
+``(bs, x', y')`` / ``(bs, z', x', y')`` (img-img) or ``(bs,)`` (img-scalar); negative labels
+mean "ignore".
 """
 
 from __future__ import annotations
@@ -19,18 +20,24 @@ from .errors import DataError
 from .flips import check_flippable, random_flip
 from .geometry import PatchGeometry
 from .grey import grey_augment
-from .loading import Cube, check_n_lab, detect_n_lab, load_cube
-from .preprocess import standardise
+from .loading import Volume, check_n_lab, detect_n_lab, load_cube, standardise
+from .ondisk import open_disk_cube
 from .sampling import (
+    ORIENTATIONS,
     choose,
-    cut,
+    cut_boxes,
     cut_ranges,
     fitting_orientations,
-    orient,
     random_start,
     sampling_probabilities,
 )
-from .warping import sample_warp_params, source_coordinates, start_range, warp_patch
+from .warping import (
+    sample_warp_params,
+    source_box,
+    source_coordinates,
+    start_range,
+    warp_patch,
+)
 
 MAX_ATTEMPTS = 10
 """Patches drawn per example at most under ``ignore_thresh``; the last one is kept."""
@@ -80,6 +87,9 @@ class ImageData:
     seed
         Seed of this instance's random stream (None: fresh entropy). Background workers get
         independent streams through :meth:`reseed`.
+    data_in_memory
+        False keeps the volumes on disk and reads only each patch's box (:mod:`.ondisk`, which
+        lists the options that then work differently or raise); the patches are the same.
 
     Attributes
     ----------
@@ -112,6 +122,7 @@ class ImageData:
         upright_x: bool = False,
         border_mode: str = "crop",
         seed: int | np.random.SeedSequence | None = None,
+        data_in_memory: bool = True,
     ) -> None:
         _check_choice("mode", mode, MODES)
         _check_choice("target", target, TARGETS)
@@ -145,8 +156,9 @@ class ImageData:
         self.n_successful_warp = 0
         self.n_failed_warp = 0
 
-        self.cubes: list[Cube] = [
-            load_cube(
+        load = load_cube if data_in_memory else open_disk_cube
+        self.cubes: list[Volume] = [
+            load(
                 d,
                 l,
                 data_path,
@@ -160,18 +172,16 @@ class ImageData:
             )
             for d, l in zip(d_files, l_files, strict=True)
         ]
-        self.n_ch = self.cubes[0].image.shape[0]
+        self.n_ch = self.cubes[0].n_ch
         for cube in self.cubes:
-            if cube.image.shape[0] != self.n_ch:
+            if cube.n_ch != self.n_ch:
                 raise DataError(
-                    f"{cube.name} has {cube.image.shape[0]} channels, but {self.cubes[0].name} "
+                    f"{cube.name} has {cube.n_ch} channels, but {self.cubes[0].name} "
                     f"has {self.n_ch}; all images must have the same channels."
                 )
         self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
         check_n_lab(self.cubes, self.n_lab, target, l_files)
-        self.mean, self.std = (
-            standardise([c.image for c in self.cubes]) if pre_process else (0.0, 1.0)
-        )
+        self.mean, self.std = standardise(self.cubes) if pre_process else (0.0, 1.0)
         for cube in self.cubes:
             self._orientations_of(cube)
         self._probabilities = {
@@ -213,20 +223,21 @@ class ImageData:
             anisotropic_data=config.anisotropic_data,
             upright_x=config.upright_x,
             border_mode=config.border_mode,
+            data_in_memory=config.data_in_memory,
         )
 
     # -- set-up helpers ------------------------------------------------------------------
 
-    def _orientations_of(self, cube: Cube) -> tuple[tuple[int, int, int], ...]:
+    def _orientations_of(self, cube: Volume) -> tuple[tuple[int, int, int], ...]:
         """The slicing orientations in which the patch fits this cube, under the settings."""
         found = fitting_orientations(
-            cube.image.shape[1:],
+            cube.shape,
             self.geometry,
             self.n_dim == 2 and self.mode == "img-img" and not self.anisotropic_data,
         )
         if not found:
             raise DataError(
-                f"{cube.name}: the image (z, x, y) = {cube.image.shape[1:]} after registration "
+                f"{cube.name}: the image (z, x, y) = {cube.shape} after registration "
                 f"is smaller than the net's input patch {self.patch_shape}; use larger images "
                 f"or a smaller desired_input."
             )
@@ -239,7 +250,7 @@ class ImageData:
         if not indices:
             return None
         if prios is None:
-            return sampling_probabilities([self.cubes[k].labels.size for k in indices])
+            return sampling_probabilities([self.cubes[k].size for k in indices])
         return sampling_probabilities([float(prios[k]) for k in indices])
 
     # -- properties ----------------------------------------------------------------------
@@ -309,7 +320,7 @@ class ImageData:
         data = np.empty((batch_size, *self.example_shape), np.float32)
         scalar = self.mode == "img-scalar"
         label_shape = () if scalar else geometry.label_shape(strided)
-        labels = np.empty((batch_size, *label_shape), self.cubes[0].labels.dtype)
+        labels = np.empty((batch_size, *label_shape), self.cubes[0].label_dtype)
         info = np.empty((2, batch_size, self.n_lab), np.int16)
         weights = np.empty((batch_size, *label_shape), np.float32)
         steps = geometry.stride_slices if strided else (slice(None),) * 3
@@ -374,7 +385,7 @@ class ImageData:
         flip: bool,
         ignore_thresh: float,
         steps: tuple[slice, ...],
-    ) -> tuple[Cube, np.ndarray, np.ndarray]:
+    ) -> tuple[Volume, np.ndarray, np.ndarray]:
         """One flipped example and its cube; redrawn while it is too unlabelled (bounded)."""
         scalar = self.mode == "img-scalar"
         for _attempt in range(MAX_ATTEMPTS):
@@ -391,19 +402,20 @@ class ImageData:
                 break
         return cube, patch, lab
 
-    def _example(self, cube: Cube, warp: float) -> tuple[np.ndarray, np.ndarray]:
+    def _example(self, cube: Volume, warp: float) -> tuple[np.ndarray, np.ndarray]:
         """One unflipped example: data ``(ch, dz, dx, dy)`` and its unstrided labels.
 
-        For img-scalar the label is the scalar of the slice (2D) or of the cube (3D).
+        Only the patch's box is read from the cube (the warp's source box when warped), which
+        is all an on-disk cube reads from its file. For img-scalar the label is the scalar of
+        the slice (2D) or of the cube (3D).
         """
         scalar = self.mode == "img-scalar"
         if scalar:
-            image, labels = cube.image, None
+            order = ORIENTATIONS[0]
         else:
             orientations = self._orientations_of(cube)  # anisotropic_data may change at runtime
             order = orientations[int(self.rng.integers(len(orientations)))]
-            image, labels = orient(cube.image, cube.labels, order)
-        shape = image.shape[1:]
+        shape = tuple(cube.shape[a] for a in order)
         if warp and self.rng.random() < warp:
             params = sample_warp_params(self.rng, self.n_dim)
             coords = source_coordinates(params, self.geometry.patch)
@@ -411,14 +423,19 @@ class ImageData:
             if ranges is not None:
                 self.n_successful_warp += 1
                 start = random_start(self.rng, ranges)
-                patch, lab = warp_patch(image, labels, coords, start, self.geometry)
+                box = source_box(coords, start, shape)
+                image = cube.read_image(order, box)
+                labels = None if scalar else cube.read_labels(order, box)
+                origin = tuple(s.start for s in box)
+                patch, lab = warp_patch(image, labels, coords, start, self.geometry, origin)
                 return patch, self._scalar_label(cube, start) if scalar else lab
             self.n_failed_warp += 1
         start = random_start(self.rng, cut_ranges(shape, self.geometry.patch))
-        patch, lab = cut(image, labels, start, self.geometry)
-        return patch, self._scalar_label(cube, start) if scalar else lab
+        window, region = cut_boxes(start, self.geometry)
+        patch = cube.read_image(order, window)
+        return patch, self._scalar_label(cube, start) if scalar else cube.read_labels(order, region)
 
-    def _scalar_label(self, cube: Cube, start: tuple[int, int, int]) -> np.ndarray:
+    def _scalar_label(self, cube: Volume, start: tuple[int, int, int]) -> np.ndarray:
         return cube.labels[start[0] if self.n_dim == 2 else 0]
 
 

@@ -4,22 +4,30 @@ Each pair ``(d_files[k], l_files[k])`` becomes one :class:`Cube`. The order of t
 the peak memory low: registration and down-sampling work on views of the stored dtype (uint8
 data is 4× smaller than float32), and the float32 conversion happens once, straight into the
 shared memory that background workers read.
+
+:class:`Volume` is what patch sampling needs of a cube; :mod:`.ondisk` implements it for cubes
+that stay on disk (``data_in_memory=False``) with the same steps applied per box.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from math import prod
 
 import numpy as np
 
 from .errors import DataError
 from .geometry import PatchGeometry
-from .preprocess import downsample_image, downsample_labels
+from .preprocess import downsample_image, downsample_labels, image_statistics, normalise
 from .registration import border_treatment, register
+from .sampling import internal_box, oriented
 from .shm import to_shared
 from .volumes import (
+    IGNORE,
     convert_labels,
     image_to_internal,
     intensity_scale,
@@ -27,26 +35,111 @@ from .volumes import (
     read_dataset,
     read_info,
     to_float32,
+    z_chunks,
 )
 
+Box = tuple[slice, slice, slice]
+"""A box of a cube: ``(z, x, y)`` slices with explicit start and stop and step 1."""
 
-@dataclass
-class Cube:
-    """One image volume with its labels, in shared memory.
+
+class Volume(ABC):
+    """One training cube as patches are cut from it: its shape, and reads of boxes.
+
+    The sampler, the warp and the flips see only this interface, so a cube held in memory
+    (:class:`Cube`) and a cube left on disk (:class:`.ondisk.DiskCube`) give the same patches
+    for the same random stream. Boxes are in the registered cube (after z-range,
+    registration, down-sampling and border treatment).
 
     Attributes
     ----------
     name
         ``"<image file>:<key>"``, for messages.
+    labels
+        Labels held in memory: ``(z, x, y)`` (img-img in memory), ``(z,)`` one per slice (2D
+        img-scalar) or ``(1,)`` (3D img-scalar); None when they are read per box from disk.
+    label_file
+        The label file, whose optional ``info`` dataset is read once ``n_lab`` is known.
+    info
+        ``(2, n_lab)`` int16 lazy-label flags: classes labelled, classes not present.
+    """
+
+    name: str
+    labels: np.ndarray | None
+    label_file: str
+    info: np.ndarray | None
+
+    @property
+    @abstractmethod
+    def shape(self) -> tuple[int, int, int]:
+        """Spatial shape ``(z, x, y)`` of the registered cube."""
+
+    @property
+    @abstractmethod
+    def n_ch(self) -> int:
+        """Number of image channels."""
+
+    @property
+    @abstractmethod
+    def label_dtype(self) -> np.dtype:
+        """int16 (classes) or float32 (regression)."""
+
+    @abstractmethod
+    def _image_box(self, box: Box) -> np.ndarray:
+        """``(ch, z, x, y)`` float32 image of a box in the cube's own axes."""
+
+    @abstractmethod
+    def _label_box(self, box: Box) -> np.ndarray:
+        """``(z, x, y)`` registered labels of a box in the cube's own axes (img-img)."""
+
+    @abstractmethod
+    def standardise(self, mean: float, std: float) -> None:
+        """Apply ``pre_process='standardise'`` with these statistics to every image read."""
+
+    @property
+    def size(self) -> int:
+        """Number of labels: the cube's weight when cubes are sampled by size."""
+        return prod(self.shape) if self.labels is None else self.labels.size
+
+    @cached_property
+    def label_max(self) -> int:
+        """Largest registered label (IGNORE when there is none), for ``n_lab`` checks.
+
+        Labels on disk are streamed slab by slab, which also checks every label value once.
+        """
+        if self.labels is not None:
+            slabs: Iterator[np.ndarray] = iter([self.labels])
+        else:
+            slabs = (self._label_box(box) for box in self._slab_boxes(1))
+        return max((int(slab.max()) for slab in slabs if slab.size), default=IGNORE)
+
+    def read_image(self, order: tuple[int, int, int], box: Box) -> np.ndarray:
+        """``(ch, *box)`` float32 image of a box given in the slicing orientation ``order``."""
+        return oriented(self._image_box(internal_box(order, box)), order, leading=1)
+
+    def read_labels(self, order: tuple[int, int, int], box: Box) -> np.ndarray:
+        """Registered labels of a box given in the slicing orientation ``order`` (img-img)."""
+        return oriented(self._label_box(internal_box(order, box)), order)
+
+    def image_slabs(self) -> Iterator[np.ndarray]:
+        """The float32 image in z-slabs, for whole-volume statistics in bounded memory."""
+        return (self._image_box(box) for box in self._slab_boxes(self.n_ch))
+
+    def _slab_boxes(self, n_ch: int) -> list[Box]:
+        _, x_size, y_size = self.shape
+        return [(z, slice(0, x_size), slice(0, y_size)) for z in z_chunks((n_ch, *self.shape))]
+
+
+@dataclass
+class Cube(Volume):
+    """One image volume with its labels, in shared memory.
+
+    Attributes
+    ----------
     image
         ``(ch, z, x, y)`` float32.
     labels
         ``(z, x, y)`` registered to ``image`` (img-img), ``(z,)`` one per slice (2D img-scalar)
         or ``(1,)`` (3D img-scalar); int16 for classification, float32 for regression.
-    info
-        ``(2, n_lab)`` int16 lazy-label flags: classes labelled, classes not present.
-    label_file
-        The label file, whose optional ``info`` dataset is read once ``n_lab`` is known.
     """
 
     name: str
@@ -54,6 +147,77 @@ class Cube:
     labels: np.ndarray
     label_file: str
     info: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.image.shape[1:]
+
+    @property
+    def n_ch(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def label_dtype(self) -> np.dtype:
+        return self.labels.dtype
+
+    def _image_box(self, box: Box) -> np.ndarray:
+        return self.image[(slice(None), *box)]
+
+    def _label_box(self, box: Box) -> np.ndarray:
+        return self.labels[box]
+
+    def standardise(self, mean: float, std: float) -> None:
+        normalise(self.image, mean, std)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one pair ``(d_files[k], l_files[k])`` is stored.
+
+    Attributes
+    ----------
+    image_z, label_z
+        The z-range of the entry (``slice(None)``: all z-slices).
+    """
+
+    image_path: str
+    image_key: str
+    image_z: slice
+    label_path: str
+    label_key: str
+    label_z: slice
+
+    @classmethod
+    def from_entries(
+        cls, d_file: object, l_file: object, data_path: str, label_path: str
+    ) -> Source:
+        """Check and join one entry of ``d_files`` and ``l_files`` with their folders."""
+        image_file, image_key, image_z = _file_entry(d_file, "d_files")
+        label_file, label_key, label_z = _file_entry(l_file, "l_files")
+        return cls(
+            os.path.join(data_path, image_file),
+            image_key,
+            image_z,
+            os.path.join(label_path, label_file),
+            label_key,
+            label_z,
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.image_path}:'{self.image_key}'"
+
+    @property
+    def image_where(self) -> str:
+        return f"Image {self.name}"
+
+    @property
+    def label_where(self) -> str:
+        return f"Labels {self.label_path}:'{self.label_key}'"
+
+    @property
+    def where(self) -> str:
+        return f"{self.image_where} and labels {self.label_path}:'{self.label_key}'"
 
 
 def load_cube(
@@ -70,46 +234,64 @@ def load_cube(
     border_mode: str,
 ) -> Cube:
     """Read and prepare one image/label pair (see the module docstring for the order)."""
-    image_file, image_key, image_z = _file_entry(d_file, "d_files")
-    label_file, label_key, label_z = _file_entry(l_file, "l_files")
-    image_path = os.path.join(data_path, image_file)
-    label_path = os.path.join(label_path, label_file)
-    stored = read_dataset(image_path, image_key, "image")
-    scale = intensity_scale(stored.dtype, image_path, image_key)
-    image = image_to_internal(stored, zchxy_order, image_path, image_key)
-    image = _select_z(image, image_z, 1, f"Image {image_path}:'{image_key}'")
-    labels = labels_to_internal(
-        read_dataset(label_path, label_key, "label"),
-        mode,
-        geometry.n_dim,
-        zchxy_order,
-        label_path,
-        label_key,
-    )
-    labels = _select_z(labels, label_z, 0, f"Labels {label_path}:'{label_key}'")
-    labels = convert_labels(labels, target, label_path, label_key)
-    where = f"Image {image_path}:'{image_key}' and labels {label_path}:'{label_key}'"
-    factor = int(downsample_xy) if downsample_xy else 1
+    source = Source.from_entries(d_file, l_file, data_path, label_path)
+    stored = read_dataset(source.image_path, source.image_key, "image")
+    scale = intensity_scale(stored.dtype, source.image_path, source.image_key)
+    image = image_to_internal(stored, zchxy_order, source.image_path, source.image_key)
+    image = select_z(image, source.image_z, 1, source.image_where)
+    labels = read_labels(source, mode, geometry.n_dim, zchxy_order, target)
+    factor = downsample_factor(downsample_xy)
     if mode == "img-img":
-        offset = (geometry.offset[0], *(o * factor for o in geometry.offset[1:]))
-        image, labels = register(image, labels, offset, where)
+        offset = registration_offset(geometry, factor)
+        image, labels = register(image, labels, offset, source.where)
         if factor > 1:
             image, labels = downsample_image(image, factor), downsample_labels(labels, factor)
     else:
-        if geometry.n_dim == 2 and labels.shape[0] != image.shape[1]:
-            raise DataError(
-                f"{where}: there are {labels.shape[0]} labels for {image.shape[1]} z-slices; 2D "
-                f"img-scalar training needs one label per z-slice."
-            )
+        check_scalar_count(labels, image.shape[1], geometry.n_dim, source.where)
         if factor > 1:
             image = downsample_image(image, factor)
-        image = border_treatment(image, geometry.patch, geometry.n_dim, border_mode, where)
+        image = border_treatment(image, geometry.patch, geometry.n_dim, border_mode, source.where)
     return Cube(
-        name=f"{image_path}:'{image_key}'",
-        image=to_float32(image, scale, image_path, image_key),
+        name=source.name,
+        image=to_float32(image, scale, source.image_path, source.image_key),
         labels=to_shared(np.ascontiguousarray(labels)),
-        label_file=label_path,
+        label_file=source.label_path,
     )
+
+
+def read_labels(
+    source: Source, mode: str, n_dim: int, zchxy_order: bool, target: str
+) -> np.ndarray:
+    """All labels of a source: read, laid out, z-selected and converted (int16 / float32)."""
+    labels = labels_to_internal(
+        read_dataset(source.label_path, source.label_key, "label"),
+        mode,
+        n_dim,
+        zchxy_order,
+        source.label_path,
+        source.label_key,
+    )
+    labels = select_z(labels, source.label_z, 0, source.label_where)
+    return convert_labels(labels, target, source.label_path, source.label_key)
+
+
+def downsample_factor(downsample_xy: bool | int) -> int:
+    """The x/y down-sampling factor of the option (False or 1: none)."""
+    return int(downsample_xy) if downsample_xy else 1
+
+
+def registration_offset(geometry: PatchGeometry, factor: int) -> tuple[int, int, int]:
+    """The net's offset at the stored resolution (labels are registered before down-sampling)."""
+    return (geometry.offset[0], *(o * factor for o in geometry.offset[1:]))
+
+
+def check_scalar_count(labels: np.ndarray, n_z: int, n_dim: int, where: str) -> None:
+    """2D img-scalar training needs one label per z-slice."""
+    if n_dim == 2 and labels.shape[0] != n_z:
+        raise DataError(
+            f"{where}: there are {labels.shape[0]} labels for {n_z} z-slices; 2D img-scalar "
+            f"training needs one label per z-slice."
+        )
 
 
 def _file_entry(entry: object, option: str) -> tuple[str, str, slice]:
@@ -129,7 +311,7 @@ def _file_entry(entry: object, option: str) -> tuple[str, str, slice]:
     return entry[0], entry[1], slice(*entry[2]) if len(entry) == 3 else slice(None)
 
 
-def _select_z(array: np.ndarray, z: slice, z_axis: int, where: str) -> np.ndarray:
+def select_z(array: np.ndarray, z: slice, z_axis: int, where: str) -> np.ndarray:
     """The z-slices of a file entry's z-range (internal layout; z on ``z_axis``)."""
     if z == slice(None):
         return array
@@ -143,14 +325,14 @@ def _select_z(array: np.ndarray, z: slice, z_axis: int, where: str) -> np.ndarra
     return array[tuple(index)]
 
 
-def detect_n_lab(cubes: Sequence[Cube], target: str) -> int:
+def detect_n_lab(cubes: Sequence[Volume], target: str) -> int:
     """``n_lab=None``: the largest label + 1, ignoring negative (unlabelled) values.
 
     The original counted distinct values, so -1 became a class; regression has one output.
     """
     if target == "regression":
         return 1
-    largest = max(int(c.labels.max()) for c in cubes)
+    largest = max(cube.label_max for cube in cubes)
     if largest < 0:
         raise DataError(
             "n_lab=None cannot be detected: every label is negative (unlabelled). Set n_lab."
@@ -158,13 +340,25 @@ def detect_n_lab(cubes: Sequence[Cube], target: str) -> int:
     return largest + 1
 
 
-def check_n_lab(cubes: Sequence[Cube], n_lab: int, target: str, l_files: Sequence) -> None:
+def check_n_lab(cubes: Sequence[Volume], n_lab: int, target: str, l_files: Sequence) -> None:
     """Refuse class labels >= n_lab and attach each cube's lazy-label info."""
     for cube, (_, key, *_) in zip(cubes, l_files, strict=True):
-        if target == "nll" and cube.labels.size and int(cube.labels.max()) >= n_lab:
+        if target == "nll" and cube.label_max >= n_lab:
             raise DataError(
                 f"The labels dataset '{key}' of {cube.label_file} contain the class "
-                f"{int(cube.labels.max())}, but n_lab is {n_lab}: classes must be 0..n_lab-1 "
+                f"{cube.label_max}, but n_lab is {n_lab}: classes must be 0..n_lab-1 "
                 f"(negative values mean unlabelled). Raise n_lab or renumber the labels."
             )
         cube.info = read_info(cube.label_file, n_lab)
+
+
+def standardise(cubes: Sequence[Volume]) -> tuple[float, float]:
+    """``pre_process='standardise'``: statistics over all cubes, then applied to each.
+
+    Returns the mean and standard deviation used, so that prediction can apply the same
+    transform to new data.
+    """
+    mean, std = image_statistics(slab for cube in cubes for slab in cube.image_slabs())
+    for cube in cubes:
+        cube.standardise(mean, std)
+    return mean, std

@@ -1,15 +1,17 @@
-"""Whole-volume preprocessing at load time: x/y down-sampling and standardisation."""
+"""Preprocessing: x/y down-sampling and standardisation.
+
+Down-sampling works on any block-aligned box, so the on-disk mode applies it to the boxes it
+reads and gets the same values as the in-memory mode, which applies it to whole volumes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
-_CHUNK_VOXELS = 1 << 24
 
-
-def _centred_multiple(n: int, factor: int) -> slice:
+def centred_multiple(n: int, factor: int) -> slice:
     """The centred range of ``n`` whose length is a multiple of ``factor``."""
     start = (n % factor) // 2
     return slice(start, start + n // factor * factor)
@@ -23,7 +25,7 @@ def downsample_image(image: np.ndarray, factor: int) -> np.ndarray:
     after down-sampling too.
     """
     ch, nz, nx, ny = image.shape
-    image = image[:, :, _centred_multiple(nx, factor), _centred_multiple(ny, factor)]
+    image = image[:, :, centred_multiple(nx, factor), centred_multiple(ny, factor)]
     blocks = image.reshape(ch, nz, nx // factor, factor, ny // factor, factor)
     return blocks.mean(axis=(3, 5), dtype=np.float32)
 
@@ -36,7 +38,7 @@ def downsample_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     computed, is not a class. Regression labels (float) take the block mean.
     """
     nz, nx, ny = labels.shape
-    labels = labels[:, _centred_multiple(nx, factor), _centred_multiple(ny, factor)]
+    labels = labels[:, centred_multiple(nx, factor), centred_multiple(ny, factor)]
     blocks = labels.reshape(nz, nx // factor, factor, ny // factor, factor)
     if np.issubdtype(labels.dtype, np.floating):
         return blocks.mean(axis=(2, 4), dtype=np.float32)
@@ -45,32 +47,29 @@ def downsample_labels(labels: np.ndarray, factor: int) -> np.ndarray:
     return values[counts.argmax(axis=0)].astype(labels.dtype)
 
 
-def image_statistics(images: Sequence[np.ndarray]) -> tuple[float, float]:
-    """Mean and standard deviation over all voxels of all images (float64 accumulation)."""
-    total, total_sq, count = 0.0, 0.0, 0
-    for image in images:
-        flat = image.reshape(-1)
-        for start in range(0, flat.size, _CHUNK_VOXELS):
-            chunk = flat[start : start + _CHUNK_VOXELS].astype(np.float64)
-            total += chunk.sum()
-            total_sq += np.dot(chunk, chunk)
-            count += chunk.size
-    mean = total / count
-    return mean, float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+def image_statistics(slabs: Iterable[np.ndarray]) -> tuple[float, float]:
+    """Mean and standard deviation over all voxels of all slabs (float64 accumulation).
 
-
-def standardise(images: Sequence[np.ndarray]) -> tuple[float, float]:
-    """``pre_process='standardise'``: zero mean, unit standard deviation over all voxels.
-
-    Works in place (the images are already in shared memory) and returns the mean and the
-    standard deviation used, so that prediction can apply the same transform to new data.
+    The slabs are the z-chunks of every cube (``Volume.image_slabs``), the same in both data
+    modes, so the sums -- and the statistics -- agree to the last bit. A standard deviation of
+    0 (constant images) is returned as 1, so standardising never divides by zero.
     """
-    mean, std = image_statistics(images)
-    std = std if std > 0 else 1.0
-    for image in images:
-        flat = image.reshape(-1)
-        for start in range(0, flat.size, _CHUNK_VOXELS):
-            chunk = flat[start : start + _CHUNK_VOXELS]
-            chunk -= np.float32(mean)
-            chunk *= np.float32(1.0 / std)
-    return mean, std
+    total, total_sq, count = 0.0, 0.0, 0
+    for slab in slabs:
+        chunk = slab.astype(np.float64).reshape(-1)
+        total += chunk.sum()
+        total_sq += np.dot(chunk, chunk)
+        count += chunk.size
+    mean = total / count
+    std = float(np.sqrt(max(total_sq / count - mean * mean, 0.0)))
+    return mean, std if std > 0 else 1.0
+
+
+def normalise(image: np.ndarray, mean: float, std: float) -> None:
+    """``pre_process='standardise'``: ``(x - mean) / std`` in place, in float32.
+
+    Element by element, so a box read from disk gets the same values as the same voxels of a
+    whole volume in memory.
+    """
+    image -= np.float32(mean)
+    image *= np.float32(1.0 / std)

@@ -67,6 +67,20 @@ def registration(
     return Registration(tuple(image_slices), tuple(label_slices), tuple(target_slices), cut)
 
 
+def checked_registration(
+    image_shape: Sequence[int], label_shape: Sequence[int], offset: Sequence[int], where: str
+) -> Registration:
+    """:func:`registration`, warning when labels must be cut (both data modes call this)."""
+    reg = registration(image_shape, label_shape, offset, where)
+    if reg.labels_cut:
+        warnings.warn(
+            f"{where}: the image is smaller than labels + 2*offset, so the labels within the "
+            f"offset of the image border cannot be trained and are ignored.",
+            stacklevel=4,
+        )
+    return reg
+
+
 def register(
     image: np.ndarray, labels: np.ndarray, offset: Sequence[int], where: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -74,13 +88,7 @@ def register(
 
     Returns the cropped image view and labels of the same spatial shape.
     """
-    reg = registration(image.shape[1:], labels.shape, offset, where)
-    if reg.labels_cut:
-        warnings.warn(
-            f"{where}: the image is smaller than labels + 2*offset, so the labels within the "
-            f"offset of the image border cannot be trained and are ignored.",
-            stacklevel=3,
-        )
+    reg = checked_registration(image.shape[1:], labels.shape, offset, where)
     image = image[(slice(None), *reg.image_slices)]
     out = np.full(image.shape[1:], IGNORE, dtype=labels.dtype)
     kept = labels[reg.label_slices]
@@ -90,6 +98,41 @@ def register(
 
 
 BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
+
+
+PAD_MODES = ("0-pad", "c-pad", "mirror")
+
+
+def border_crop(
+    shape: Sequence[int], patch: Sequence[int], n_dim: int, mode: str, where: str
+) -> tuple[slice, ...]:
+    """The part of a ``(ch, z, x, y)`` image that img-scalar border treatment keeps.
+
+    Checks ``mode`` (and the sizes for ``reject``); ``keep`` and ``reject`` keep everything,
+    the other modes centre-crop the axes that are larger than the patch. Pure geometry, so the
+    on-disk mode uses it too.
+    """
+    axes = (1, 2, 3) if n_dim == 3 else (2, 3)
+    sizes = [shape[a] for a in axes]
+    wanted = [patch[a - 1] for a in axes]
+    crop = [slice(None)] * 4
+    if mode == "keep":
+        return tuple(crop)
+    if mode == "reject":
+        if sizes != wanted:
+            raise DataError(
+                f"{where}: the images are {tuple(sizes)} but the net's input is {tuple(wanted)}, "
+                f"and border_mode 'reject' refuses to crop or pad. Use 'crop', 'mirror', "
+                f"'0-pad' or 'c-pad', or images of the input size."
+            )
+        return tuple(crop)
+    if mode not in BORDER_MODES:
+        raise DataError(f"border_mode is {mode!r}; use one of {', '.join(BORDER_MODES)}.")
+    for a, n, w in zip(axes, sizes, wanted, strict=True):
+        if n > w:
+            start = (n - w) // 2
+            crop[a] = slice(start, start + w)
+    return tuple(crop)
 
 
 def border_treatment(
@@ -108,32 +151,13 @@ def border_treatment(
         image's border values, or by mirroring (left pad ceil(diff/2)), axes that are too large
         are centre-cropped; ``reject``: the images must already have the patch size.
     """
+    image = image[border_crop(image.shape, patch, n_dim, mode, where)]
+    if mode not in PAD_MODES:
+        return image
     axes = (1, 2, 3) if n_dim == 3 else (2, 3)
-    sizes = [image.shape[a] for a in axes]
-    wanted = [patch[a - 1] for a in axes]
-    if mode == "keep":
-        return image
-    if mode == "reject":
-        if sizes != wanted:
-            raise DataError(
-                f"{where}: the images are {tuple(sizes)} but the net's input is {tuple(wanted)}, "
-                f"and border_mode 'reject' refuses to crop or pad. Use 'crop', 'mirror', "
-                f"'0-pad' or 'c-pad', or images of the input size."
-            )
-        return image
-    if mode not in BORDER_MODES:
-        raise DataError(f"border_mode is {mode!r}; use one of {', '.join(BORDER_MODES)}.")
-    crop = [slice(None)] * 4
-    for a, n, w in zip(axes, sizes, wanted, strict=True):
-        if n > w:
-            start = (n - w) // 2
-            crop[a] = slice(start, start + w)
-    image = image[tuple(crop)]
-    if mode == "crop":
-        return image
     pads = [(0, 0)] * 4
-    for a, w in zip(axes, wanted, strict=True):
-        diff = w - image.shape[a]
+    for a in axes:
+        diff = patch[a - 1] - image.shape[a]
         pads[a] = (-(-diff // 2), diff // 2)
     if mode == "mirror":
         return np.pad(image, pads, mode="symmetric")

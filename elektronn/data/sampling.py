@@ -44,13 +44,19 @@ def fitting_orientations(
     return tuple(o for o in candidates if fits(tuple(shape[a] for a in o), geometry.patch))
 
 
-def orient(
-    image: np.ndarray, labels: np.ndarray, order: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Views of a ``(ch, z, x, y)`` image and its ``(z, x, y)`` labels in another axis order."""
+def internal_box(order: tuple[int, int, int], box: Sequence[slice]) -> tuple[slice, ...]:
+    """A box given in the axes of the slicing orientation ``order``, in the cube's own axes."""
+    internal = [slice(None)] * 3
+    for axis, window in zip(order, box, strict=True):
+        internal[axis] = window
+    return tuple(internal)
+
+
+def oriented(array: np.ndarray, order: tuple[int, int, int], leading: int = 0) -> np.ndarray:
+    """View of a cube or box (``leading`` non-spatial axes first) in the axis order ``order``."""
     if order == ORIENTATIONS[0]:
-        return image, labels
-    return image.transpose(0, *(a + 1 for a in order)), labels.transpose(order)
+        return array
+    return array.transpose(*range(leading), *(a + leading for a in order))
 
 
 def random_start(
@@ -65,18 +71,12 @@ def cut_ranges(shape: Sequence[int], patch: Sequence[int]) -> tuple[tuple[int, i
     return tuple((0, n - p) for n, p in zip(shape, patch, strict=True))
 
 
-def cut(
-    image: np.ndarray,
-    labels: np.ndarray | None,
-    start: Sequence[int],
-    geometry: PatchGeometry,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Views of the image patch at ``start`` and of its (unstrided) label region."""
+def cut_boxes(
+    start: Sequence[int], geometry: PatchGeometry
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """The boxes of the unwarped patch at ``start``: its image window and its label region."""
     window = tuple(slice(s, s + p) for s, p in zip(start, geometry.patch, strict=True))
-    data = image[(slice(None), *window)]
-    if labels is None:
-        return data, None
     region = tuple(
         slice(s + r.start, s + r.stop) for s, r in zip(start, geometry.label_region, strict=True)
     )
-    return data, labels[region]
+    return window, region

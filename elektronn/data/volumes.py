@@ -1,15 +1,18 @@
-"""Reading image and label volumes from h5 files into the internal layout.
+"""Reading image and label volumes from h5 files (or zarr/N5 stores) into the internal layout.
 
 User order on disk is ``(x, y, z)`` / ``(ch, x, y, z)`` (or ``(z, (ch,) x, y)`` with
 ``zchxy_order``); internally images are ``(ch, z, x, y)`` and labels ``(z, x, y)``, so that a
 z-slice (the usual 2D training example) is one contiguous block. Images stay in their stored
 dtype here (cheap to crop); :func:`to_float32` converts them once, at the end of loading,
-straight into shared memory.
+straight into shared memory. The same functions serve the on-disk mode (:mod:`.ondisk`), which
+applies them to the boxes it reads instead of to whole volumes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import h5py
 import numpy as np
@@ -21,45 +24,120 @@ IGNORE = -1
 """Label value of unlabelled voxels: never trained on (negative labels mean "ignore")."""
 
 _CHUNK_VOXELS = 1 << 24
+_ZARR_SUFFIXES = (".zarr", ".n5")
 
 
 def _where(path: str, key: str) -> str:
     return f"dataset '{key}' of {path}"
 
 
-def read_dataset(path: str, key: str, what: str) -> np.ndarray:
-    """Read one whole h5 dataset; the file is closed again before returning.
+def open_file(path: str, what: str) -> Any:
+    """Open an h5 file, or a zarr/N5 store (name ending in .zarr / .n5), read-only.
 
     Parameters
     ----------
     path
-        The h5 file (already joined with its folder).
-    key
-        Dataset name inside the file.
+        The file or store (already joined with its folder).
     what
         "image" or "label", for the error message.
+
+    Returns
+    -------
+    An object indexable by dataset key (``h5py.File`` or a zarr group); the caller closes it
+    (zarr groups need no closing).
     """
-    if not os.path.isfile(path):
+    is_zarr = path.rstrip("/").endswith(_ZARR_SUFFIXES)
+    if not (os.path.isdir(path) if is_zarr else os.path.isfile(path)):
         folder, files = ("data_path", "d_files") if what == "image" else ("label_path", "l_files")
         raise DataError(
             f"The {what} file {path} does not exist. Check '{folder}' and the file names in "
             f"'{files}' (names are joined to the folder with os.path.join)."
         )
+    if is_zarr:
+        return _open_zarr(path, what)
     try:
-        with h5py.File(path, "r") as h5:
-            if key not in h5 or not isinstance(h5[key], h5py.Dataset):
-                keys = ", ".join(repr(k) for k in h5.keys()) or "none"
-                raise DataError(
-                    f"The {what} file {path} has no dataset '{key}'; the keys in it are: {keys}. "
-                    f"Give the dataset name as the second entry of the (file, key) tuple."
-                )
-            array = h5[key][()]
+        return h5py.File(path, "r")
     except OSError as exc:
         raise DataError(f"The {what} file {path} cannot be read as an h5 file: {exc}.") from None
-    array = np.asarray(array)
-    if array.size == 0:
-        raise DataError(f"The {what} {_where(path, key)} is empty (shape {array.shape}).")
-    return array
+
+
+def _open_zarr(path: str, what: str) -> Any:
+    """zarr stores are optional: the package is imported only when one is named."""
+    try:
+        import zarr
+    except ImportError:
+        raise DataError(
+            f"The {what} store {path} is a zarr/N5 store, but the package 'zarr' is not "
+            f"installed; install it (pip install zarr) or convert the data to h5."
+        ) from None
+    if path.rstrip("/").endswith(".n5"):
+        n5_store = getattr(zarr, "N5Store", None)
+        if n5_store is None:
+            raise DataError(f"The {what} store {path} is N5, which needs zarr 2 (zarr.N5Store).")
+        return zarr.open(n5_store(path), mode="r")
+    return zarr.open(path, mode="r")
+
+
+def close_file(handle: Any) -> None:
+    """Close what :func:`open_file` opened (zarr groups hold nothing open)."""
+    close = getattr(handle, "close", None)
+    if close is not None:
+        close()
+
+
+def dataset_of(handle: Any, path: str, key: str, what: str) -> Any:
+    """The dataset ``key`` of an open file (an h5py or zarr array: shape, dtype, slicing)."""
+    node = handle[key] if key in handle else None
+    if node is None or not hasattr(node, "shape"):
+        keys = ", ".join(repr(k) for k in handle.keys()) or "none"
+        raise DataError(
+            f"The {what} file {path} has no dataset '{key}'; the keys in it are: {keys}. "
+            f"Give the dataset name as the second entry of the (file, key) tuple."
+        )
+    if 0 in node.shape:
+        raise DataError(f"The {what} {_where(path, key)} is empty (shape {node.shape}).")
+    return node
+
+
+def read_dataset(path: str, key: str, what: str) -> np.ndarray:
+    """Read one whole dataset; the file is closed again before returning.
+
+    Parameters
+    ----------
+    path
+        The h5 file or zarr store (already joined with its folder).
+    key
+        Dataset name inside the file.
+    what
+        "image" or "label", for the error message.
+    """
+    handle = open_file(path, what)
+    try:
+        return np.asarray(dataset_of(handle, path, key, what)[...])
+    except OSError as exc:
+        raise DataError(f"The {what} file {path} cannot be read: {exc}.") from None
+    finally:
+        close_file(handle)
+
+
+def shape_only(dataset: Any) -> np.ndarray:
+    """A zero-memory stand-in with a dataset's shape and dtype (all values equal).
+
+    The on-disk mode passes it through the same shape checks and axis views as the in-memory
+    arrays, so both modes accept and refuse the same layouts.
+    """
+    return np.broadcast_to(np.zeros((), dataset.dtype), dataset.shape)
+
+
+def stored_index(box: Sequence[slice], zchxy_order: bool, n_axes: int) -> tuple[slice, ...]:
+    """The index of a stored dataset that reads the internal box ``(z, x, y)``.
+
+    ``n_axes`` is the dataset's number of axes: 4 for multi-channel images (every channel is
+    read), 3 for single-channel images and for labels.
+    """
+    z, x, y = box
+    channels = (slice(None),) * (n_axes - 3)
+    return (z, *channels, x, y) if zchxy_order else (*channels, x, y, z)
 
 
 def image_to_internal(array: np.ndarray, zchxy_order: bool, path: str, key: str) -> np.ndarray:
@@ -88,23 +166,46 @@ def intensity_scale(dtype: np.dtype, path: str, key: str) -> float:
     raise DataError(f"The image {_where(path, key)} has dtype {dtype}; use integers or floats.")
 
 
-def to_float32(array: np.ndarray, scale: float, path: str, key: str) -> np.ndarray:
-    """Convert ``(ch, z, x, y)`` image data to scaled float32 in shared memory.
+def z_chunks(shape: Sequence[int]) -> list[slice]:
+    """z-ranges of a ``(ch, z, x, y)`` volume with about 16 M voxels each.
+
+    Whole-volume passes (conversion, statistics, label checks) run over these ranges, so their
+    temporaries stay small; both data modes use the same ranges, so float sums agree exactly.
+    """
+    n_z = max(1, _CHUNK_VOXELS // max(1, shape[0] * shape[2] * shape[3]))
+    return [slice(z0, min(z0 + n_z, shape[1])) for z0 in range(0, shape[1], n_z)]
+
+
+def to_float32(
+    array: np.ndarray,
+    scale: float,
+    path: str,
+    key: str,
+    out: np.ndarray | None = None,
+    z_start: int = 0,
+) -> np.ndarray:
+    """Convert ``(ch, z, x, y)`` image data to scaled float32 (by default in shared memory).
 
     The conversion runs in z-chunks, so the only full-size temporary is the result itself, and
     NaNs are refused (they would silently poison every gradient).
+
+    Parameters
+    ----------
+    out
+        Where to write (e.g. a box read from disk); None allocates shared memory.
+    z_start
+        z of ``array[:, 0]`` in the cube, for the error message.
     """
-    out = shared_empty(array.shape, np.float32)
-    n_z = max(1, _CHUNK_VOXELS // max(1, array[:, :1].size))
-    for z0 in range(0, array.shape[1], n_z):
-        chunk = out[:, z0 : z0 + n_z]
-        np.copyto(chunk, array[:, z0 : z0 + n_z], casting="unsafe")
+    out = shared_empty(array.shape, np.float32) if out is None else out
+    for z in z_chunks(array.shape):
+        chunk = out[:, z]
+        np.copyto(chunk, array[:, z], casting="unsafe")
         if scale != 1.0:
             chunk *= np.float32(scale)
         if np.isnan(chunk).any():
             raise DataError(
                 f"The image {_where(path, key)} contains NaN values (first in z-slices "
-                f"{z0}..{z0 + chunk.shape[1] - 1}); replace them before training."
+                f"{z_start + z.start}..{z_start + z.stop - 1}); replace them before training."
             )
     return out
 
@@ -167,10 +268,13 @@ def read_info(path: str, n_lab: int) -> np.ndarray:
     Row 0 marks the classes that are properly labelled in this cube, row 1 the classes that do
     not occur in it at all. Without an ``info`` dataset every class is labelled and none absent.
     """
-    with h5py.File(path, "r") as h5:
-        if "info" not in h5:
+    handle = open_file(path, "label")
+    try:
+        if "info" not in handle:
             return np.stack([np.ones(n_lab, np.int16), np.zeros(n_lab, np.int16)])
-        info = np.asarray(h5["info"][()])
+        info = np.asarray(handle["info"][...])
+    finally:
+        close_file(handle)
     if info.shape != (2, n_lab) or not np.isin(info, (0, 1)).all():
         raise DataError(
             f"The lazy-label dataset 'info' of {path} has shape {info.shape} and values "

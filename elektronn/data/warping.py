@@ -183,42 +183,71 @@ def start_range(
     return None if any(a > b for a, b in ranges) else ranges
 
 
+def _source_z(coords: SourceCoordinates, z_start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source z of every output slice in the cube, its floor, and the weight of the next slice."""
+    z = coords.w + np.float32(z_start)
+    z0 = np.floor(z).astype(np.int64)
+    return z, z0, (z - z0).astype(np.float32)
+
+
+def source_box(
+    coords: SourceCoordinates, start: tuple[int, int, int], shape: tuple[int, int, int]
+) -> tuple[slice, slice, slice]:
+    """The box of the cube that :func:`warp_patch` reads for the patch at ``start``.
+
+    The bounding box of the source positions; in z it also holds the slice above the last one
+    when slices are interpolated (as far as the cube goes). Reading only this box keeps the
+    warp cheap, and it is all the on-disk mode reads from the file.
+    """
+    _, z0, frac = _source_z(coords, start[0])
+    z_stop = min(int(z0.max()) + (2 if frac.any() else 1), shape[0])
+    x, y = (
+        slice(s + low, s + high + 1)
+        for s, low, high in zip(start[1:], coords.low[1:], coords.high[1:], strict=True)
+    )
+    return slice(int(z0.min()), z_stop), x, y
+
+
 def warp_patch(
     image: np.ndarray,
     labels: np.ndarray | None,
     coords: SourceCoordinates,
     start: tuple[int, int, int],
     geometry: PatchGeometry,
+    origin: tuple[int, int, int] = (0, 0, 0),
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Resample one patch: images linearly, the label region by nearest neighbour.
 
     Parameters
     ----------
     image
-        ``(ch, Z, X, Y)`` cube (any strides); only the source box is read.
+        ``(ch, Z, X, Y)`` cube, or the box of it from :func:`source_box` (any strides); only
+        the source box is read.
     labels
-        ``(Z, X, Y)`` registered labels, or None (img-scalar).
+        ``(Z, X, Y)`` registered labels (cube or box, like ``image``), or None (img-scalar).
     coords
         From :func:`source_coordinates` for ``geometry.patch``.
     start
         Patch start in the cube, inside :func:`start_range`.
+    origin
+        Where ``image[:, 0, 0, 0]`` lies in the cube: positions are computed in the cube and
+        then shifted, so a box gives exactly the values of the whole cube.
 
     Returns
     -------
     data ``(ch, dz, dx, dy)`` float32 and labels ``(dz', dx', dy')`` over
     ``geometry.label_region`` (unstrided), or None.
     """
-    n_z = image.shape[1]
-    x0, y0 = start[1] + coords.low[1], start[2] + coords.low[2]
-    x1, y1 = start[1] + coords.high[1] + 1, start[2] + coords.high[2] + 1
+    z_end = origin[0] + image.shape[1]  # in the cube; a box from source_box ends where it may
+    x0, y0 = start[1] + coords.low[1] - origin[1], start[2] + coords.low[2] - origin[2]
+    x1, y1 = start[1] + coords.high[1] + 1 - origin[1], start[2] + coords.high[2] + 1 - origin[2]
     box = torch.from_numpy(image[:, :, x0:x1, y0:y1]).transpose(0, 1)  # (Z, ch, X', Y')
-    z = coords.w + np.float32(start[0])
-    z0 = np.floor(z).astype(np.int64)
-    frac = (z - z0).astype(np.float32)
-    stack = box.index_select(0, torch.from_numpy(z0))
+    z, z0, frac = _source_z(coords, start[0])
+    stack = box.index_select(0, torch.from_numpy(z0 - origin[0]))
     if frac.any():
-        upper = box.index_select(0, torch.from_numpy(np.minimum(z0 + 1, n_z - 1)))
-        stack = torch.lerp(stack, upper, torch.from_numpy(frac)[:, None, None, None])
+        upper = np.minimum(z0 + 1, z_end - 1) - origin[0]
+        upper_stack = box.index_select(0, torch.from_numpy(upper))
+        stack = torch.lerp(stack, upper_stack, torch.from_numpy(frac)[:, None, None, None])
     grid = coords.grid()
     data = F.grid_sample(
         stack, torch.from_numpy(grid), mode="bilinear", padding_mode="zeros", align_corners=True
@@ -227,7 +256,7 @@ def warp_patch(
     if labels is None:
         return data, None
     region = geometry.label_region
-    z_near = np.rint(z[region[0]]).astype(np.intp)
+    z_near = np.rint(z[region[0]]).astype(np.intp) - origin[0]
     is_int = np.issubdtype(labels.dtype, np.integer)
     label_box = torch.from_numpy(labels[z_near, x0:x1, y0:y1]).to(torch.float32)[:, None]
     if is_int:  # classes are sampled as label+1 so that a source outside the box reads -1

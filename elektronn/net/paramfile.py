@@ -170,6 +170,41 @@ def build_model_from_params(path: str | os.PathLike) -> ElektronnNet:
     return model.eval()
 
 
+def _net_kind(n_dim: object) -> str:
+    return {0: "vect-scalar (no conv layers)", 2: "2D", 3: "3D"}.get(n_dim, f"n_dim={n_dim!r}")
+
+
+def init_from_param_file(
+    model: ElektronnNet, checkpoint: dict[str, Any], path: str | os.PathLike
+) -> LoadReport:
+    """Initialise ``model`` adaptively from ``checkpoint``, the file of ``param_file``.
+
+    The adaptive rules tolerate other filter sizes and layer widths, but from a net of another
+    dimensionality (e.g. a 3D net's file for a 2D net) or with no parameter in common nothing
+    would be loaded and the run would silently train from scratch: both are refused.
+
+    Raises
+    ------
+    ParamFileError
+        When the file does not fit the net at all.
+    """
+    file_dim = (checkpoint.get("net") or {}).get("n_dim")
+    if file_dim != model.n_dim:
+        raise ParamFileError(
+            f"Parameter file {path} (option 'param_file') holds a {_net_kind(file_dim)} net, "
+            f"but this config trains a {_net_kind(model.n_dim)} net, so none of its weights "
+            f"can initialise it. Give the file of a net with the same n_dim and mode, or "
+            f"param_file = None to start from random weights."
+        )
+    report = load_into_model(model, checkpoint["state_dict"])
+    if not report.copied and not report.adapted:
+        raise ParamFileError(
+            f"Parameter file {path} (option 'param_file') has no parameter that fits this net "
+            f"({report}); give the file of a net with the same layers, or param_file = None."
+        )
+    return report
+
+
 @dataclass
 class LoadReport:
     """What :func:`load_into_model` did with each parameter of the net."""

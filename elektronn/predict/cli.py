@@ -39,6 +39,7 @@ DEFAULT_OUTPUT_KEY = "prob"
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line (INPUT and OUTPUT are optional only for ``--profile``)."""
     p = argparse.ArgumentParser(
         prog="elektronn-predict",
         description="Predict dense class probabilities of a volume with a trained net "
@@ -116,17 +117,40 @@ def only_dataset(f: h5py.File) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-def open_input(spec: str, stack: contextlib.ExitStack) -> Any:
-    """The input dataset (h5 or zarr), opened read-only for the duration of ``stack``."""
+class H5Files:
+    """h5 files opened once each for one command, so input and output may share a file.
+
+    The output file is opened for appending; the input file read-only, unless it is the
+    output file too (h5py refuses to open one file twice with different modes).
+    """
+
+    def __init__(self, stack: contextlib.ExitStack, output: Path | None) -> None:
+        self.stack = stack
+        self.output = output.resolve() if output is not None else None
+        self.files: dict[Path, h5py.File] = {}
+
+    def get(self, path: Path, role: str) -> h5py.File:
+        key = path.resolve()
+        if key not in self.files:
+            mode = "a" if key == self.output else "r"
+            try:
+                self.files[key] = self.stack.enter_context(h5py.File(path, mode))
+            except OSError as exc:
+                doing = "written" if role == "output" else "read"
+                raise PredictionError(
+                    f"The {role} file '{path}' cannot be {doing} as HDF5: {exc}."
+                ) from None
+        return self.files[key]
+
+
+def open_input(spec: str, files: H5Files) -> Any:
+    """The input dataset (h5 or zarr), open for the duration of ``files``."""
     path, key = split_spec(spec, None)
     if not path.exists():
         raise PredictionError(f"The input file '{path}' does not exist.")
     if path.is_dir() or path.suffix == ".zarr":
         return open_zarr(path, key)
-    try:
-        f = stack.enter_context(h5py.File(path, "r"))
-    except OSError as exc:
-        raise PredictionError(f"The input file '{path}' cannot be read as HDF5: {exc}.") from None
+    f = files.get(path, "input")
     key = key or only_dataset(f)
     if key is None or not isinstance(f.get(key), h5py.Dataset):
         keys = ", ".join(repr(k) for k in f.keys()) or "none"
@@ -170,17 +194,17 @@ def as_channel_first(data: Any, n_dim: int, n_ch: int) -> Any:
 
 
 def create_output(
-    spec: str, shape: tuple[int, ...], dtype: str, overwrite: bool, stack: contextlib.ExitStack
+    spec: str, shape: tuple[int, ...], dtype: str, overwrite: bool, files: H5Files, source: Any
 ) -> h5py.Dataset:
-    """The output dataset, chunked by z-slab-friendly blocks, in an (appended) h5 file."""
+    """The output dataset in an h5 file (created, or appended to), in 64-voxel chunks.
+
+    ``source`` is the input dataset, which ``--overwrite`` must never delete.
+    """
     path, key = split_spec(spec, DEFAULT_OUTPUT_KEY)
-    try:
-        f = stack.enter_context(h5py.File(path, "a"))
-    except OSError as exc:
-        raise PredictionError(
-            f"The output file '{path}' cannot be opened for writing: {exc}."
-        ) from None
+    f = files.get(path, "output")
     if key in f:
+        if isinstance(source, h5py.Dataset) and source == f[key]:
+            raise PredictionError(f"OUTPUT '{spec}' is the input dataset itself; choose a new KEY.")
         if not overwrite:
             raise PredictionError(
                 f"The output file '{path}' already has '{key}'. Use --overwrite to replace it, "
@@ -212,6 +236,7 @@ def parse_tile(text: str | None, n_spatial: int, n_dim: int) -> tuple[int, ...] 
 
 
 def model_name(params: dict, param_file: Path) -> str:
+    """The training's ``save_name`` (names the speed table, as the original did)."""
     config = params.get("config") or {}
     return str(config.get("save_name") or param_file.stem)
 
@@ -239,12 +264,15 @@ def user_offset(model: torch.nn.Module, n_spatial: int, pad: bool) -> tuple[int,
 
 
 def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path) -> None:
+    """Predict INPUT into OUTPUT tile by tile; the files stay open only for the run."""
     with contextlib.ExitStack() as stack:
+        files = H5Files(stack, split_spec(args.output, DEFAULT_OUTPUT_KEY)[0])
         geometry = net_geometry(model)
-        raw = as_channel_first(open_input(args.input, stack), geometry.n_dim, geometry.n_ch)
+        data = open_input(args.input, files)
+        raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
         n_spatial = len(raw.shape) - 1
         shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
-        out = create_output(args.output, shape, args.dtype, args.overwrite, stack)
+        out = create_output(args.output, shape, args.dtype, args.overwrite, files, data)
         tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
         start = time.perf_counter()
         predict_dense(model, raw, raw_order="xyz", tile_shape=tile, pad_raw=args.pad,
@@ -259,11 +287,16 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path) 
 
 
 def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
+    """Time the tile ladder, print it, write ``Speed_<name>.csv`` and name the fastest.
+
+    With an INPUT the ladder stops at its output frame: larger tiles would not be used.
+    """
     max_out = None
     if args.input:
         with contextlib.ExitStack() as stack:
             geometry = net_geometry(model)
-            raw = as_channel_first(open_input(args.input, stack), geometry.n_dim, geometry.n_ch)
+            data = open_input(args.input, H5Files(stack, None))
+            raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
             out_shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
         spatial = out_shape[1:]
         internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial

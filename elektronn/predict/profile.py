@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,11 @@ import numpy as np
 import psutil
 import torch
 
-from .dense import DenseForward, dense_forward, tile_probabilities, widest_layer
+from .dense import DenseForward, dense_forward, evaluating, tile_probabilities, widest_layer
 from .geometry import AxisGeometry, NetGeometry, net_geometry
 from .progress import Stopwatch
+
+Clock = Callable[[], float]
 
 #: Output edge lengths tried (each rounded to the net's stride and capped by the volume).
 LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -82,9 +85,9 @@ def free_memory(device: torch.device) -> int:
 
 def time_tile(
     forward: DenseForward, target: str, tile_in: tuple[int, ...], n_ch: int,
-    device: torch.device, repeats: int,
+    device: torch.device, repeats: int, clock: Clock,
 ) -> float:  # fmt: skip
-    """Best wall time of one pass over a random tile, after a warm-up pass.
+    """Best time of one pass over a random tile, after a warm-up pass.
 
     Passes repeat until there were ``repeats`` of them and :data:`MIN_SECONDS` went by,
     so small tiles get many tries: the minimum is what the tile costs when nothing else
@@ -92,14 +95,13 @@ def time_tile(
     """
     tile = np.random.default_rng(0).random((n_ch, *tile_in), dtype=np.float32)
     times: list[float] = []
-    clock = Stopwatch()
-    while len(times) <= repeats or clock() < MIN_SECONDS:
-        start = time.perf_counter()
-        with torch.inference_mode():
-            tile_probabilities(forward, target, tile, device, stack=False)
+    total = Stopwatch()
+    while len(times) <= repeats or total() < MIN_SECONDS:
+        start = clock()
+        tile_probabilities(forward, target, tile, device, stack=False)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times[1:])
 
 
@@ -111,7 +113,8 @@ def profile_tiles(
     method: str = "auto",
     max_out: tuple[int, ...] | None = None,
     repeats: int = 2,
-    report=print,
+    clock: Clock = time.perf_counter,
+    report: Callable[[str], None] = print,
 ) -> list[ProfileRow]:
     """Time dense prediction for a ladder of tile sizes that fit in memory.
 
@@ -120,6 +123,9 @@ def profile_tiles(
     max_out
         Largest useful output per axis (internal order), e.g. the volume to predict; by
         default only memory limits the tile.
+    clock
+        Wall time by default (what a prediction will take); ``time.process_time`` gives
+        CPU time, which does not depend on other jobs of a shared machine (one thread).
     report
         Called with one line per measured size, so a long profile shows progress.
 
@@ -129,22 +135,22 @@ def profile_tiles(
         In the order measured; :func:`fastest` picks the winner.
     """
     geometry: NetGeometry = net_geometry(model)
-    forward = dense_forward(model.to(device).eval(), method, geometry)
+    forward = dense_forward(model.to(device), method, geometry)
     limit = free_memory(device) // (BYTES_PER_VOXEL_CHANNEL * widest_layer(model))
     rows: list[ProfileRow] = []
-    for tile_in in candidate_tiles(geometry.axes, max_out):
-        if math.prod(tile_in) > limit:
-            break
-        try:
-            seconds = time_tile(forward, target, tile_in, geometry.n_ch, device, repeats)
-        except torch.OutOfMemoryError:
-            break
-        row = ProfileRow(tile_in, tuple(g.output_size(n) for g, n in zip(geometry.axes, tile_in)),
-                         seconds)  # fmt: skip
-        rows.append(row)
-        report(format_row(row))
-        if seconds > MAX_SECONDS_PER_TILE:
-            break
+    with evaluating(model), torch.inference_mode():
+        for tile_in in candidate_tiles(geometry.axes, max_out):
+            if math.prod(tile_in) > limit:
+                break
+            try:
+                seconds = time_tile(forward, target, tile_in, geometry.n_ch, device, repeats, clock)
+            except torch.OutOfMemoryError:
+                break
+            tile_out = tuple(g.output_size(n) for g, n in zip(geometry.axes, tile_in))
+            rows.append(ProfileRow(tile_in, tile_out, seconds))
+            report(format_row(rows[-1]))
+            if seconds > MAX_SECONDS_PER_TILE:
+                break
     return rows
 
 

@@ -19,7 +19,7 @@ import psutil
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
 from .device import parse_gpu, select_device
-from .savedir import enter_save_dir, prepare_save_dir
+from .savedir import check_save_dir, enter_save_dir, prepare_save_dir
 
 
 def uses_plugin_data(config: Config) -> bool:
@@ -122,37 +122,32 @@ def seed_everything(config: Config) -> int:
 
 
 def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
-    """The whole run, or its continuation from ``checkpoint``; returns the exit code."""
+    """The whole run, or its continuation from ``checkpoint``; returns the exit code.
+
+    Everything that can refuse bad input (device, data, ``param_file``) runs before the save
+    directory is created or entered, so a mistake in the config never touches the files of
+    an earlier run of the same name.
+    """
     import torch
 
-    from ..net.model import build_model
-    from ..net.paramfile import load_into_model, load_params
+    from ..net.paramfile import load_params
     from .trainer import Trainer
 
     device = select_device(parse_gpu(gpu))
     if device.type == "cpu":
         share_cores_with_workers(config.background_processes)
-    save_dir = prepare_save_dir(config) if checkpoint is None else enter_save_dir(config)
-    print(f"Save directory: {save_dir}  |  device: {device}")
+    initial = None
+    if checkpoint is None:
+        check_save_dir(config)
+        initial = load_params(config.param_file) if config.param_file else None
     seed = seed_everything(config)
     data, batch_kwargs, monitor_kwargs = load_data(config)
     if hasattr(data, "reseed"):
         data.reseed(seed)
-    n_ch, n_lab = getattr(data, "n_ch", 1), data.n_lab
-    if config.n_lab is None:
-        config.n_lab = n_lab
-    print_architecture(config, n_ch, n_lab)
-    example_shape = getattr(data, "example_shape", None)
-    model = build_model(config, n_ch, n_lab, example_shape).to(device)
-    spatial = config.arch.input_shape if config.arch is not None else ()
-    model.input_shape = (config.batch_size, *((n_ch, *spatial) if spatial else example_shape))
-    if checkpoint is not None:
-        load_into_model(model, checkpoint["state_dict"], strict=True)
-    elif config.param_file:
-        report = load_into_model(model, load_params(config.param_file)["state_dict"])
-        print(f"Initialised from {config.param_file}: {report}")
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"Total count of trainable parameters: {n_params:,}")
+    model = make_model(config, data, device, checkpoint, initial)
+    preview = make_preview(config, model.n_lab)
+    save_dir = prepare_save_dir(config) if checkpoint is None else enter_save_dir(config)
+    print(f"Save directory: {save_dir}  |  device: {device}")
     batches = None
     try:
         if config.background_processes:
@@ -163,7 +158,6 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
                 dict(batch_size=config.batch_size, **batch_kwargs),
                 config.background_processes,
             )
-        preview = make_preview(config, n_lab)
         trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,
                           monitor_kwargs, preview)  # fmt: skip
         if checkpoint is not None:
@@ -180,6 +174,30 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
         if batches is not None:
             batches.close()
     return 0
+
+
+def make_model(config: Config, data, device, resumed: dict | None, initial: dict | None):
+    """The net for ``data``, with the weights of the ``resumed`` run (loaded strictly) or of
+    the ``initial`` file of ``param_file`` (adaptively), else freshly initialised."""
+    from ..net.model import build_model
+    from ..net.paramfile import init_from_param_file, load_into_model
+
+    n_ch, n_lab = getattr(data, "n_ch", 1), data.n_lab
+    if config.n_lab is None:
+        config.n_lab = n_lab
+    print_architecture(config, n_ch, n_lab)
+    example_shape = getattr(data, "example_shape", None)
+    model = build_model(config, n_ch, n_lab, example_shape).to(device)
+    spatial = config.arch.input_shape if config.arch is not None else ()
+    model.input_shape = (config.batch_size, *((n_ch, *spatial) if spatial else example_shape))
+    if resumed is not None:
+        load_into_model(model, resumed["state_dict"], strict=True)
+    elif initial is not None:
+        report = init_from_param_file(model, initial, config.param_file)
+        print(f"Initialised from {config.param_file}: {report}")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"Total count of trainable parameters: {n_params:,}")
+    return model
 
 
 def make_preview(config: Config, n_lab: int):

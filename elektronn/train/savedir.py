@@ -25,12 +25,7 @@ def prepare_save_dir(config: Config) -> Path:
     ConfigError
         If the directory exists and ``overwrite`` is False, or it cannot be created.
     """
-    save_dir = Path(config.save_dir)
-    if save_dir.exists() and not config.overwrite:
-        raise ConfigError(
-            f"The save directory '{save_dir}' exists and overwrite=False: nothing was touched. "
-            f"Choose another 'save_name' or set overwrite=True."
-        )
+    save_dir = check_save_dir(config)
     try:
         (save_dir / BACKUP).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config.config_file, save_dir / BACKUP / "config.py")
@@ -41,6 +36,23 @@ def prepare_save_dir(config: Config) -> Path:
             f"'save_name'): {exc.strerror or exc}."
         ) from None
     os.chdir(save_dir)
+    return save_dir
+
+
+def check_save_dir(config: Config) -> Path:
+    """The save directory, refused before any data is read if ``overwrite=False`` forbids it.
+
+    Raises
+    ------
+    ConfigError
+        If the directory exists and ``overwrite`` is False.
+    """
+    save_dir = Path(config.save_dir)
+    if save_dir.exists() and not config.overwrite:
+        raise ConfigError(
+            f"The save directory '{save_dir}' exists and overwrite=False: nothing was touched. "
+            f"Choose another 'save_name' or set overwrite=True."
+        )
     return save_dir
 
 

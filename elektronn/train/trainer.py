@@ -12,6 +12,7 @@ monitoring included, time in the Ctrl+C console excluded) and saves ``<save_name
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
@@ -33,6 +34,26 @@ SPEED_EMA_DECAY = 0.8
 
 class NonFiniteLoss(FloatingPointError):
     """Raised inside the update closure so a NaN/inf loss never reaches the parameters."""
+
+
+class SaveFailed(Exception):
+    """A file of the run could not be written (full disk, quota, permissions).
+
+    Files are written atomically, so the previous version of the file is intact; the message
+    says what was being saved and why it failed, in the user's words rather than a traceback.
+    """
+
+    def __init__(self, what: str, error: OSError) -> None:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        super().__init__(f"{reason[:1].lower()}{reason[1:]} while saving {what}")
+
+
+class TrainingStopped(Exception):
+    """Training ended by an exception after it had started; the cause is ``__cause__``.
+
+    Raised from :meth:`Trainer.run` once the current parameters are saved, with a message
+    that says why and where the parameters are, for the command line to print last.
+    """
 
 
 def format_duration(seconds: float) -> str:
@@ -177,7 +198,11 @@ class Trainer:
     def save(self, path: Path | str) -> Path:
         """Save the parameters with the resolved config and the resumable training state."""
         path = Path(path)
-        save_params(path, self.cnn, self.config.to_dict(), self.arch_dict(), extra=self.state())
+        try:
+            save_params(path, self.cnn, self.config.to_dict(), self.arch_dict(),
+                        extra=self.state())  # fmt: skip
+        except OSError as exc:
+            raise SaveFailed(f"the parameters to {path}", exc) from exc
         return path
 
     def arch_dict(self) -> dict | None:
@@ -220,7 +245,11 @@ class Trainer:
         cg = getattr(self.optimizer, "timeline", None)
         if cg:
             self.history.rows["CGtimeline"] = [list(map(float, r)) for r in cg]
-        self.history.save(self.save_dir / "Backup", self.config.save_name)
+        backup = self.save_dir / "Backup"
+        try:
+            self.history.save(backup, self.config.save_name)
+        except OSError as exc:
+            raise SaveFailed(f"the training logs to {backup}", exc) from exc
 
     # ------------------------------------------------------------------ the loop
     def current_lr(self) -> float | None:
@@ -348,47 +377,79 @@ class Trainer:
         return loss
 
     def run(self) -> str:
-        """Train until n_steps, max_runtime or a stop request; returns why it ended."""
-        cfg = self.config
+        """Train until n_steps, max_runtime or a stop request; returns why it ended.
+
+        Raises
+        ------
+        TrainingStopped
+            For any exception (or a third interrupt) once training started, after the
+            current parameters were saved to ``-LAST``.
+        """
         previous = {
             s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)
         }
-        t_last = time.perf_counter()
         try:
-            while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
-                if not self.one_step():
-                    break
-                now = time.perf_counter()
-                self.t_passed += now - t_last
-                if self.console_requested:
-                    self.open_console()
-                t_last = time.perf_counter()
-                if self.t_passed > cfg.max_runtime:
-                    self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
+            reason = self.loop()
+            if self.killed:
+                print("Killed from the console: nothing saved.", flush=True)
+            else:
+                self.finish(reason)
         except BaseException as exc:
-            self.save_on_error(exc)
-            raise
+            raise TrainingStopped(self.stop_message(exc)) from exc
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        reason = self.stop_reason or f"n_steps={cfg.n_steps} reached"
-        if self.killed:
-            print("Killed from the console: nothing saved.", flush=True)
-        else:
-            self.finish(reason)
         return reason
 
-    def save_on_error(self, exc: BaseException) -> None:
-        """Keep what was trained when anything goes wrong after training started."""
-        if self.step == 0:
-            return
+    def loop(self) -> str:
+        """The update steps, until a stop condition; returns why it ended."""
+        cfg = self.config
+        t_last = time.perf_counter()
+        while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
+            if not self.one_step():
+                break
+            now = time.perf_counter()
+            self.t_passed += now - t_last
+            if self.console_requested:
+                self.open_console()
+            t_last = time.perf_counter()
+            if self.t_passed > cfg.max_runtime:
+                self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
+        return self.stop_reason or f"n_steps={cfg.n_steps} reached"
+
+    def stop_message(self, exc: BaseException) -> str:
+        """Save what was trained, and say why training stopped and how to continue."""
+        saved = self.save_on_error(exc)
+        why = str(exc) if isinstance(exc, SaveFailed) else ": ".join(
+            filter(None, (type(exc).__name__, str(exc))))  # fmt: skip
+        last = self.param_path("-LAST")
+        if saved is not None:
+            kept = f"the parameters of step {self.step} were saved to {saved}"
+        elif last.is_file():
+            kept = f"the last saved parameters in {last} are intact"
+        else:
+            return f"training stopped at step {self.step}: {why}; nothing was saved."
+        return (f"training stopped at step {self.step}: {why}; {kept}; continue with "
+                f"'elektronn-train --resume {self.save_dir}'.")  # fmt: skip
+
+    def save_on_error(self, exc: BaseException) -> Path | None:
+        """Keep what was trained when anything goes wrong after training started.
+
+        Returns the saved file, or None when nothing was trained yet or saving is what
+        failed (a second attempt would only fail the same way and hide the first message).
+        """
+        if self.step == 0 or isinstance(exc, SaveFailed):
+            return None
         try:
             path = self.save(self.param_path("-LAST"))
-            self.save_logs()
-            print(f"Training stopped at step {self.step} by {type(exc).__name__}; the parameters "
-                  f"were saved to {path}", file=sys.stderr, flush=True)  # fmt: skip
         except Exception as save_exc:  # report both, never hide the original error
-            print(f"Could not save the parameters: {save_exc}", file=sys.stderr)
+            print(f"Could not save the parameters: {save_exc}", file=sys.stderr, flush=True)
+            return None
+        try:
+            self.save_logs()
+        except Exception as save_exc:
+            print(f"Could not save the training logs: {save_exc}", file=sys.stderr, flush=True)
+        return path
 
     def finish(self, reason: str) -> None:
         """Normal end: final parameters, logs and plots."""

@@ -1,0 +1,262 @@
+"""How a run ends when it is stopped from outside or fails: hours of training are never lost.
+
+Signals go to the real command line (``python -m elektronn.cli``, no terminal); the full disk
+is simulated in-process, since a monkeypatch cannot cross into a child process; the kill
+during a save runs the command line in a child that SIGKILLs itself half-way through writing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from test_cli import run_cli, tiny_config, tiny_data  # noqa: F401  (fixture)
+
+from elektronn import cli
+from elektronn.net.paramfile import load_params
+from elektronn.train import trainer as trainer_module
+
+ENDLESS = "n_steps = 10**9\nmax_runtime = 120\n"
+STATUS_LINE = re.compile(r"^\d{5} ")
+
+
+class Training:
+    """``elektronn-train`` in a child process without a terminal, its output read by a thread.
+
+    Reading in a thread keeps the pipe drained (a full pipe would block the trainer) and lets
+    the test wait for a line with a deadline.
+    """
+
+    def __init__(self, *args: object, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "elektronn.cli", *map(str, args)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=cwd,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: re.Pattern, timeout: float = 120) -> str:
+        """The first output line matching ``pattern`` (fails the test after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                assert self.process.poll() is None, "".join(self.output)
+                continue
+            self.output.append(line)
+            if pattern.search(line):
+                return line
+        raise AssertionError(f"no line matching {pattern.pattern!r}:\n{''.join(self.output)}")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Exit code and the whole output."""
+        code = self.process.wait(timeout=timeout)
+        time.sleep(0.2)  # let the reader thread take the last lines
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code, "".join(self.output)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def shared_memory_files(pid: int) -> set[str]:
+    """Files in /dev/shm that process ``pid`` has mapped (named shared memory, semaphores)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return {
+            line.split(None, 5)[5].strip().removesuffix(" (deleted)")
+            for line in maps
+            if "/dev/shm/" in line
+        }
+
+
+@pytest.mark.parametrize(
+    "signum, workers", [(signal.SIGTERM, 2), (signal.SIGINT, 0)], ids=["SIGTERM", "SIGINT"]
+)
+def test_signal_without_terminal_saves_and_exits_0(tmp_path, tiny_data, signum, workers):  # noqa: F811
+    config = tiny_config(tmp_path, ENDLESS + f"background_processes = {workers}\n")
+    run = Training(config, cwd=tmp_path)
+    try:
+        run.wait_for(STATUS_LINE)
+        worker_pids = [p.pid for p in psutil.Process(run.process.pid).children()]
+        assert len(worker_pids) == workers
+        run.process.send_signal(signum)
+        code, output = run.finish()
+    finally:
+        run.kill()
+    name = signal.Signals(signum).name
+    assert code == 0, output
+    assert f"({name} received)" in output and "Parameters saved to" in output, output
+    end = load_params(tmp_path / "runs" / "tiny" / "tiny_end.param")
+    assert end["extra"]["step"] > 0
+    assert not [p for p in worker_pids if psutil.pid_exists(p)], "a worker outlived the run"
+
+
+def test_sigkill_leaves_no_workers_and_no_shared_memory(tmp_path, tiny_data):  # noqa: F811
+    config = tiny_config(tmp_path, ENDLESS + "background_processes = 2\n")
+    run = Training(config, cwd=tmp_path)
+    try:
+        run.wait_for(STATUS_LINE)
+        workers = psutil.Process(run.process.pid).children()
+        assert len(workers) == 2
+        pids = [run.process.pid, *(w.pid for w in workers)]
+        mapped = set().union(*(shared_memory_files(pid) for pid in pids))
+        run.process.send_signal(signal.SIGKILL)
+        assert run.finish()[0] == -signal.SIGKILL
+        _, alive = psutil.wait_procs(workers, timeout=10)
+    finally:
+        run.kill()
+    assert not alive, f"workers {[p.pid for p in alive]} outlived the SIGKILLed trainer"
+    assert not [path for path in mapped if os.path.exists(path)], mapped
+
+
+FLAKY_DATA = """
+import numpy as np
+
+
+class Flaky:
+    \"\"\"Random vectors whose class is the sign of the first feature; fails after some calls.\"\"\"
+
+    n_lab = 2
+    example_shape = (4,)
+
+    def __init__(self, fail_after=12):
+        self.fail_after = fail_after
+        self.calls = 0
+        self.rng = np.random.default_rng(0)
+
+    def getbatch(self, batch_size, source="train"):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise RuntimeError("the data server went away")
+        x = self.rng.standard_normal((batch_size, 4)).astype(np.float32)
+        return x, (x[:, 0] > 0).astype(np.int16)
+"""
+
+
+def test_exception_after_start_saves_last_and_explains(tmp_path):
+    (tmp_path / "flaky.py").write_text(FLAKY_DATA)
+    config = tmp_path / "flaky_cfg.py"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            save_path = {str(tmp_path / "runs")!r}
+            save_name = "flaky"
+            mode = "vect-scalar"
+            data_class_name = ("flaky.py", "Flaky")
+            MLP_layers = [8]
+            n_lab = 2
+            batch_size = 4
+            monitor_batch_size = 4
+            n_steps = 1000
+            history_freq = [5]
+            plot_on = False
+            """
+        )
+    )
+    result = run_cli(config)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" in result.stderr and "flaky.py" in result.stderr  # the user's bug
+    last_line = result.stderr.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"elektronn-train: error: training stopped at step (\d+): RuntimeError: the data "
+        r"server went away; the parameters of step \1 were saved to (\S+-LAST\.param); "
+        r"continue with 'elektronn-train --resume \S+'\.",
+        last_line,
+    )
+    assert match, last_line
+    saved = load_params(match[2])
+    assert saved["extra"]["step"] == int(match[1]) > 0
+
+
+def test_full_disk_is_one_message_and_exit_1(tmp_path, tiny_data, monkeypatch, capsys):  # noqa: F811
+    real_save = trainer_module.save_params
+    calls = []
+
+    def disk_full_after_first_save(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "save_params", disk_full_after_first_save)
+    monkeypatch.chdir(tmp_path)  # the run changes into its save directory
+    code = cli.train_main([str(tiny_config(tmp_path)), "--gpu=false"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    last = tmp_path / "runs" / "tiny" / "tiny-LAST.param"
+    assert err.strip().splitlines() == [
+        f"elektronn-train: error: training stopped at step 6: no space left on device while "
+        f"saving the parameters to {last}; the last saved parameters in {last} are intact; "
+        f"continue with 'elektronn-train --resume {last.parent}'."
+    ]
+    assert load_params(last)["extra"]["step"] == 1
+
+
+KILLED_WHILE_SAVING = """
+import io, os, signal, sys
+
+import torch
+
+from elektronn import cli
+
+real_save, calls = torch.save, []
+
+
+def save_half_then_die(obj, f, *args, **kwargs):
+    calls.append(1)
+    if len(calls) < 2:
+        return real_save(obj, f, *args, **kwargs)
+    whole = io.BytesIO()
+    real_save(obj, whole, *args, **kwargs)
+    f.write(whole.getvalue()[: len(whole.getvalue()) // 2])
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+torch.save = save_half_then_die
+sys.exit(cli.train_main(sys.argv[1:]))
+"""
+
+
+def test_kill_during_save_keeps_previous_last_file(tmp_path, tiny_data):  # noqa: F811
+    config = tiny_config(tmp_path)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_SAVING, str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    save_dir = tmp_path / "runs" / "tiny"
+    half_written = list(save_dir.glob(".tiny-LAST.param.*.tmp"))
+    assert len(half_written) == 1, "the kill did not happen while writing"
+    assert load_params(save_dir / "tiny-LAST.param")["extra"]["step"] == 1
+    resumed = run_cli("--resume", save_dir, "--set", "n_steps=8")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "at step 1" in resumed.stdout
