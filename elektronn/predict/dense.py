@@ -30,9 +30,11 @@ from .volume import RAW_ORDERS, StoredVolume, convert_output, mirror_indices, sp
 METHODS = ("auto", "mfp", "stitch")
 OUT_DTYPES = ("float32", "float16", "uint8")
 
-#: Default tile budget: input voxels x the widest layer's channel count, i.e. about 1 GiB
-#: per float32 activation array of the first layers, where MFP's memory peaks.
-DEFAULT_BUDGET = 2**28
+#: Default tile budget: input voxels x the widest layer's channel count, i.e. 256 MiB per
+#: float32 activation array (a few are alive at once). On the CPU larger tiles are no
+#: faster (the activations outgrow the caches, see benchmarks/RESULTS.md); on a GPU
+#: ``elektronn-predict --profile`` may find a larger tile faster.
+DEFAULT_BUDGET = 2**26
 
 #: A 2D net on a stack gets no geometry along z: each slice is predicted on its own.
 SLICE_AXIS = AxisGeometry(fov=1, step=1)
@@ -249,10 +251,9 @@ def predict_dense(
     tile_shape
         Input size of a tile per spatial axis (order of ``raw``), rounded down to a size at
         which the net gives a dense output (MFP-valid, see :mod:`.geometry`; at least the
-        smallest such size). For a 2D net
-        on a stack the z entry is the number of slices per batch. Default: the largest tile
-        within about 1 GiB per activation array (``elektronn-predict --profile`` finds the
-        fastest).
+        smallest such size). For a 2D net on a stack the z entry is the number of slices
+        per batch. Default: the largest tile within 256 MiB per activation array
+        (:data:`DEFAULT_BUDGET`; ``elektronn-predict --profile`` finds the fastest).
     pad_raw
         Mirror-pad (numpy ``'symmetric'``) the volume by the offset so the output covers the
         input frame. Without it the output is ``fov - 1`` smaller per axis and output voxel
