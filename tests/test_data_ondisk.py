@@ -277,19 +277,23 @@ def test_rss_stays_far_below_the_volume(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("zarr") is None, reason="zarr is not installed")
-def test_zarr_store_equals_h5(tmp_path):
+@pytest.mark.parametrize("store", ["c.zarr", "c.n5"])
+def test_zarr_and_n5_stores_equal_h5(tmp_path, store):
     import zarr
 
+    if store.endswith(".n5") and not hasattr(zarr, "N5Store"):
+        pytest.skip("N5 needs zarr 2")
     rng = np.random.default_rng(9)
     image, labels = rng.integers(0, 256, (30, 30, 8), np.uint8), rng.integers(0, 2, (30, 30, 8))
     write_h5(tmp_path / "c.h5", raw=image, lab=labels)
-    group = zarr.open_group(str(tmp_path / "c.zarr"), mode="w")
+    path = str(tmp_path / store)
+    group = zarr.open_group(zarr.N5Store(path) if store.endswith(".n5") else path, mode="w")
     group.create_dataset("raw", data=image)
     group.create_dataset("lab", data=labels)
     common = dict(data_path=str(tmp_path), label_path=str(tmp_path), seed=3, **NETS["2D"])
-    memory = ImageData([("c.h5", "raw")], [("c.h5", "lab")], **common)
-    disk = ImageData([("c.zarr", "raw")], [("c.zarr", "lab")], data_in_memory=False, **common)
-    assert_same_batches(memory, disk, batch_size=4, **AUGMENTED)
+    for data in both_modes(tmp_path, [(store, "raw")], [(store, "lab")], **NETS["2D"]):
+        from_h5 = ImageData([("c.h5", "raw")], [("c.h5", "lab")], **common)
+        assert_same_batches(from_h5, data, batch_size=4, **AUGMENTED)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("zarr") is not None, reason="zarr is installed")

@@ -80,9 +80,8 @@ def _open_zarr(path: str, what: str) -> Any:
 
 def close_file(handle: Any) -> None:
     """Close what :func:`open_file` opened (zarr groups hold nothing open)."""
-    close = getattr(handle, "close", None)
-    if close is not None:
-        close()
+    if isinstance(handle, h5py.File):
+        handle.close()
 
 
 def dataset_of(handle: Any, path: str, key: str, what: str) -> Any:
@@ -148,8 +147,8 @@ def image_to_internal(array: np.ndarray, zchxy_order: bool, path: str, key: str)
             f"The image {_where(path, key)} has shape {array.shape} ({array.ndim} axes), but "
             f"images must be {layout}."
         )
-    if array.ndim == 3:
-        array = array[None]
+    if array.ndim == 3:  # add the channel axis where the layout has it
+        array = array[:, None] if zchxy_order else array[None]
     return array.transpose(1, 0, 2, 3) if zchxy_order else array.transpose(0, 3, 1, 2)
 
 

@@ -283,7 +283,14 @@ def namespace(trainer: Trainer) -> dict[str, Any]:
         "i": trainer.step,
         "np": np,
         "torch": torch,
+        "exit": _leave_hint,
+        "quit": _leave_hint,
     }
+
+
+def _leave_hint(*args: Any) -> None:
+    """``exit()``/``quit()`` would close standard input and end the run: explain instead."""
+    print("Type 'q' to continue training, 'abort' to stop and save, 'kill' to stop without saving.")
 
 
 def evaluate(session: Session, text: str) -> None:
