@@ -433,5 +433,5 @@ def _running(process, psutil):
 
 
 def test_status_line_without_history_says_nan(trainer):
-    assert not trainer.history.rows["errors"]
+    assert trainer.history.last("errors") is None
     assert "train=nan" in console.status_line(trainer)

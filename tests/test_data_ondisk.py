@@ -111,6 +111,20 @@ def test_uint16_multichannel_xyz(tmp_path):
     assert_same_batches(memory, disk, batch_size=4, **AUGMENTED)
 
 
+def test_zchxy_without_channel_axis(tmp_path):
+    rng = np.random.default_rng(10)
+    write_h5(
+        tmp_path / "c.h5",
+        raw=rng.integers(0, 256, (8, 34, 36), np.uint8),  # (z, x, y)
+        lab=rng.integers(0, 2, (8, 30, 32), np.uint8),
+    )
+    memory, disk = both_modes(
+        tmp_path, [("c.h5", "raw")], [("c.h5", "lab")], zchxy_order=True, **NETS["2D"]
+    )
+    assert disk.n_ch == 1 and disk.cubes[0].shape == memory.cubes[0].shape == (8, 34, 36)
+    assert_same_batches(memory, disk, batch_size=4, **AUGMENTED)
+
+
 @pytest.mark.parametrize("image_dtype", [np.uint8, np.float32])
 def test_downsample_xy_per_box(tmp_path, image_dtype):
     """Factor 3 on x = 95 keeps the centred 93 voxels (from 1), on y = 94 the first 93."""

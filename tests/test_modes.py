@@ -1,4 +1,4 @@
-"""Tiny trainings through the CLI in every mode: img-scalar, vect-scalar plug-ins, MNIST, lazy labels."""
+"""Tiny trainings through the CLI in every mode: img-scalar, vect-scalar, MNIST, lazy labels."""
 
 import textwrap
 

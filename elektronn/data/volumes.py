@@ -43,8 +43,8 @@ def open_file(path: str, what: str) -> Any:
 
     Returns
     -------
-    An object indexable by dataset key (``h5py.File`` or a zarr group); the caller closes it
-    (zarr groups need no closing).
+    An object indexable by dataset key (``h5py.File`` or a zarr group), to be closed with
+    :func:`close_file`.
     """
     is_zarr = path.rstrip("/").endswith(_ZARR_SUFFIXES)
     if not (os.path.isdir(path) if is_zarr else os.path.isfile(path)):

@@ -63,8 +63,8 @@ class Settings:
 
 
 def _last(trainer: Trainer, kind: str, column: int) -> float:
-    rows = trainer.history.rows.get(kind) or []
-    return rows[-1][column] if rows else math.nan
+    row = trainer.history.last(kind)
+    return math.nan if row is None else float(row[column])
 
 
 def _optional(value: float | None, fmt: str) -> str:

@@ -38,30 +38,53 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 
 
 class History:
-    """Rows of the four logs, appended during training and saved as ``.npy`` files."""
+    """Rows of the four logs, kept as growing float arrays (40 bytes per timeline row).
+
+    Checkpoints do not carry the logs: a resumed run reads them back from ``Backup/``
+    (:meth:`load`), which is written together with every ``-LAST`` backup.
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[list[float]]] = {kind: [] for kind in KINDS}
+        self._arrays = {kind: np.empty((64, len(cols))) for kind, cols in KINDS.items()}
+        self._length = dict.fromkeys(KINDS, 0)
 
     def add(self, kind: str, *values: float) -> None:
         """Append one row; the values follow the columns of ``KINDS[kind]``."""
         assert len(values) == len(KINDS[kind]), f"{kind} takes {KINDS[kind]}"
-        self.rows[kind].append([float(v) for v in values])
+        n = self._length[kind]
+        if n == len(self._arrays[kind]):
+            self._arrays[kind] = np.concatenate(
+                [self._arrays[kind], np.empty_like(self._arrays[kind])]
+            )
+        self._arrays[kind][n] = values
+        self._length[kind] = n + 1
 
     def array(self, kind: str) -> np.ndarray:
-        return np.array(self.rows[kind], dtype=np.float64).reshape(-1, len(KINDS[kind]))
+        """The rows so far (a view: copy it to keep it)."""
+        return self._arrays[kind][: self._length[kind]]
+
+    def last(self, kind: str) -> np.ndarray | None:
+        """The newest row, None before the first."""
+        n = self._length[kind]
+        return self._arrays[kind][n - 1] if n else None
+
+    def replace(self, kind: str, rows: np.ndarray) -> None:
+        """Set a whole log (the CG timeline, which the optimiser keeps)."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(KINDS[kind]))
+        self._arrays[kind] = np.concatenate([rows, np.empty((64, rows.shape[1]))])
+        self._length[kind] = len(rows)
 
     def save(self, backup_dir: Path, save_name: str) -> None:
         """Write every non-empty log to ``backup_dir``."""
-        for kind, rows in self.rows.items():
-            if rows:
+        for kind, n in self._length.items():
+            if n:
                 atomic_save_npy(backup_dir / f"{save_name}.{kind}.npy", self.array(kind))
 
-    def state_dict(self) -> dict[str, list[list[float]]]:
-        return {kind: [list(r) for r in rows] for kind, rows in self.rows.items()}
-
-    def load_state_dict(self, state: dict[str, list[list[float]]]) -> None:
-        self.rows = {kind: [list(r) for r in state.get(kind, [])] for kind in KINDS}
+    def load(self, backup_dir: Path, save_name: str, before_step: int) -> None:
+        """Read the logs of a run back, keeping rows of steps before ``before_step``."""
+        for kind, rows in load_history(backup_dir, save_name).items():
+            step_indexed = kind != "CGtimeline"
+            self.replace(kind, rows[rows[:, 0] < before_step] if step_indexed else rows)
 
 
 def load_history(backup_dir: Path, save_name: str) -> dict[str, np.ndarray]:

@@ -1,8 +1,9 @@
 """Resuming a stopped or crashed run: ``elektronn-train --resume SAVE_DIR``.
 
 Every ``-LAST`` backup and the final ``_end`` file hold, besides the weights, the resolved
-configuration and the trainer's state (step, time, optimiser state, LR, history and the
-random-number states), so a resumed run continues as if it had never stopped.
+configuration and the trainer's state (step, time, optimiser state, LR and the random-number
+states; the logs are read back from ``Backup/``), so a resumed run continues as if it had
+never stopped.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _saved_step(checkpoint: dict[str, Any]) -> int:
 
 def config_from_checkpoint(checkpoint: dict[str, Any], path: Path, overrides=()) -> Config:
     """The run's resolved configuration, with ``--set`` overrides (e.g. a larger n_steps)."""
-    if not checkpoint.get("config") or not (checkpoint.get("extra") or {}).get("history"):
+    if not checkpoint.get("config") or "step" not in (checkpoint.get("extra") or {}):
         raise ConfigError(f"'{path}' holds no training state (not written by elektronn-train).")
     values = master_defaults()
     values.update(checkpoint["config"])

@@ -109,11 +109,9 @@ class TensorBoardLogger:
             ("history", HISTORY_COLUMNS, HISTORY_TAGS),
             ("errors", ERRORS_COLUMNS, ERROR_TAGS),
         ):
-            rows = history.rows.get(kind) or []
-            if rows:
-                values.update(
-                    {tags[c]: v for c, v in zip(columns, rows[-1], strict=True) if c in tags}
-                )
+            row = history.last(kind)
+            if row is not None:
+                values.update({tags[c]: v for c, v in zip(columns, row, strict=True) if c in tags})
         if its_per_s:
             values["speed/steps_per_s"] = its_per_s
         self.log_scalars(values, step)

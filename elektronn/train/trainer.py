@@ -220,7 +220,6 @@ class Trainer:
             "next_preview_h": self.next_preview_h,
             "optimizer_name": self.config.optimizer,
             "optimizer": self.optimizer.state_dict(),
-            "history": self.history.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "data_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
         }
@@ -235,7 +234,7 @@ class Trainer:
         if state["optimizer_name"] != self.config.optimizer:
             self.switch_optimizer(state["optimizer_name"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.history.load_state_dict(state["history"])
+        self.history.load(self.save_dir / "Backup", self.config.save_name, self.step)
         torch.set_rng_state(state["torch_rng"])
         rng = getattr(self.data, "rng", None)
         if state["data_rng"] is not None and isinstance(rng, np.random.Generator):
@@ -244,7 +243,7 @@ class Trainer:
     def save_logs(self) -> None:
         cg = getattr(self.optimizer, "timeline", None)
         if cg:
-            self.history.rows["CGtimeline"] = [list(map(float, r)) for r in cg]
+            self.history.replace("CGtimeline", np.asarray(cg))
         backup = self.save_dir / "Backup"
         try:
             self.history.save(backup, self.config.save_name)
