@@ -159,3 +159,17 @@ def test_every_optimizer_trains_through_the_cli(tmp_path, tiny_data, optimizer):
     timeline = np.load(save / "Backup" / "tiny.timeline.npy")
     assert len(timeline) == 6 and np.isfinite(timeline[:, 3]).all()
     assert (save / "Backup" / "tiny.CGtimeline.npy").is_file() == (optimizer == "CG")
+
+
+def test_status_line_without_validation_data_says_nan(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path, "valid_cubes = []\n"), "--set", "n_steps=1")
+    assert result.returncode == 0, result.stderr
+    assert "valid=nan%" in result.stdout
+
+
+def test_dry_run_ram_estimate_counts_z_ranges(tmp_path, tiny_data):
+    extra = "d_files = [('raw_0.h5', 'raw', (0, 2))]\nl_files = [('lab_0.h5', 'lab', (0, 2))]\n"
+    result = run_cli(tiny_config(tmp_path, extra + "valid_cubes = []\n"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    # 64*64*2 image voxels * 4 bytes + label voxels * 2 bytes = 48 KiB
+    assert "0.05 MiB of RAM" in result.stdout and "z(0, 2)" in result.stdout

@@ -41,21 +41,30 @@ def h5_shape(folder: str, name: str, key: str) -> tuple[tuple[int, ...], np.dtyp
         raise ConfigError(f"Data file '{path}' cannot be read as HDF5: {exc}.") from None
 
 
+def entry_voxels(shape: tuple[int, ...], entry, zchxy_order: bool) -> int:
+    """Voxels a d_files/l_files entry uses: the whole dataset or its z-range."""
+    n = int(np.prod(shape))
+    if len(entry) == 3 and shape:
+        z_size = shape[0] if zchxy_order else shape[-1]
+        n = n // z_size * (entry[2][1] - entry[2][0])
+    return n
+
+
 def describe_data_files(config: Config) -> list[str]:
     """Lines with every image/label file's shape and the RAM estimate of the specification."""
     lines, n_img, n_lab = [], 0, 0
     for d_entry, l_entry in zip(config.d_files, config.l_files, strict=False):
         d_shape, d_dtype = h5_shape(config.data_path, d_entry[0], d_entry[1])
         l_shape, l_dtype = h5_shape(config.label_path, l_entry[0], l_entry[1])
-        n_img += int(np.prod(d_shape))
-        n_lab += int(np.prod(l_shape))
+        n_img += entry_voxels(d_shape, d_entry, config.zchxy_order)
+        n_lab += entry_voxels(l_shape, l_entry, config.zchxy_order)
         z_range = f" z{tuple(d_entry[2])}" if len(d_entry) == 3 else ""
         lines.append(
             f"  {d_entry[0]}:{d_entry[1]}{z_range} {d_shape} {d_dtype}  |  "
             f"{l_entry[0]}:{l_entry[1]} {l_shape} {l_dtype}"
         )
     ram = ram_estimate_bytes(n_img, n_lab)
-    lines.append(f"Training data needs about {ram / 2**20:.1f} MiB of RAM.")
+    lines.append(f"Training data needs about {ram / 2**20:.2f} MiB of RAM.")
     return lines
 
 

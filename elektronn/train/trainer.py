@@ -27,9 +27,15 @@ from ..net.paramfile import save_params
 from .history import History
 from .optimizers import make_optimizer, scheduled_lr, switch_optimizer
 from .plots import PlotProcess, make_plots
+from .tensorboard import create_logger
 
 LOSS_EMA_DECAY = 0.995
 SPEED_EMA_DECAY = 0.8
+
+
+def _number(value: float, fmt: str) -> str:
+    """``value`` formatted, or ``nan`` (e.g. no validation data) without zero padding."""
+    return format(value, fmt) if math.isfinite(value) else "nan"
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -88,6 +94,7 @@ class Trainer:
         self.optimizer = make_optimizer(config.optimizer, list(model.parameters()), config)
         self.history = History()
         self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
+        self.tensorboard = create_logger(self.save_dir)  # None unless tensorboard is installed
         self.step = 0
         self.t_passed = 0.0
         self.wait_time = 0.0
@@ -275,6 +282,8 @@ class Trainer:
                          valid_loss, nll_after - nll, math.nan if lr is None else lr)  # fmt: skip
         self.history.add("errors", i, self.t_passed, train_err, valid_err)
         self.save_logs()
+        if self.tensorboard:
+            self.tensorboard.log_history(self.history, i, self.its_per_s)
         self.save(self.param_path("-LAST"))
         if self.config.plot_on:
             self.plotter.request()
@@ -288,8 +297,9 @@ class Trainer:
         lr_text = "n/a" if lr is None else f"{lr:.5f}"
         prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
         return (
-            f"{i:05d} {name}m={self.loss_ema:.3f}, train={train_err:05.2f}{unit}, "
-            f"valid={valid_err:05.2f}{unit}, prev={prevalence:04.1f}, {name}diff={diff:+.1e}, "
+            f"{i:05d} {name}m={self.loss_ema:.3f}, train={_number(train_err, '05.2f')}{unit}, "
+            f"valid={_number(valid_err, '05.2f')}{unit}, prev={prevalence:04.1f}, "
+            f"{name}diff={diff:+.1e}, "
             f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
         )
 
@@ -305,7 +315,9 @@ class Trainer:
             return
         self.cnn.eval()
         try:
-            self.preview.predict(self.cnn, self.next_preview_h, self.save_dir)
+            written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir)
+            if self.tensorboard:
+                self.tensorboard.log_images(written, self.step)
         except Exception as exc:  # a failed preview must not end hours of training
             print(f"Preview prediction failed: {type(exc).__name__}: {exc}", flush=True)
         finally:
@@ -398,6 +410,8 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if self.tensorboard:
+                self.tensorboard.close()
         return reason
 
     def loop(self) -> str:
