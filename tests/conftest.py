@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from tiny import write_cubes
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -19,3 +20,9 @@ def shared_data() -> Path:
 def no_user_defaults(tmp_path, monkeypatch):
     """Keep the developer's own ~/.elektronn.config out of every test."""
     monkeypatch.setenv("ELEKTRONN_USER_CONFIG", str(tmp_path / "no-user-defaults.config"))
+
+
+@pytest.fixture
+def tiny_data(tmp_path) -> Path:
+    """Two small synthetic membrane cubes in tmp_path/data (see tests/tiny.py)."""
+    return write_cubes(tmp_path / "data")

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from test_cli import run_cli, tiny_config, tiny_data  # noqa: F401  (fixture)
+from tiny import run_cli, tiny_config
 
 from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.net.paramfile import save_params
@@ -192,7 +192,7 @@ CASES: dict[str, tuple[Prepare, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_exits_2_and_touches_nothing(tmp_path, tiny_data, old_run, case):  # noqa: F811
+def test_bad_input_exits_2_and_touches_nothing(tmp_path, tiny_data, old_run, case):
     prepare, fragments = CASES[case]
     config = tiny_config(tmp_path, prepare(tmp_path, tiny_data))
     lines = config.read_text().splitlines()

@@ -1,71 +1,10 @@
 """``elektronn-train`` as a user runs it: dry runs, bad input, the save directory."""
 
 import os
-import subprocess
-import sys
-import textwrap
 
-import h5py
 import numpy as np
 import pytest
-
-from elektronn.data.synthetic import make_membrane_volume
-
-
-def run_cli(*args, cwd=None, env_extra=None, timeout=300):
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "elektronn.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-    )
-
-
-@pytest.fixture
-def tiny_data(tmp_path):
-    """Two small synthetic membrane cubes in tmp_path/data."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for i in range(2):
-        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
-        with h5py.File(folder / f"raw_{i}.h5", "w") as f:
-            f["raw"] = raw
-        with h5py.File(folder / f"lab_{i}.h5", "w") as f:
-            f["lab"] = labels
-    return folder
-
-
-def tiny_config(tmp_path, extra=""):
-    """A small 2D img-img config that trains in seconds."""
-    text = f"""
-    save_path = {str(tmp_path / "runs")!r}
-    save_name = "tiny"
-    n_dim = 2
-    desired_input = 30
-    filters = [6, 4]
-    pool = [2, 1]
-    nof_filters = [4, 4]
-    batch_size = 2
-    n_lab = 2
-    mode = "img-img"
-    data_path = "data/"
-    label_path = "data/"
-    d_files = [("raw_0.h5", "raw"), ("raw_1.h5", "raw")]
-    l_files = [("lab_0.h5", "lab"), ("lab_1.h5", "lab")]
-    valid_cubes = [1]
-    n_steps = 12
-    max_runtime = 120
-    history_freq = [5]
-    monitor_batch_size = 4
-    plot_on = False
-    SGD_params = dict(LR=0.01, momentum=0.9)
-    """
-    path = tmp_path / "tiny.py"
-    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
-    return path
+from tiny import run_cli, tiny_config
 
 
 def test_dry_run_prints_architecture_and_data(tmp_path, tiny_data):

@@ -2,15 +2,13 @@
 
 import re
 import sys
-import textwrap
 
-import h5py
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config, write_cubes
 
 from elektronn.config import load_config
-from elektronn.data.synthetic import make_membrane_volume
 from elektronn.train import console, introspection
 
 PROMPT = "@ELEKTRONN: "
@@ -19,45 +17,10 @@ PROMPT = "@ELEKTRONN: "
 # -- a tiny real trainer --------------------------------------------------------------------
 
 
-def write_cubes(folder, shape=(64, 64, 4)):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(2):
-        raw, labels = make_membrane_volume(shape, n_cells=12, seed=i)
-        with h5py.File(folder / f"raw_{i}.h5", "w") as f:
-            f["raw"] = raw
-        with h5py.File(folder / f"lab_{i}.h5", "w") as f:
-            f["lab"] = labels
-
-
 def write_config(tmp_path, extra=""):
-    """A small 2D img-img config (output stride 2) on two synthetic membrane cubes."""
+    """The tiny config of tests/tiny.py with its data."""
     write_cubes(tmp_path / "data")
-    text = f"""
-    save_path = {str(tmp_path / "runs")!r}
-    save_name = "tiny"
-    n_dim = 2
-    desired_input = 30
-    filters = [6, 4]
-    pool = [2, 1]
-    nof_filters = [4, 4]
-    batch_size = 2
-    n_lab = 2
-    mode = "img-img"
-    data_path = "data/"
-    label_path = "data/"
-    d_files = [("raw_0.h5", "raw"), ("raw_1.h5", "raw")]
-    l_files = [("lab_0.h5", "lab"), ("lab_1.h5", "lab")]
-    valid_cubes = [1]
-    n_steps = 12
-    max_runtime = 120
-    history_freq = [5]
-    monitor_batch_size = 4
-    plot_on = False
-    SGD_params = dict(LR=0.01, momentum=0.9)
-    """
-    path = tmp_path / "tiny.py"
-    path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
-    return path
+    return tiny_config(tmp_path, extra)
 
 
 def make_trainer(tmp_path, extra=""):

@@ -5,7 +5,7 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
-from test_cli import run_cli, tiny_config, tiny_data  # noqa: F401  (fixture)
+from tiny import run_cli, tiny_config
 
 COMMON = """
 n_steps = 30
@@ -147,7 +147,7 @@ def test_mnist_mlp_example_runs(tmp_path, shared_data):
     assert errors[-1, 3] < 40.0
 
 
-def test_lazy_labels_training_runs(tmp_path, tiny_data):  # noqa: F811
+def test_lazy_labels_training_runs(tmp_path, tiny_data):
     for i in range(2):
         with h5py.File(tiny_data / f"lab_{i}.h5", "a") as f:
             f["info"] = np.array([[1, 0], [0, 0]], np.int16)  # class 0 labelled, 1 lazily

@@ -1,7 +1,7 @@
 """Resuming a run continues it exactly (CPU, no background processes)."""
 
 import numpy as np
-from test_cli import run_cli, tiny_config, tiny_data  # noqa: F401  (fixture)
+from tiny import run_cli, tiny_config
 
 
 def timeline_losses(save_dir):
@@ -9,7 +9,7 @@ def timeline_losses(save_dir):
     return dict(zip(timeline[:, 0].astype(int), timeline[:, 3], strict=True))
 
 
-def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, tiny_data):  # noqa: F811
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, tiny_data):
     config = tiny_config(tmp_path, "warp_on = 0.5\ndropout_rates = [0.2, 0.2]\nrandom_seed = 7\n")
     full = run_cli(config, "--set", "n_steps=21", "--set", "save_name=full")
     assert full.returncode == 0, full.stderr

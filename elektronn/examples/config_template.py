@@ -8,7 +8,7 @@ Generated from elektronn/config/options.py - do not edit by hand.
 
 # --- General Setup ---
 # Folder in which the save directory <save_path>/<save_name>/ is created.
-save_path = "~/CNN_Training/"
+save_path = '~/CNN_Training/'
 # ($) Make plots of the training progress in the save directory (in a separate process).
 plot_on = True
 # ($) Print a status line (loss, errors, LR, speed) every history_freq steps.
@@ -26,7 +26,7 @@ prev_save_h = 3.0
 
 # --- Paths and General ---
 # (*) Name of the save directory and prefix of every file written there.
-save_name = "Test"
+save_name = 'Test'
 # If False, refuse to start when the save directory exists (nothing is touched).
 overwrite = True
 # ($) Parameter file to initialise the network from (shape changes are tolerated).
@@ -34,7 +34,7 @@ param_file = None
 
 # --- Network Architecture ---
 # tanh, abs, linear, sig or relu; global or one per layer (conv + MLP).
-activation_func = "relu"
+activation_func = 'relu'
 # (*) Number of patches per update step.
 batch_size = 1
 # Fail rates per layer (conv + MLP) or global; [] disables; never on the last layer.
@@ -50,7 +50,7 @@ pool = []
 # (*) Number of filters (feature maps) per conv layer.
 nof_filters = []
 # ($) 'max' or 'maxabs' (max of absolute values, sign kept); global or per conv layer.
-pooling_mode = "max"
+pooling_mode = 'max'
 # (*) Max fragment pooling per conv layer; only for prediction, [] disables it.
 MFP = []
 
@@ -60,11 +60,11 @@ rnn_layer_kwargs = None
 # (*) Neurons per fully connected layer after the conv layers; [] for img-img.
 MLP_layers = []
 # Loss function: 'nll' (classification) or 'regression' (mean squared error).
-target = "nll"
+target = 'nll'
 
 # --- Data Options ---
 # (*) Kind of data and labels: 'img-img', 'img-scalar' or 'vect-scalar'.
-mode = "img-img"
+mode = 'img-img'
 # (*) Prepare batches in background processes: True (= 2) or the number of processes.
 background_processes = False
 # ($) False keeps h5 volumes on disk and reads only each patch's region (data larger than RAM).
@@ -74,9 +74,9 @@ n_lab = None
 
 # --- Data Options for Images (ignored for vect-scalar) ---
 # (*) Folder of the image files (relative paths resolve against the config file's folder).
-data_path = ""
+data_path = ''
 # (*) Folder of the label files (relative paths resolve against the config file's folder).
-label_path = ""
+label_path = ''
 # (*) Image files: list of (h5 file name, dataset key).
 d_files = []
 # (*) Label files: list of (h5 file name, dataset key), in the same order as d_files.
@@ -100,7 +100,7 @@ lazy_labels = False
 # (*) Random warping of training patches: True, or the fraction of patches to warp.
 warp_on = False
 # (*) img-scalar images of invalid size: 'crop', 'keep', '0-pad', 'c-pad', 'mirror' or 'reject'.
-border_mode = "crop"
+border_mode = 'crop'
 # ($) 'standardise' gives the images zero mean and unit standard deviation.
 pre_process = None
 # Set True if the h5 data is stored as (z,(ch,)x,y) instead of ((ch,)x,y,z).
@@ -114,7 +114,7 @@ downsample_xy = False
 # h5 file with raw cubes ((ch,)x,y,z), 0-255, to predict as previews; None = no previews.
 preview_data_path = None
 # Preview settings: export_class (int, list or 'all') and max_z_pred.
-preview_kwargs = {"export_class": 1, "max_z_pred": 5}
+preview_kwargs = {'export_class': 1, 'max_z_pred': 5}
 
 # --- Alternative / vect-scalar Data Options ---
 # Data class shipped with elektronn (e.g. 'MNISTData') or (file_path, class_name).
@@ -140,7 +140,7 @@ class_weights = None
 # Label propagation for unlabelled pixels above this probability; <= 0.5 disables.
 label_prop_thresh = None
 # Optimiser: 'SGD', 'CG', 'RPROP', 'LBFGS' or 'Adam'.
-optimizer = "SGD"
+optimizer = 'SGD'
 # Learning-rate multiplier per 1000 update steps.
 LR_decay = 0.993
 # List of (step, LR): at that step the LR is set to that value (any order).
@@ -148,12 +148,24 @@ LR_schedule = None
 
 # --- Optimiser Hyperparameters ---
 # (*) Initial learning rate and momentum for SGD.
-SGD_params = {"LR": 0.001, "momentum": 0.9}
+SGD_params = {'LR': 0.001, 'momentum': 0.9}
 # ($) Learning rate and moment decays for Adam.
-Adam_params = {"LR": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-08}
+Adam_params = {'LR': 0.001, 'beta1': 0.9, 'beta2': 0.999, 'epsilon': 1e-08}
 # ($) Step-size penalty and gain per sign change and the initial step size for RPROP.
-RPROP_params = {"penalty": 0.35, "gain": 0.2, "beta": 0.7, "initial_update_size": 0.0001}
+RPROP_params = {'penalty': 0.35,
+ 'gain': 0.2,
+ 'beta': 0.7,
+ 'initial_update_size': 0.0001}
 # ($) n_steps per batch (3-6), alpha <= 0.35 line-search criterion, beta precision (0.5-0.9), max_step/min_step.
-CG_params = {"n_steps": 4, "alpha": 0.35, "beta": 0.75, "max_step": 0.02, "min_step": 8e-05}
+CG_params = {'n_steps': 4,
+ 'alpha': 0.35,
+ 'beta': 0.75,
+ 'max_step': 0.02,
+ 'min_step': 8e-05}
 # ($) Evaluations, iterations and history length of L-BFGS on each batch.
-LBFGS_params = {"maxfun": 40, "maxiter": 4, "m": 10, "factr": 100.0, "pgtol": 1e-09, "iprint": -1}
+LBFGS_params = {'maxfun': 40,
+ 'maxiter': 4,
+ 'm': 10,
+ 'factr': 100.0,
+ 'pgtol': 1e-09,
+ 'iprint': -1}
