@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -35,6 +36,7 @@ def resolve_config_path(name: str) -> Path:
 def train_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="elektronn-train",
+        allow_abbrev=False,  # --nproc is taken out of the command line by its exact name
         description="Train a CNN as described by a config file (see docs/options.md).",
     )
     parser.add_argument(
@@ -57,6 +59,14 @@ def train_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override an option, e.g. --set n_steps=100 --set 'SGD_params=dict(LR=0.01)'",
+    )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train data-parallel on N processes of this machine (GPUs, or CPU cores with "
+        "--gpu=false); batch_size is per process",
     )
     parser.add_argument(
         "--dry-run",
@@ -113,7 +123,17 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def train_main(argv: list[str] | None = None) -> int:
     """``elektronn-train CONFIG [--gpu=...] [--set NAME=VALUE]... [--dry-run]``."""
+    argv = sys.argv[1:] if argv is None else argv
     args = train_parser().parse_args(argv)
+    if args.nproc < 1:
+        train_parser().error(f"--nproc must be a number of processes >= 1, not {args.nproc}")
+    if args.nproc > 1 and "RANK" not in os.environ and not args.dry_run:
+        from .train.distributed import launch_on_this_machine
+
+        return launch_on_this_machine(argv, args.nproc)
+    from .train.distributed import silence_other_ranks
+
+    silence_other_ranks()
     warnings.formatwarning = one_line_warning
     errors = user_errors()
     from .train.trainer import TrainingStopped

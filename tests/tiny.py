@@ -1,9 +1,16 @@
-"""The tiny training used by the CLI, console, resume and stop tests: data, config, runner."""
+"""The tiny training used by the CLI, console, resume and stop tests: data, config, runners."""
+
+from __future__ import annotations
 
 import os
+import queue
+import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import h5py
 
@@ -63,3 +70,59 @@ def tiny_config(tmp_path, extra=""):
     path = tmp_path / "tiny.py"
     path.write_text(textwrap.dedent(text) + textwrap.dedent(extra))
     return path
+
+
+ENDLESS = "n_steps = 10**9\nmax_runtime = 120\n"
+STATUS_LINE = re.compile(r"^\d{5} ")
+
+
+class Training:
+    """``elektronn-train`` in a child process without a terminal, its output read by a thread.
+
+    Reading in a thread keeps the pipe drained (a full pipe would block the trainer) and lets
+    the test wait for a line with a deadline.
+    """
+
+    def __init__(self, *args: object, cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "elektronn.cli", *map(str, args)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=cwd,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: re.Pattern, timeout: float = 120) -> str:
+        """The first output line matching ``pattern`` (fails the test after ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                assert self.process.poll() is None, "".join(self.output)
+                continue
+            self.output.append(line)
+            if pattern.search(line):
+                return line
+        raise AssertionError(f"no line matching {pattern.pattern!r}:\n{''.join(self.output)}")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Exit code and the whole output."""
+        code = self.process.wait(timeout=timeout)
+        time.sleep(0.2)  # let the reader thread take the last lines
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code, "".join(self.output)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -19,6 +19,14 @@ import psutil
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
 from .device import parse_gpu, select_device
+from .distributed import (
+    Ranks,
+    data_seed,
+    ranks_from_env,
+    seed_of_rank_0,
+    start_ranks,
+    stop_ranks,
+)
 from .savedir import check_save_dir, enter_save_dir, prepare_save_dir
 
 
@@ -107,27 +115,40 @@ def load_data(config: Config):
     return data, train_kwargs, monitor_kwargs
 
 
-def share_cores_with_workers(n_workers: int) -> None:
-    """Leave the batch workers their cores: torch's CPU threads slow down several-fold when
-    they compete with other busy processes (measured: 2 threads beside one busy process ran
-    at 70-85 it/s, 1 thread at 120-135 it/s on a 2-core machine)."""
+def share_cores_with_workers(n_workers: int, ranks: Ranks) -> None:
+    """Leave the batch workers (and the other ranks on this machine) their cores: torch's
+    CPU threads slow down several-fold when they compete with other busy processes
+    (measured: 2 threads beside one busy process ran at 70-85 it/s, 1 thread at 120-135 it/s
+    on a 2-core machine)."""
     import torch
 
-    if n_workers:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - n_workers))
+    if n_workers or ranks.local_world_size > 1:
+        cores = (os.cpu_count() or 1) // ranks.local_world_size
+        torch.set_num_threads(max(1, cores - n_workers))
 
 
-def seed_everything(config: Config) -> int:
-    """Seed torch (weights, dropout) with ``random_seed``, or a fresh seed that is printed."""
+def seed_everything(config: Config, ranks: Ranks) -> int:
+    """Seed torch (weights, dropout) with ``random_seed``, or a fresh seed that is printed
+    (rank 0's, on every rank)."""
     import torch
 
     seed = config.random_seed
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-        config.random_seed = seed
+        seed = config.random_seed = seed_of_rank_0(seed, ranks)
     torch.manual_seed(seed)
     print(f"Random seed: {seed} (set random_seed = {seed} to repeat this run)")
     return seed
+
+
+def seed_rank_streams(data, seed: int, ranks: Ranks, step: int) -> None:
+    """Each rank's own data stream (its workers' streams derive from it) and dropout masks."""
+    import torch
+
+    if hasattr(data, "reseed"):
+        data.reseed(data_seed(seed, ranks, step))
+    if ranks.rank:
+        torch.manual_seed(int(np.random.SeedSequence([seed, ranks.rank]).generate_state(1)[0]))
 
 
 def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
@@ -137,26 +158,37 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
     directory is created or entered, so a mistake in the config never touches the files of
     an earlier run of the same name.
     """
+    ranks = ranks_from_env()
+    device = select_device(parse_gpu(gpu))
+    if device.type == "cpu":
+        share_cores_with_workers(config.background_processes, ranks)
+    device = start_ranks(ranks, device)
+    try:
+        return train_on_this_rank(config, device, ranks, checkpoint)
+    finally:
+        stop_ranks()
+
+
+def train_on_this_rank(config: Config, device, ranks: Ranks, checkpoint: dict | None) -> int:
+    """The run of one process (the only one without torchrun)."""
     import torch
 
     from ..net.paramfile import load_params
     from .trainer import Trainer
 
-    device = select_device(parse_gpu(gpu))
-    if device.type == "cpu":
-        share_cores_with_workers(config.background_processes)
     initial = None
     if checkpoint is None:
-        check_save_dir(config)
+        if ranks.is_main:
+            check_save_dir(config)
         initial = load_params(config.param_file) if config.param_file else None
-    seed = seed_everything(config)
+    seed = seed_everything(config, ranks)
     data, batch_kwargs, monitor_kwargs = load_data(config)
-    if hasattr(data, "reseed"):
-        data.reseed(seed)
     model = make_model(config, data, device, checkpoint, initial)
+    step = checkpoint["extra"]["step"] if checkpoint is not None else 0
+    seed_rank_streams(data, seed, ranks, step)
     preview = make_preview(config, model.n_lab)
-    save_dir = prepare_save_dir(config) if checkpoint is None else enter_save_dir(config)
-    print(f"Save directory: {save_dir}  |  device: {device}")
+    save_dir = open_save_dir(config, ranks, resuming=checkpoint is not None)
+    print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
     batches = None
     try:
         if config.background_processes:
@@ -168,7 +200,7 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
                 config.background_processes,
             )
         trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,
-                          monitor_kwargs, preview)  # fmt: skip
+                          monitor_kwargs, preview, ranks)  # fmt: skip
         if checkpoint is not None:
             trainer.restore(checkpoint["extra"])
         started = time.time() - psutil.Process().create_time()
@@ -183,6 +215,19 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
         if batches is not None:
             batches.close()
     return 0
+
+
+def open_save_dir(config: Config, ranks: Ranks, resuming: bool) -> Path:
+    """The save directory, created (or entered, resuming) by rank 0 only."""
+    if not ranks.is_main:
+        return Path(config.save_dir)
+    return enter_save_dir(config) if resuming else prepare_save_dir(config)
+
+
+def describe_ranks(ranks: Ranks) -> str:
+    if not ranks.is_distributed:
+        return ""
+    return f"  |  {ranks.world_size} processes (DDP), batch_size per process"
 
 
 def make_model(config: Config, data, device, resumed: dict | None, initial: dict | None):

@@ -24,6 +24,7 @@ import torch
 
 from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import save_params
+from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
 from .optimizers import make_optimizer, scheduled_lr, switch_optimizer
 from .plots import PlotProcess, make_plots
@@ -80,10 +81,13 @@ class Trainer:
 
     def __init__(self, config: Any, data: Any, model: torch.nn.Module, device: torch.device,
                  save_dir: Path, batches: Any = None, batch_kwargs: dict | None = None,
-                 monitor_kwargs: dict | None = None, preview: Any = None) -> None:  # fmt: skip
+                 monitor_kwargs: dict | None = None, preview: Any = None,
+                 ranks: Ranks = SINGLE_PROCESS) -> None:  # fmt: skip
         self.config = config
         self.data = data
         self.cnn = model
+        self.ranks = ranks
+        self.train_net = wrap(model, ranks, device)  # DDP when distributed
         self.device = device
         self.save_dir = Path(save_dir)
         self.batches = batches
@@ -94,7 +98,8 @@ class Trainer:
         self.optimizer = make_optimizer(config.optimizer, list(model.parameters()), config)
         self.history = History()
         self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
-        self.tensorboard = create_logger(self.save_dir)  # None unless tensorboard is installed
+        # None unless tensorboard is installed (and on ranks other than 0)
+        self.tensorboard = create_logger(self.save_dir) if ranks.is_main else None
         self.step = 0
         self.t_passed = 0.0
         self.wait_time = 0.0
@@ -148,18 +153,22 @@ class Trainer:
         )
 
     def train_step(self, batch: tuple) -> float:
-        """One update on ``batch``; returns the loss before the update."""
+        """One update on ``batch``; returns the loss before the update.
+
+        Distributed, the loss is the mean over the ranks, so every rank decides alike.
+        """
         x, y, extras = self._to_device(batch)
         self.cnn.train()
 
         def closure() -> torch.Tensor:
             for p in self.cnn.parameters():
                 p.grad = None
-            loss = self.loss(self.cnn(x), y, extras)
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(float(loss))
+            loss = self.loss(self.train_net(x), y, extras)
+            mean_loss = mean_over_ranks(loss.detach(), self.ranks)
+            if not torch.isfinite(mean_loss):
+                raise NonFiniteLoss(float(mean_loss))
             loss.backward()
-            return loss
+            return mean_loss
 
         return float(self.optimizer.step(closure))
 
@@ -242,6 +251,8 @@ class Trainer:
             self.switch_optimizer(state["optimizer_name"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history.load(self.save_dir / "Backup", self.config.save_name, self.step)
+        if not self.ranks.is_main:  # the other ranks' random streams were not saved
+            return
         torch.set_rng_state(state["torch_rng"])
         rng = getattr(self.data, "rng", None)
         if state["data_rng"] is not None and isinstance(rng, np.random.Generator):
@@ -298,7 +309,7 @@ class Trainer:
         prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
         return (
             f"{i:05d} {name}m={self.loss_ema:.3f}, train={_number(train_err, '05.2f')}{unit}, "
-            f"valid={_number(valid_err, '05.2f')}{unit}, prev={prevalence:04.1f}, "
+            f"valid={_number(valid_err, '05.3f')}{unit}, prev={prevalence:04.1f}, "
             f"{name}diff={diff:+.1e}, "
             f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
         )
@@ -333,7 +344,8 @@ class Trainer:
         self._interrupts += 1
         if self._interrupts > 2:
             raise KeyboardInterrupt
-        if signum == signal.SIGINT and sys.stdin is not None and sys.stdin.isatty():
+        at_terminal = sys.stdin is not None and sys.stdin.isatty()
+        if signum == signal.SIGINT and at_terminal and not self.ranks.is_distributed:
             self.console_requested = True
         else:
             self.stop_reason = self.stop_reason or f"{signal.Signals(signum).name} received"
@@ -372,10 +384,11 @@ class Trainer:
             LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
         self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
                          float(np.mean(self.batch[1])))  # fmt: skip
-        if i % self.config.history_freq[0] == 0:
-            self.monitor(i, nll, self.loss_after_update())
-        self.maybe_snapshot()
-        self.maybe_preview()
+        if self.ranks.is_main:
+            if i % self.config.history_freq[0] == 0:
+                self.monitor(i, nll, self.loss_after_update())
+            self.maybe_snapshot()
+            self.maybe_preview()
         return True
 
     @torch.no_grad()
@@ -428,6 +441,8 @@ class Trainer:
             t_last = time.perf_counter()
             if self.t_passed > cfg.max_runtime:
                 self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
+            if any_rank(self.stop_reason is not None, self.ranks) and self.stop_reason is None:
+                self.stop_reason = "another rank stopped"
         return self.stop_reason or f"n_steps={cfg.n_steps} reached"
 
     def stop_message(self, exc: BaseException) -> str:
@@ -451,7 +466,7 @@ class Trainer:
         Returns the saved file, or None when nothing was trained yet or saving is what
         failed (a second attempt would only fail the same way and hide the first message).
         """
-        if self.step == 0 or isinstance(exc, SaveFailed):
+        if self.step == 0 or isinstance(exc, SaveFailed) or not self.ranks.is_main:
             return None
         try:
             path = self.save(self.param_path("-LAST"))
@@ -465,7 +480,9 @@ class Trainer:
         return path
 
     def finish(self, reason: str) -> None:
-        """Normal end: final parameters, logs and plots."""
+        """Normal end: final parameters, logs and plots (written by rank 0)."""
+        if not self.ranks.is_main:
+            return
         path = self.save(self.param_path("_end"))
         self.save_logs()
         self.plotter.close()
