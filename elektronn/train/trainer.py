@@ -309,7 +309,7 @@ class Trainer:
         prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
         return (
             f"{i:05d} {name}m={self.loss_ema:.3f}, train={_number(train_err, '05.2f')}{unit}, "
-            f"valid={_number(valid_err, '05.3f')}{unit}, prev={prevalence:04.1f}, "
+            f"valid={_number(valid_err, '05.2f')}{unit}, prev={prevalence:04.1f}, "
             f"{name}diff={diff:+.1e}, "
             f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
         )
