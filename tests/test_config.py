@@ -53,7 +53,9 @@ def test_every_option_of_the_specification_is_in_the_table():
         "weight_decay", "class_weights", "label_prop_thresh", "optimizer", "LR_decay",
         "LR_schedule", "SGD_params", "RPROP_params", "CG_params", "LBFGS_params", "Adam_params",
     ]  # fmt: skip
-    beyond_the_original = ["random_seed", "data_in_memory"]
+    beyond_the_original = [
+        "random_seed", "data_in_memory", "precision", "channels_last", "torch_compile",
+    ]  # fmt: skip
     assert sorted(spec_names + beyond_the_original) == sorted(OPTIONS_BY_NAME)
     assert all(o.doc and o.mode in ("", "!", "$") for o in OPTIONS)
 

@@ -15,6 +15,7 @@ from .options import (
     ACTIVATIONS,
     ALWAYS_MANDATORY,
     BORDER_MODES,
+    COMPILE_MODES,
     FILE_DATA_MANDATORY,
     IMAGE_MODE_MANDATORY,
     MODES,
@@ -23,6 +24,7 @@ from .options import (
     OPTIONS_BY_NAME,
     POOLING_MODES,
     PRE_PROCESSES,
+    PRECISIONS,
     TARGETS,
     VECT_MANDATORY,
 )
@@ -110,6 +112,8 @@ def check_consistency(values: dict[str, Any]) -> None:
     _choice(values, "optimizer", OPTIMIZERS)
     _choice(values, "border_mode", BORDER_MODES)
     _choice(values, "pre_process", PRE_PROCESSES)
+    _choice(values, "precision", PRECISIONS)
+    _choice(values, "torch_compile", COMPILE_MODES)
     mode = values["mode"]
     n_conv = len(values["nof_filters"])
     _require(

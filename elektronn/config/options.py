@@ -53,6 +53,12 @@ OPTIONS: tuple[Option, ...] = (
        "Print a status line (loss, errors, LR, speed) every history_freq steps."),
     _O("device", False, ("bool", "int", "str"), "", GENERAL,
        "Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'."),
+    _O("precision", "fp32", ("str",), "$", GENERAL,
+       "Arithmetic of the training forward passes: 'fp32', or 'bf16' (autocast; fast on GPUs)."),
+    _O("channels_last", False, ("bool",), "$", GENERAL,
+       "Store conv weights and batches channels-last (NHWC/NDHWC), faster with cuDNN on GPUs."),
+    _O("torch_compile", False, ("bool", "str"), "$", GENERAL,
+       "torch.compile the training step: True or a mode like 'max-autotune' (slow first steps)."),
     _O("random_seed", None, ("int", "None"), "$", GENERAL,
        "Seed of all random numbers (weights, patches, augmentation); None = a fresh one, printed."),
     _O("param_save_h", 1.0, ("float",), "", GENERAL,
@@ -212,5 +218,8 @@ TARGETS = ("nll", "regression")
 OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
 ACTIVATIONS = ("tanh", "abs", "linear", "sig", "relu")
 POOLING_MODES = ("max", "maxabs")
+PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
+                 "max-autotune-no-cudagraphs")  # fmt: skip
 BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
 PRE_PROCESSES = (None, "standardise")

@@ -15,6 +15,12 @@ plot_on = True
 print_status = True
 # Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'.
 device = False
+# ($) Arithmetic of the training forward passes: 'fp32', or 'bf16' (autocast; fast on GPUs).
+precision = 'fp32'
+# ($) Store conv weights and batches channels-last (NHWC/NDHWC), faster with cuDNN on GPUs.
+channels_last = False
+# ($) torch.compile the training step: True or a mode like 'max-autotune' (slow first steps).
+torch_compile = False
 # ($) Seed of all random numbers (weights, patches, augmentation); None = a fresh one, printed.
 random_seed = None
 # Hours of training between persistent parameter snapshots.

@@ -28,6 +28,7 @@ from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
 from .optimizers import make_optimizer, scheduled_lr, switch_optimizer
 from .plots import PlotProcess, make_plots
+from .speed import autocast, compiled, set_layout, to_layout
 from .tensorboard import create_logger
 
 LOSS_EMA_DECAY = 0.995
@@ -87,7 +88,9 @@ class Trainer:
         self.data = data
         self.cnn = model
         self.ranks = ranks
-        self.train_net = wrap(model, ranks, device)  # DDP when distributed
+        set_layout(model, config.channels_last)
+        # DDP when distributed, compiled when asked for; self.cnn is the plain model
+        self.train_net = compiled(wrap(model, ranks, device), config.torch_compile)
         self.device = device
         self.save_dir = Path(save_dir)
         self.batches = batches
@@ -129,6 +132,7 @@ class Trainer:
     def _to_device(self, batch: tuple) -> tuple[torch.Tensor, torch.Tensor, dict]:
         data, labels = batch[0], batch[1]
         x = torch.from_numpy(np.ascontiguousarray(data)).to(self.device, non_blocking=True)
+        x = to_layout(x, self.config.channels_last)
         y = torch.from_numpy(np.ascontiguousarray(labels)).to(self.device, non_blocking=True)
         y = y.float() if self.regression else y.long()
         extras: dict[str, torch.Tensor] = {}
@@ -141,6 +145,11 @@ class Trainer:
         if self.config.use_example_weights and rest:
             extras["example_weights"] = torch.from_numpy(np.asarray(rest[0])).to(self.device)
         return x, y, extras
+
+    def forward(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``net(x)`` in the configured ``precision``; the logits as float32 for the loss."""
+        with autocast(self.device, self.config.precision):
+            return net(x).float()
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor, extras: dict) -> torch.Tensor:
         return compute_loss(
@@ -163,7 +172,7 @@ class Trainer:
         def closure() -> torch.Tensor:
             for p in self.cnn.parameters():
                 p.grad = None
-            loss = self.loss(self.train_net(x), y, extras)
+            loss = self.loss(self.forward(self.train_net, x), y, extras)
             mean_loss = mean_over_ranks(loss.detach(), self.ranks)
             if not torch.isfinite(mean_loss):
                 raise NonFiniteLoss(float(mean_loss))
@@ -192,7 +201,7 @@ class Trainer:
             chunk = slice(start, start + self.config.batch_size)
             part = {k: tuple(t[chunk] for t in v) if isinstance(v, tuple) else v[chunk]
                     for k, v in extras.items()}  # fmt: skip
-            logits = self.cnn(x_all[chunk])
+            logits = self.forward(self.cnn, x_all[chunk])
             weight = len(x_all[chunk]) / n
             loss_sum += weight * float(self.loss(logits, y_all[chunk], part))
             err_sum += weight * float(error_rate(logits, y_all[chunk], self.config.target))
@@ -396,7 +405,7 @@ class Trainer:
         """Loss on the same batch after the update (the history's loss change)."""
         x, y, extras = self._to_device(self.batch)
         self.cnn.eval()
-        loss = float(self.loss(self.cnn(x), y, extras))
+        loss = float(self.loss(self.forward(self.cnn, x), y, extras))
         self.cnn.train()
         return loss
 

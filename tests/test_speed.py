@@ -1,0 +1,52 @@
+"""The opt-in speed-ups (issue 10): channels-last, bf16 autocast and torch.compile train the
+same net as the plain fp32 run, within the precision each one promises."""
+
+import shutil
+
+import pytest
+import torch
+from tiny import run_cli, tiny_config
+
+from elektronn.net.paramfile import load_params
+
+SHORT = "n_steps = 6\nrandom_seed = 3\n"
+
+
+def train(tmp_path, name: str, *sets: str) -> dict[str, torch.Tensor]:
+    """The final weights of a 6-step tiny run with ``--set`` options ``sets``."""
+    config = tiny_config(tmp_path, SHORT)
+    options = [arg for value in (f"save_name={name!r}", *sets) for arg in ("--set", value)]
+    result = run_cli(config, "--gpu=false", *options, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return load_params(tmp_path / "runs" / name / f"{name}_end.param")["state_dict"]
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[key] - b[key]).abs().max()) for key in a)
+
+
+def test_channels_last_and_bf16_train_the_fp32_net_within_their_precision(tmp_path, tiny_data):
+    plain = train(tmp_path, "plain")
+    channels_last = train(tmp_path, "channels_last", "channels_last=True")
+    bf16 = train(tmp_path, "bf16", "precision='bf16'")
+    assert largest_difference(plain, channels_last) < 1e-6  # a layout, not a new arithmetic
+    # bf16 forward passes change the numbers (so autocast was on) but not the training
+    assert 1e-6 < largest_difference(plain, bf16) < 1e-2
+    assert {w.dtype for w in bf16.values()} == {torch.float32}  # the weights stay fp32
+
+
+@pytest.mark.skipif(
+    shutil.which("c++") is None, reason="torch.compile on the CPU needs a C++ compiler"
+)
+def test_compiled_training_matches_eager(tmp_path, tiny_data):
+    eager = train(tmp_path, "eager")
+    compiled = train(tmp_path, "compiled", "torch_compile=True")
+    assert largest_difference(eager, compiled) < 1e-5
+
+
+def test_unsupported_precision_is_refused_before_anything_is_written(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--set", "precision='fp16'", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'precision'" in result.stderr and "'bf16'" in result.stderr
+    assert not (tmp_path / "runs").exists()
