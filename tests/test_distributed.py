@@ -82,7 +82,9 @@ def test_two_ranks_with_half_batches_make_the_step_of_one_rank_with_the_whole(tm
         assert_same_weights(whole, end_weights(tmp_path, "first_half"))
 
 
-def test_distributed_run_with_workers_completes_and_only_rank_0_writes(tmp_path, tiny_data):
+def test_distributed_run_with_workers_completes_only_rank_0_writes_and_it_resumes(
+    tmp_path, tiny_data
+):
     config = tiny_config(tmp_path, "background_processes = 1\nn_steps = 11\n")
     result = run_cli(config, "--gpu=false", "--nproc=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -95,6 +97,12 @@ def test_distributed_run_with_workers_completes_and_only_rank_0_writes(tmp_path,
     assert load_params(save_dir / "tiny_end.param")["extra"]["step"] == 11
     history = np.load(save_dir / "Backup" / "tiny.history.npy")
     assert history[:, 0].tolist() == [0, 5, 10]  # monitored once per history step
+
+    resumed = run_cli("--resume", save_dir, "--gpu=false", "--nproc=2", "--set", "n_steps=16",
+                      cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("End of training after 16 steps") == 1
+    assert load_params(save_dir / "tiny_end.param")["extra"]["step"] == 16
 
 
 def rank_processes(launcher_pid: int) -> dict[int, psutil.Process]:
