@@ -8,6 +8,7 @@ Format (``torch.save`` of a dict, readable with ``torch.load(path, weights_only=
      'config': {option: value},        # the resolved training config (Config.to_dict())
      'arch': {...} or None,            # Architecture.to_dict() (None for vect-scalar)
      'n_ch': int, 'n_lab': int,
+     'input_standardisation': [mean, std] or None,  # pre_process='standardise' of training
      'extra': {...} or None}           # e.g. the trainer's resumable state
 
 Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so
@@ -68,8 +69,12 @@ def save_params(
     config_dict: dict[str, Any] | None,
     arch_dict: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
+    input_standardisation: tuple[float, float] | None = None,
 ) -> Path:
     """Write the parameter file atomically; returns its path.
+
+    ``input_standardisation`` is the ``(mean, std)`` the training images were standardised
+    with, so that prediction gives new images the same transform.
 
     Raises
     ------
@@ -86,6 +91,7 @@ def save_params(
         "arch": plain(arch_dict, "arch"),
         "n_ch": model.n_ch,
         "n_lab": model.n_lab,
+        "input_standardisation": plain(input_standardisation, "input_standardisation"),
         "extra": plain(extra, "extra"),
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -149,6 +155,12 @@ def load_params(path: str | os.PathLike) -> dict[str, Any]:
             f"elektronn reads version {VERSION}. Use the elektronn version that wrote it."
         )
     return checkpoint
+
+
+def input_standardisation(checkpoint: dict[str, Any]) -> tuple[float, float] | None:
+    """The ``(mean, std)`` a net's input must be standardised with, or None (raw scale)."""
+    values = checkpoint.get("input_standardisation")
+    return None if values is None else (float(values[0]), float(values[1]))
 
 
 def build_model_from_params(path: str | os.PathLike) -> ElektronnNet:

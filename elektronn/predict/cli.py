@@ -27,7 +27,12 @@ import torch
 
 from ..config import ConfigError
 from ..data.errors import DataError
-from ..net.paramfile import ParamFileError, build_model_from_params, load_params
+from ..net.paramfile import (
+    ParamFileError,
+    build_model_from_params,
+    input_standardisation,
+    load_params,
+)
 from ..train.device import parse_gpu, select_device
 from .dense import OUT_DTYPES, dense_output_shape, predict_dense
 from .errors import PredictionError
@@ -263,7 +268,8 @@ def user_offset(model: torch.nn.Module, n_spatial: int, pad: bool) -> tuple[int,
     return tuple(0 for _ in offset) if pad else offset
 
 
-def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path) -> None:
+def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
+                   standardisation: tuple[float, float] | None) -> None:  # fmt: skip
     """Predict INPUT into OUTPUT tile by tile; the files stay open only for the run."""
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(args.output, DEFAULT_OUTPUT_KEY)[0])
@@ -276,7 +282,8 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path) 
         tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
         start = time.perf_counter()
         predict_dense(model, raw, raw_order="xyz", tile_shape=tile, pad_raw=args.pad,
-                      method=args.method, target=target, out=out, progress=True)  # fmt: skip
+                      method=args.method, target=target, out=out, progress=True,
+                      standardisation=standardisation)  # fmt: skip
         seconds = time.perf_counter() - start
         offset = user_offset(model, n_spatial, args.pad)
         write_attributes(out, offset, args, param_file)
@@ -328,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             run_profile(args, model, target, model_name(params, param_file))
         else:
-            run_prediction(args, model, target, param_file)
+            run_prediction(args, model, target, param_file, input_standardisation(params))
     except (PredictionError, ParamFileError, ConfigError, DataError) as exc:
         print(f"elektronn-predict: error: {exc}", file=sys.stderr)
         return 2

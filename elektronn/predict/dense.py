@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.preprocess import normalise
 from ..data.volumes import intensity_scale
 from ..net.losses import probabilities
 from ..net.mfp import mfp_forward, shift_and_stitch
@@ -233,6 +234,7 @@ def predict_dense(
     out: Any = None,
     out_dtype: Any = np.float32,
     progress: bool | ProgressCallback | None = None,
+    standardisation: tuple[float, float] | None = None,
 ) -> Any:
     """Class probabilities of every voxel of ``raw`` that the net can see whole.
 
@@ -244,7 +246,7 @@ def predict_dense(
         ``(ch, x, y)`` or, for 2D nets also a stack, ``(ch, z, x, y)``; a numpy array or an
         ``h5py`` / zarr dataset, of which only one tile (plus halo) is read at a time.
         Integer grey values are scaled as in training (divided by the dtype's maximum,
-        uint8 by 255), floats are used as they are.
+        uint8 by 255), floats are used as they are; then ``standardisation`` applies.
     raw_order
         Order of 3 spatial axes: ``'zxy'`` (internal order, the default) or ``'xyz'`` (the
         order of h5 files). 2 spatial axes are always (x, y).
@@ -275,6 +277,10 @@ def predict_dense(
     progress
         ``True`` for a progress bar on stderr (voxels/s, ETA), or a callable
         ``(done_voxels, total_voxels, elapsed_s)`` called after every tile.
+    standardisation
+        ``(mean, std)`` of a net trained with ``pre_process='standardise'`` (the parameter
+        file's :func:`~elektronn.net.paramfile.input_standardisation`): every scaled tile
+        becomes ``(x - mean) / std``, as the training images did.
 
     Returns
     -------
@@ -298,10 +304,28 @@ def predict_dense(
         run_plan(
             plan, layout, StoredVolume(raw, layout.perm), StoredVolume(result, layout.perm),
             lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),
-            intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"),
+            InputTransform(intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"),
+                           standardisation),
             dtype, make_progress(progress),
         )  # fmt: skip
     return result
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    """Stored grey values → the net's input, as in training: scaled to float32, then
+    standardised when the net was trained with ``pre_process='standardise'``."""
+
+    scale: float
+    standardisation: tuple[float, float] | None = None
+
+    def __call__(self, tile: np.ndarray) -> np.ndarray:
+        tile = tile.astype(np.float32)
+        if self.scale != 1.0:
+            tile *= np.float32(self.scale)
+        if self.standardisation is not None:
+            normalise(tile, *self.standardisation)
+        return tile
 
 
 def tile_input(tile_shape: Any, layout: Layout, model: torch.nn.Module) -> tuple[int, ...]:
@@ -335,7 +359,7 @@ def run_plan(
     reader: StoredVolume,
     writer: StoredVolume,
     predict_tile: Callable[[np.ndarray], np.ndarray],
-    scale: float,
+    to_input: InputTransform,
     dtype: np.dtype,
     progress: ProgressCallback | None,
 ) -> None:
@@ -346,10 +370,7 @@ def run_plan(
     """
     total, clock = math.prod(plan.out_shape), Stopwatch()
     for i, start in enumerate(plan):
-        tile = reader.read(tile_indices(plan, start, layout)).astype(np.float32)
-        if scale != 1.0:
-            tile *= np.float32(scale)
-        prob = predict_tile(tile)
+        prob = predict_tile(to_input(reader.read(tile_indices(plan, start, layout))))
         keep = tuple(slice(0, min(a.tile_out, a.n_out - s)) for a, s in zip(plan.axes, start))
         writer.write(start, convert_output(prob[(slice(None), *keep)], dtype))
         if progress is not None:

@@ -1,6 +1,8 @@
 """Preview predictions during training: a few z-slices of ``preview_data_path`` as images.
 
-The preview file holds one or more raw cubes ``((ch,)x,y,z)`` on a 0–255 scale. For each cube
+The preview file holds one or more raw cubes ``((ch,)x,y,z)``, stored like the training images
+(integers are scaled by their type's maximum, floats used as they are, then standardised as
+the training images were with ``pre_process='standardise'``). For each cube
 the central ``max_z_pred`` slices (plus the z halo a 3D net needs) are predicted densely,
 and ``<save_name>-pred-<cube>-c<class>-z<z>-<hours>hrs.png`` is written for each exported
 class, next to ``<save_name>-raw-<cube>-z<z>.png`` (written once).
@@ -19,12 +21,13 @@ from ..config import ConfigError
 
 
 def read_preview_cubes(path: str) -> list[np.ndarray]:
-    """All datasets of the preview file as float32 (ch, z, x, y) arrays scaled to [0, 1]."""
+    """All datasets of the preview file as (ch, z, x, y) arrays in their stored dtype
+    (prediction scales them as training scaled its images)."""
     cubes = []
     try:
         with h5py.File(path, "r") as f:
             for key in sorted(f.keys()):
-                raw = np.asarray(f[key], dtype=np.float32) / 255.0
+                raw = np.asarray(f[key])
                 if raw.ndim == 3:
                     raw = raw[None]
                 if raw.ndim != 4:
@@ -73,8 +76,12 @@ class Preview:
         return cls(read_preview_cubes(config.preview_data_path), config.save_name, n_lab, z_halo,
                    kwargs.get("export_class", 1), kwargs.get("max_z_pred", 5))  # fmt: skip
 
-    def predict(self, model: torch.nn.Module, hours: float, folder: Path = Path(".")) -> list[Path]:
-        """Predict every cube's central slices and write the PNGs; returns the paths."""
+    def predict(self, model: torch.nn.Module, hours: float, folder: Path = Path("."),
+                standardisation: tuple[float, float] | None = None) -> list[Path]:  # fmt: skip
+        """Predict every cube's central slices and write the PNGs; returns the paths.
+
+        The cubes get the training's intensity scaling and ``standardisation``.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -85,7 +92,7 @@ class Preview:
         written = []
         for i, raw in enumerate(self.cubes):
             slab, z0 = central_slab(raw, self.max_z_pred, self.z_halo)
-            probs = predict_dense(model, slab, pad_raw=True)
+            probs = predict_dense(model, slab, pad_raw=True, standardisation=standardisation)
             for dz in range(probs.shape[1]):
                 for c in self.classes:
                     path = folder / f"{self.save_name}-pred-{i}-c{c}-z{z0 + dz}-{hours:g}hrs.png"

@@ -225,10 +225,18 @@ class Trainer:
         path = Path(path)
         try:
             save_params(path, self.cnn, self.config.to_dict(), self.arch_dict(),
-                        extra=self.state())  # fmt: skip
+                        extra=self.state(),
+                        input_standardisation=self.input_standardisation())  # fmt: skip
         except OSError as exc:
             raise SaveFailed(f"the parameters to {path}", exc) from exc
         return path
+
+    def input_standardisation(self) -> tuple[float, float] | None:
+        """The ``(mean, std)`` of ``pre_process='standardise'`` (None without it)."""
+        mean, std = getattr(self.data, "mean", None), getattr(self.data, "std", None)
+        if self.config.pre_process != "standardise" or mean is None:
+            return None
+        return float(mean), float(std)
 
     def arch_dict(self) -> dict | None:
         arch = self.config.arch
@@ -335,7 +343,8 @@ class Trainer:
             return
         self.cnn.eval()
         try:
-            written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir)
+            written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir,
+                                           self.input_standardisation())  # fmt: skip
             if self.tensorboard:
                 self.tensorboard.log_images(written, self.step)
         except Exception as exc:  # a failed preview must not end hours of training
