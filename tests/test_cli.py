@@ -112,3 +112,10 @@ def test_dry_run_ram_estimate_counts_z_ranges(tmp_path, tiny_data):
     assert result.returncode == 0, result.stderr
     # 64*64*2 image voxels * 4 bytes + label voxels * 2 bytes = 48 KiB
     assert "0.05 MiB of RAM" in result.stdout and "z(0, 2)" in result.stdout
+
+
+def test_dry_run_says_when_the_data_stays_on_disk(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path, "data_in_memory = False\n"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "stays on disk (data_in_memory = False)" in result.stdout
+    assert "needs about" not in result.stdout

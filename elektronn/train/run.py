@@ -59,7 +59,8 @@ def entry_voxels(shape: tuple[int, ...], entry, zchxy_order: bool) -> int:
 
 
 def describe_data_files(config: Config) -> list[str]:
-    """Lines with every image/label file's shape and the RAM estimate of the specification."""
+    """Lines with every image/label file's shape and the RAM estimate of the specification
+    (what the data would take in memory, also when ``data_in_memory = False`` keeps it on disk)."""
     lines, n_img, n_lab = [], 0, 0
     for d_entry, l_entry in zip(config.d_files, config.l_files, strict=False):
         d_shape, d_dtype = h5_shape(config.data_path, d_entry[0], d_entry[1])
@@ -72,7 +73,11 @@ def describe_data_files(config: Config) -> list[str]:
             f"{l_entry[0]}:{l_entry[1]} {l_shape} {l_dtype}"
         )
     ram = ram_estimate_bytes(n_img, n_lab)
-    lines.append(f"Training data needs about {ram / 2**20:.2f} MiB of RAM.")
+    if config.data_in_memory:
+        lines.append(f"Training data needs about {ram / 2**20:.2f} MiB of RAM.")
+    else:
+        lines.append(f"Training data stays on disk (data_in_memory = False); read into memory "
+                     f"it would need about {ram / 2**20:.2f} MiB of RAM.")  # fmt: skip
     return lines
 
 
