@@ -69,7 +69,7 @@ class History:
         return self._arrays[kind][n - 1] if n else None
 
     def replace(self, kind: str, rows: np.ndarray) -> None:
-        """Set a whole log (the CG timeline, which the optimiser keeps)."""
+        """Set a whole log (as read back from ``Backup/``)."""
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(KINDS[kind]))
         self._arrays[kind] = np.concatenate([rows, np.empty((64, rows.shape[1]))])
         self._length[kind] = len(rows)
@@ -80,11 +80,13 @@ class History:
             if n:
                 atomic_save_npy(backup_dir / f"{save_name}.{kind}.npy", self.array(kind))
 
-    def load(self, backup_dir: Path, save_name: str, before_step: int) -> None:
-        """Read the logs of a run back, keeping rows of steps before ``before_step``."""
+    def load(self, backup_dir: Path, save_name: str, before_step: int, cg_rows: int) -> None:
+        """Read the logs of a run back, keeping rows of steps before ``before_step`` and the
+        first ``cg_rows`` rows of the CG timeline (which has no step column)."""
         for kind, rows in load_history(backup_dir, save_name).items():
-            step_indexed = kind != "CGtimeline"
-            self.replace(kind, rows[rows[:, 0] < before_step] if step_indexed else rows)
+            self.replace(
+                kind, rows[:cg_rows] if kind == "CGtimeline" else rows[rows[:, 0] < before_step]
+            )
 
 
 def load_history(backup_dir: Path, save_name: str) -> dict[str, np.ndarray]:

@@ -11,11 +11,12 @@ mid-run (:func:`switch_optimizer`):
   ``LR_decay`` and ``LR_schedule`` touch only the optimisers they mean something for.
 * ``state``: the per-parameter buffers that belong to one method (momenta, step sizes);
   ``reset_state()`` forgets them (after loading other weights), ``state_dict()`` and
-  ``load_state_dict()`` carry them, the LR and the CG record across a resume exactly.
-* ``timeline``: the CG line-search record, one row ``[loss, accepted step, conjugacy
-  coefficient, evaluations]`` per inner CG step; the trainer saves it as
-  ``<save_name>.CGtimeline.npy``. Every optimiser keeps the list, so that switching away
-  from CG and back does not lose the rows already recorded.
+  ``load_state_dict()`` carry them and the LR across a resume exactly.
+* ``timeline``: the CG line-search rows not yet taken by the trainer, one row ``[loss,
+  accepted step, conjugacy coefficient, evaluations]`` per inner CG step. The trainer takes
+  them after every step (:meth:`Optimizer.take_timeline`) into its history, which writes
+  ``<save_name>.CGtimeline.npy``; so the optimiser's state, saved in every checkpoint,
+  stays small however long CG runs.
 
 ``weight_decay`` (λ) is honoured by every optimiser. The original applied it in SGD and
 RPROP only; here SGD decays the weights outside the velocity (as the original), RPROP
@@ -106,7 +107,7 @@ class Optimizer:
     def reset_state(self) -> None:
         """Forget the per-parameter buffers, e.g. because other weights were loaded.
 
-        The LR, momentum and CG record stay: they describe the run, not the weights.
+        The LR, momentum and pending CG rows stay: they describe the run, not the weights.
         """
         self.state.clear()
 
@@ -117,7 +118,6 @@ class Optimizer:
             "lr": self._lr,
             "momentum": self._momentum,
             "state": {key: _copied(value) for key, value in self.state.items()},
-            "timeline": [list(row) for row in self.timeline],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -139,7 +139,11 @@ class Optimizer:
         if self._momentum is not None and state["momentum"] is not None:
             self._momentum = float(state["momentum"])
         self.state = {key: self._placed(key, value) for key, value in state["state"].items()}
-        self.timeline = [list(row) for row in state["timeline"]]
+
+    def take_timeline(self) -> list[list[float]]:
+        """The CG rows recorded since the last call (empty for the other methods)."""
+        rows, self.timeline = self.timeline, []
+        return rows
 
     def _placed(self, key: str, value: Any) -> Any:
         """A saved per-parameter buffer list as fresh tensors like the parameters."""
@@ -502,13 +506,14 @@ def switch_optimizer(
 ) -> Optimizer:
     """A new optimiser for the same parameters, carrying over what still applies.
 
-    The LR and momentum carry over where both methods have one, and the CG record always
-    does; the other settings come from the config's ``<new_name>_params``. The per-parameter
+    The LR and momentum carry over where both methods have one, and CG rows not yet taken
+    always do; the other settings come from the config's ``<new_name>_params``. The per-parameter
     buffers (momenta, step sizes) start afresh, also when ``new_name`` is the old method:
     the console relies on that to reset them after loading other weights.
     """
     new = make_optimizer(new_name, params, config)
     new.load_state_dict({**old.state_dict(), "name": new.name, "state": {}})
+    new.timeline = old.take_timeline()
     return new
 
 

@@ -253,6 +253,7 @@ class Trainer:
             "next_preview_h": self.next_preview_h,
             "optimizer_name": self.config.optimizer,
             "optimizer": self.optimizer.state_dict(),
+            "cg_rows": len(self.history.array("CGtimeline")),
             "torch_rng": torch.get_rng_state(),
             "data_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
         }
@@ -267,7 +268,8 @@ class Trainer:
         if state["optimizer_name"] != self.config.optimizer:
             self.switch_optimizer(state["optimizer_name"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.history.load(self.save_dir / "Backup", self.config.save_name, self.step)
+        self.history.load(self.save_dir / "Backup", self.config.save_name, self.step,
+                          state["cg_rows"])  # fmt: skip
         if not self.ranks.is_main:  # the other ranks' random streams were not saved
             return
         torch.set_rng_state(state["torch_rng"])
@@ -276,9 +278,6 @@ class Trainer:
             rng.bit_generator.state = state["data_rng"]
 
     def save_logs(self) -> None:
-        cg = getattr(self.optimizer, "timeline", None)
-        if cg:
-            self.history.replace("CGtimeline", np.asarray(cg))
         backup = self.save_dir / "Backup"
         try:
             self.history.save(backup, self.config.save_name)
@@ -393,6 +392,8 @@ class Trainer:
                 f"lower the learning rate or check the data"
             )
             return False
+        for row in self.optimizer.take_timeline():  # CG's line search
+            self.history.add("CGtimeline", *row)
         self.step += 1
         dt = time.perf_counter() - t0
         self.its_per_s = 1 / dt if not self.its_per_s else (
