@@ -2,9 +2,9 @@
 
 Started by ``torchrun --nproc_per_node=N -m elektronn.train CONFIG`` (any torchrun options,
 multi-node included) or by ``elektronn-train CONFIG --nproc N`` on one machine (see
-``launch_on_this_machine``). Every rank
-reads the data, runs its own background workers with its own random stream and trains on
-``batch_size`` examples per step, so one step sees N × ``batch_size`` examples. DDP averages
+``launch_on_this_machine``). Every rank reads the data, runs its own background workers with
+its own random stream and trains on ``batch_size`` examples per step, so one step sees
+N × ``batch_size`` examples. DDP averages
 the gradients; the loss is averaged over the ranks too, so that the CG and L-BFGS line
 searches, the NaN check and the logged loss are the same on every rank and the parameters
 stay identical. Only rank 0 writes (save directory, logs, plots, snapshots, previews) and
