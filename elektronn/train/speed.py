@@ -1,8 +1,9 @@
 """Opt-in speed-ups of the training step: mixed precision, channels-last, ``torch.compile``.
 
 All three are off by default, so a run is exactly reproducible in fp32 unless asked
-otherwise. They pay off on GPUs (bf16 tensor cores, cuDNN's channels-last kernels, fused
-kernels); on the CPU they are accepted but mostly slower (benchmarks/bench_train_speed.py).
+otherwise. They are meant for GPUs (bf16 tensor cores, cuDNN's channels-last kernels, fused
+kernels); on a CPU with bfloat16 instructions (AVX-512 BF16, AMX) bf16 and channels-last help
+too, ``torch.compile`` much less (figures: benchmarks/RESULTS.md).
 
 * ``precision = 'bf16'`` runs the forward passes of training and monitoring under
   ``torch.autocast`` with bfloat16; the weights, the gradients, the optimiser state and the
