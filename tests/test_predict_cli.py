@@ -82,6 +82,19 @@ def test_end_to_end_matches_the_api(tmp_path, volume):
         assert prob.attrs["axis_order"] == "cxyz"
 
 
+def test_bf16_prediction_is_close_to_fp32_but_computed_in_bf16(tmp_path, volume):
+    path, raw = volume
+    model = tiny_net()
+    save_dir = save_run(tmp_path, model)
+    out = f"{tmp_path / 'prob.h5'}:bf16"
+    assert main([str(save_dir), f"{path}:raw", out, "--gpu=false", "--precision=bf16"]) == 0
+    with h5py.File(tmp_path / "prob.h5", "r") as f:
+        bf16 = f["bf16"][()]
+    fp32 = predict_dense(model, raw[None], raw_order="xyz")
+    difference = np.abs(bf16 - fp32).max()
+    assert 1e-6 < difference < 2e-2
+
+
 def test_pad_uint8_output_and_last_params(tmp_path, volume, capsys):
     path, raw = volume
     save_dir = save_run(tmp_path, tiny_net(n_dim=3), suffix="-LAST")

@@ -10,6 +10,7 @@ pass over the whole volume, and each output voxel is computed about once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..data.preprocess import normalise
 from ..data.volumes import intensity_scale
 from ..net.losses import probabilities
 from ..net.mfp import mfp_forward, shift_and_stitch
+from ..train.speed import AUTOCAST_DTYPES, autocast
 from .errors import PredictionError
 from .geometry import AxisGeometry, NetGeometry, net_geometry
 from .progress import ProgressCallback, Stopwatch, make_progress
@@ -43,19 +45,35 @@ SLICE_AXIS = AxisGeometry(fov=1, step=1)
 DenseForward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry) -> DenseForward:
+def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry,
+                  precision: str = "fp32") -> DenseForward:  # fmt: skip
     """``f(x) -> logits``: the dense output ``(bs, n_lab, *(in - fov + 1))`` of a batch.
 
     ``'auto'`` runs the plain forward pass for a net without pooling (already dense) and MFP
     otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for benchmarks and checks.
+    ``precision='bf16'`` runs it under bfloat16 autocast (float32 logits).
     """
     if method not in METHODS:
         raise PredictionError(f"method={method!r} is unknown: use one of {', '.join(METHODS)}.")
+    if precision not in AUTOCAST_DTYPES:
+        raise PredictionError(
+            f"precision={precision!r} is unknown: use one of {', '.join(AUTOCAST_DTYPES)}."
+        )
     if method == "stitch":
-        return lambda x: shift_and_stitch(model, x)
-    if method == "auto" and all(s == 1 for s in geometry.step):
-        return model
-    return lambda x: mfp_forward(model, x)
+        forward = functools.partial(shift_and_stitch, model)
+    elif method == "auto" and all(s == 1 for s in geometry.step):
+        forward = model
+    else:
+        forward = functools.partial(mfp_forward, model)
+    if precision == "fp32":
+        return forward
+    device = next(model.parameters()).device
+
+    def in_precision(x: torch.Tensor) -> torch.Tensor:
+        with autocast(device, precision):
+            return forward(x).float()
+
+    return in_precision
 
 
 def tile_probabilities(
@@ -235,6 +253,7 @@ def predict_dense(
     out_dtype: Any = np.float32,
     progress: bool | ProgressCallback | None = None,
     standardisation: tuple[float, float] | None = None,
+    precision: str = "fp32",
 ) -> Any:
     """Class probabilities of every voxel of ``raw`` that the net can see whole.
 
@@ -281,6 +300,9 @@ def predict_dense(
         ``(mean, std)`` of a net trained with ``pre_process='standardise'`` (the parameter
         file's :func:`~elektronn.net.paramfile.input_standardisation`): every scaled tile
         becomes ``(x - mean) / std``, as the training images did.
+    precision
+        ``'fp32'``, or ``'bf16'`` for bfloat16 autocast: faster on GPUs (and CPUs with
+        bfloat16 instructions); the probabilities change by about 1e-2 at most.
 
     Returns
     -------
@@ -300,7 +322,7 @@ def predict_dense(
         model.to(device)
     device = next(model.parameters()).device
     with evaluating(model), torch.inference_mode():
-        forward = dense_forward(model, method, layout.geometry)
+        forward = dense_forward(model, method, layout.geometry, precision)
         run_plan(
             plan, layout, StoredVolume(raw, layout.perm), StoredVolume(result, layout.perm),
             lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),

@@ -112,6 +112,7 @@ def profile_tiles(
     target: str = "nll",
     method: str = "auto",
     max_out: tuple[int, ...] | None = None,
+    precision: str = "fp32",
     repeats: int = 2,
     clock: Clock = time.perf_counter,
     report: Callable[[str], None] = print,
@@ -135,7 +136,7 @@ def profile_tiles(
         In the order measured; :func:`fastest` picks the winner.
     """
     geometry: NetGeometry = net_geometry(model)
-    forward = dense_forward(model.to(device), method, geometry)
+    forward = dense_forward(model.to(device), method, geometry, precision)
     limit = free_memory(device) // (BYTES_PER_VOXEL_CHANNEL * widest_layer(model))
     rows: list[ProfileRow] = []
     with evaluating(model), torch.inference_mode():
