@@ -81,7 +81,9 @@ def plot_history(path: Path, history: np.ndarray, loss_name: str) -> None:
     lr_axis = bottom.twinx()
     lr_axis.plot(minutes, history[:, 7], "r-", label="learning rate")
     lr_axis.set_ylabel("learning rate")
-    bottom.legend(loc="upper left")
+    bottom.set_xlabel("time [min]")
+    lines = bottom.get_lines()[:1] + lr_axis.get_lines()  # one legend for both y-axes,
+    lr_axis.legend(lines, [line.get_label() for line in lines], loc="upper left")  # on top
     fig.savefig(path)
     plt.close(fig)
 
