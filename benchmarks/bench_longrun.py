@@ -27,6 +27,7 @@ import argparse
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,8 @@ def report(samples: list[Sample], args: argparse.Namespace, log: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # A SIGTERM to this script must not orphan the trainer: exit through ``finally`` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench_longrun: terminated"))
     folder = Path(tempfile.mkdtemp(prefix="elektronn-longrun-"))
     log = folder / "train.log"
     process = start_training(args, folder, log)
@@ -187,7 +190,11 @@ def main(argv: list[str] | None = None) -> None:
         process.wait()
     finally:
         if process.poll() is None:
-            process.kill()
+            process.terminate()  # the trainer saves and stops its workers
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
     if process.returncode != 0:
         raise SystemExit(f"training failed ({process.returncode}):\n{log.read_text()}")
     report(samples, args, log)
