@@ -253,7 +253,7 @@ class Trainer:
             "next_preview_h": self.next_preview_h,
             "optimizer_name": self.config.optimizer,
             "optimizer": self.optimizer.state_dict(),
-            "cg_rows": len(self.history.array("CGtimeline")),
+            "cg_rows": self.history.count("CGtimeline"),
             "torch_rng": torch.get_rng_state(),
             "data_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
         }
@@ -268,10 +268,10 @@ class Trainer:
         if state["optimizer_name"] != self.config.optimizer:
             self.switch_optimizer(state["optimizer_name"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if not self.ranks.is_main:  # only rank 0 keeps logs and saved its random streams
+            return
         self.history.load(self.save_dir / "Backup", self.config.save_name, self.step,
                           state["cg_rows"])  # fmt: skip
-        if not self.ranks.is_main:  # the other ranks' random streams were not saved
-            return
         torch.set_rng_state(state["torch_rng"])
         rng = getattr(self.data, "rng", None)
         if state["data_rng"] is not None and isinstance(rng, np.random.Generator):
@@ -392,8 +392,7 @@ class Trainer:
                 f"lower the learning rate or check the data"
             )
             return False
-        for row in self.optimizer.take_timeline():  # CG's line search
-            self.history.add("CGtimeline", *row)
+        cg_rows = self.optimizer.take_timeline()  # CG's line search
         self.step += 1
         dt = time.perf_counter() - t0
         self.its_per_s = 1 / dt if not self.its_per_s else (
@@ -401,9 +400,11 @@ class Trainer:
         self.last_loss = nll
         self.loss_ema = nll if self.loss_ema is None else (
             LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
-        self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
-                         float(np.mean(self.batch[1])))  # fmt: skip
-        if self.ranks.is_main:
+        if self.ranks.is_main:  # only rank 0 keeps and writes the logs
+            for row in cg_rows:
+                self.history.add("CGtimeline", *row)
+            self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
+                             float(np.mean(self.batch[1])))  # fmt: skip
             if i % self.config.history_freq[0] == 0:
                 self.monitor(i, nll, self.loss_after_update())
             self.maybe_snapshot()
@@ -450,7 +451,10 @@ class Trainer:
         """The update steps, until a stop condition; returns why it ended."""
         cfg = self.config
         t_last = time.perf_counter()
-        while self.step < cfg.n_steps and self.stop_reason is None and not self.killed:
+        # Only the agreed decision may end the loop: a signal reaching one rank just after
+        # the agreement would otherwise let it leave while the others start the next step.
+        stop = any_rank(self.stop_reason is not None, self.ranks)
+        while self.step < cfg.n_steps and not stop and not self.killed:
             if not self.one_step():
                 break
             now = time.perf_counter()
@@ -460,7 +464,8 @@ class Trainer:
             t_last = time.perf_counter()
             if self.t_passed > cfg.max_runtime:
                 self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
-            if any_rank(self.stop_reason is not None, self.ranks) and self.stop_reason is None:
+            stop = any_rank(self.stop_reason is not None, self.ranks)
+            if stop and self.stop_reason is None:
                 self.stop_reason = "another rank stopped"
         return self.stop_reason or f"n_steps={cfg.n_steps} reached"
 
