@@ -37,56 +37,100 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def append_rows_npy(path: Path, rows: np.ndarray) -> None:
+    """Append ``rows`` to the 2-D float64 ``.npy`` file ``path`` in place.
+
+    The rows are written (and synced) first, the row count in the header last: a process
+    killed in between leaves a file that still reads as before (``np.load`` reads only the
+    rows the header counts). ``np.save`` leaves room in the header for the row count to grow.
+    """
+    with open(path, "r+b") as f:
+        version = np.lib.format.read_magic(f)
+        header_start = f.tell() + (2 if version == (1, 0) else 4)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        data_start = f.tell()
+        if fortran or dtype != rows.dtype or len(shape) != 2 or shape[1] != rows.shape[1]:
+            raise OSError(
+                f"{path} is not this run's log (it holds {dtype} {shape}, expected rows of "
+                f"{rows.shape[1]} {rows.dtype}); move it away and resume"
+            )
+        f.seek(data_start + shape[0] * rows.shape[1] * rows.itemsize)
+        f.write(np.ascontiguousarray(rows).tobytes())
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+        header = str(
+            {"descr": "<f8", "fortran_order": False, "shape": (shape[0] + len(rows), rows.shape[1])}
+        )
+        size = data_start - header_start
+        if len(header) >= size:
+            raise OSError(f"{path}: no room in the .npy header for {shape[0] + len(rows)} rows")
+        f.seek(header_start)
+        f.write((header.ljust(size - 1) + "\n").encode("latin1"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
 class History:
-    """Rows of the four logs, kept as growing float arrays (40 bytes per timeline row).
+    """Rows of the four logs. New rows wait in memory only until :meth:`save` appends them
+    to the files in ``Backup/``, so a run of millions of steps keeps neither the whole
+    timeline in memory nor rewrites it with every backup.
 
     Checkpoints do not carry the logs: a resumed run reads them back from ``Backup/``
     (:meth:`load`), which is written together with every ``-LAST`` backup.
     """
 
     def __init__(self) -> None:
-        self._arrays = {kind: np.empty((64, len(cols))) for kind, cols in KINDS.items()}
-        self._length = dict.fromkeys(KINDS, 0)
+        self._unsaved: dict[str, list] = {kind: [] for kind in KINDS}
+        self._count = dict.fromkeys(KINDS, 0)
+        self._last: dict[str, np.ndarray | None] = dict.fromkeys(KINDS)
+        self._file_is_ours = dict.fromkeys(KINDS, False)  # appended to, not replaced, on save
 
     def add(self, kind: str, *values: float) -> None:
         """Append one row; the values follow the columns of ``KINDS[kind]``."""
         assert len(values) == len(KINDS[kind]), f"{kind} takes {KINDS[kind]}"
-        n = self._length[kind]
-        if n == len(self._arrays[kind]):
-            self._arrays[kind] = np.concatenate(
-                [self._arrays[kind], np.empty_like(self._arrays[kind])]
-            )
-        self._arrays[kind][n] = values
-        self._length[kind] = n + 1
+        self._unsaved[kind].append(values)
+        self._count[kind] += 1
+        self._last[kind] = np.asarray(values, dtype=np.float64)
 
-    def array(self, kind: str) -> np.ndarray:
-        """The rows so far (a view: copy it to keep it)."""
-        return self._arrays[kind][: self._length[kind]]
+    def count(self, kind: str) -> int:
+        """Rows so far, saved or not."""
+        return self._count[kind]
 
     def last(self, kind: str) -> np.ndarray | None:
         """The newest row, None before the first."""
-        n = self._length[kind]
-        return self._arrays[kind][n - 1] if n else None
-
-    def replace(self, kind: str, rows: np.ndarray) -> None:
-        """Set a whole log (as read back from ``Backup/``)."""
-        rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(KINDS[kind]))
-        self._arrays[kind] = np.concatenate([rows, np.empty((64, rows.shape[1]))])
-        self._length[kind] = len(rows)
+        return self._last[kind]
 
     def save(self, backup_dir: Path, save_name: str) -> None:
-        """Write every non-empty log to ``backup_dir``."""
-        for kind, n in self._length.items():
-            if n:
-                atomic_save_npy(backup_dir / f"{save_name}.{kind}.npy", self.array(kind))
+        """Write the new rows of every log to ``backup_dir``: a log's first save replaces
+        any file of an earlier run, later saves append."""
+        for kind, rows in self._unsaved.items():
+            if not rows:
+                continue
+            block = np.vstack(rows).astype(np.float64, copy=False)
+            path = backup_dir / f"{save_name}.{kind}.npy"
+            if self._file_is_ours[kind]:
+                append_rows_npy(path, block)
+            else:
+                atomic_save_npy(path, block)
+                self._file_is_ours[kind] = True
+            rows.clear()
 
     def load(self, backup_dir: Path, save_name: str, before_step: int, cg_rows: int) -> None:
         """Read the logs of a run back, keeping rows of steps before ``before_step`` and the
-        first ``cg_rows`` rows of the CG timeline (which has no step column)."""
-        for kind, rows in load_history(backup_dir, save_name).items():
-            self.replace(
-                kind, rows[:cg_rows] if kind == "CGtimeline" else rows[rows[:, 0] < before_step]
-            )
+        first ``cg_rows`` rows of the CG timeline (which has no step column); the next
+        :meth:`save` writes them anew, so rows after the checkpoint are dropped on disk too."""
+        logs = load_history(backup_dir, save_name)
+        for kind, columns in KINDS.items():
+            rows = logs.get(kind, np.empty((0, len(columns))))
+            kept = rows[:cg_rows] if kind == "CGtimeline" else rows[rows[:, 0] < before_step]
+            self._unsaved[kind] = [kept] if len(kept) else []
+            self._count[kind] = len(kept)
+            self._last[kind] = kept[-1].copy() if len(kept) else None
+            self._file_is_ours[kind] = False
 
 
 def load_history(backup_dir: Path, save_name: str) -> dict[str, np.ndarray]:
