@@ -1,13 +1,13 @@
 """The opt-in speed-ups (issue 10): channels-last, bf16 autocast and torch.compile train the
 same net as the plain fp32 run, within the precision each one promises."""
 
-import shutil
-
 import pytest
 import torch
 from tiny import run_cli, tiny_config
 
+from elektronn.config import ConfigError
 from elektronn.net.paramfile import load_params
+from elektronn.train.speed import check_compile
 
 SHORT = "n_steps = 6\nrandom_seed = 3\n"
 
@@ -36,9 +36,15 @@ def test_channels_last_and_bf16_train_the_fp32_net_within_their_precision(tmp_pa
     assert {w.dtype for w in bf16.values()} == {torch.float32}  # the weights stay fp32
 
 
-@pytest.mark.skipif(
-    shutil.which("c++") is None, reason="torch.compile on the CPU needs a C++ compiler"
-)
+def cpu_compiler_missing() -> bool:
+    try:
+        check_compile(True, torch.device("cpu"))
+    except ConfigError:
+        return True
+    return False
+
+
+@pytest.mark.skipif(cpu_compiler_missing(), reason="torch.compile on the CPU needs a C++ compiler")
 def test_compiled_training_matches_eager(tmp_path, tiny_data):
     eager = train(tmp_path, "eager")
     compiled = train(tmp_path, "compiled", "torch_compile=True")
@@ -49,4 +55,13 @@ def test_unsupported_precision_is_refused_before_anything_is_written(tmp_path, t
     result = run_cli(tiny_config(tmp_path), "--set", "precision='fp16'", cwd=tmp_path)
     assert result.returncode == 2
     assert "'precision'" in result.stderr and "'bf16'" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_compile_without_a_cpu_compiler_is_refused_before_anything_is_written(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--gpu=false", "--set", "torch_compile=True",
+                     cwd=tmp_path, env_extra={"CXX": "no-such-compiler++"})  # fmt: skip
+    assert result.returncode == 2
+    assert "'torch_compile'" in result.stderr and "no-such-compiler++" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()

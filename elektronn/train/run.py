@@ -168,9 +168,10 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
     if device.type == "cpu":
         share_cores_with_workers(config.background_processes, ranks)
     device = start_ranks(ranks, device)
-    from .speed import check_precision
+    from .speed import check_compile, check_precision
 
     check_precision(config.precision, device)
+    check_compile(config.torch_compile, device)
     try:
         return train_on_this_rank(config, device, ranks, checkpoint)
     finally:

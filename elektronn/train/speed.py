@@ -19,6 +19,9 @@ too, ``torch.compile`` much less (figures: benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import sys
 from typing import Any
 
 import torch
@@ -43,6 +46,21 @@ def check_precision(precision: str, device: torch.device) -> None:
         raise ConfigError(
             f"Option 'precision' is 'bf16', but {name} ({device}) has no bfloat16 "
             "arithmetic. Use precision = 'fp32'."
+        )
+
+
+def check_compile(compile_option: Any, device: torch.device) -> None:
+    """Refuses ``torch_compile`` on a CPU without the C++ compiler that torch's inductor calls
+    (``$CXX``, else g++ / clang++ on macOS), which would otherwise fail deep inside the
+    first training step."""
+    if compile_option is False or device.type != "cpu":
+        return
+    compiler = os.environ.get("CXX", "clang++" if sys.platform == "darwin" else "g++")
+    if shutil.which(compiler) is None:
+        raise ConfigError(
+            f"Option 'torch_compile' is {compile_option!r}, but compiling for the CPU needs the "
+            f"C++ compiler {compiler!r} (or one named by the environment variable CXX), and it "
+            "was not found. Install one, or set torch_compile = False."
         )
 
 
