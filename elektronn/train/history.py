@@ -27,30 +27,34 @@ KINDS = {
 }
 
 
+def flush_to_disk(f) -> None:
+    """Push what was written to ``f`` through the OS caches onto the disk."""
+    f.flush()
+    os.fsync(f.fileno())
+
+
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` via a temporary file, so a crash never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.save(f, array)
-        f.flush()
-        os.fsync(f.fileno())
+        flush_to_disk(f)
     os.replace(tmp, path)
 
 
 def append_rows_npy(path: Path, rows: np.ndarray) -> None:
-    """Append ``rows`` to the 2-D float64 ``.npy`` file ``path`` in place.
+    """Append ``rows`` to the 2-D ``.npy`` file ``path`` (of the same dtype) in place.
 
     The rows are written (and synced) first, the row count in the header last: a process
     killed in between leaves a file that still reads as before (``np.load`` reads only the
     rows the header counts). ``np.save`` leaves room in the header for the row count to grow.
     """
+    npy = np.lib.format
     with open(path, "r+b") as f:
-        version = np.lib.format.read_magic(f)
-        header_start = f.tell() + (2 if version == (1, 0) else 4)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        version_1 = npy.read_magic(f) == (1, 0)
+        header_start = f.tell() + (2 if version_1 else 4)  # after the header-length field
+        read_header = npy.read_array_header_1_0 if version_1 else npy.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
         data_start = f.tell()
         if fortran or dtype != rows.dtype or len(shape) != 2 or shape[1] != rows.shape[1]:
             raise OSError(
@@ -60,18 +64,21 @@ def append_rows_npy(path: Path, rows: np.ndarray) -> None:
         f.seek(data_start + shape[0] * rows.shape[1] * rows.itemsize)
         f.write(np.ascontiguousarray(rows).tobytes())
         f.truncate()
-        f.flush()
-        os.fsync(f.fileno())
+        flush_to_disk(f)
+        n_rows = shape[0] + len(rows)
         header = str(
-            {"descr": "<f8", "fortran_order": False, "shape": (shape[0] + len(rows), rows.shape[1])}
+            {
+                "descr": npy.dtype_to_descr(dtype),
+                "fortran_order": False,
+                "shape": (n_rows, shape[1]),
+            }
         )
         size = data_start - header_start
         if len(header) >= size:
-            raise OSError(f"{path}: no room in the .npy header for {shape[0] + len(rows)} rows")
+            raise OSError(f"{path}: no room in the .npy header for {n_rows} rows")
         f.seek(header_start)
         f.write((header.ljust(size - 1) + "\n").encode("latin1"))
-        f.flush()
-        os.fsync(f.fileno())
+        flush_to_disk(f)
 
 
 class History:
