@@ -27,7 +27,7 @@ SAVE = Path("/tmp/elektronn-isbi-quality")
 
 def train(minutes: float) -> Path:
     sets = [f"save_path={SAVE}", f"max_runtime={int(minutes * 60)}", "save_name=isbi"]
-    command = [sys.executable, "-m", "elektronn.cli", str(EXAMPLE)]
+    command = [sys.executable, "-m", "elektronn.train", str(EXAMPLE)]
     for s in sets:
         command += ["--set", s]
     subprocess.run(command, check=True)

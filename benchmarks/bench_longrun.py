@@ -73,7 +73,7 @@ def start_training(args: argparse.Namespace, folder: Path, log: Path) -> subproc
         "background_processes": args.workers,
         "param_save_h": 0.05,  # a snapshot every 3 minutes: saving is part of the check
     }
-    command = [sys.executable, "-m", "elektronn.cli", "demo", "--gpu=false"]
+    command = [sys.executable, "-m", "elektronn.train", "demo", "--gpu=false"]
     for name, value in overrides.items():
         command += ["--set", f"{name}={value!r}"]
     with open(log, "w") as out:

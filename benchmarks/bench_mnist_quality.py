@@ -27,7 +27,7 @@ SAVE = Path("/tmp/elektronn-mnist-quality")
 def train(minutes: float, warp_fraction: float) -> Path:
     """Warped training, then fine-tuning from its parameters without warping at LR 0.002."""
     warped = int(minutes * 60 * warp_fraction)
-    base = [sys.executable, "-m", "elektronn.cli", "mnist_cnn"]
+    base = [sys.executable, "-m", "elektronn.train", "mnist_cnn"]
     sets = ["--set", f"save_path={SAVE}", "--set", "plot_on=False"]
     subprocess.run(base + sets + ["--set", "save_name=mnist", "--set", f"max_runtime={warped}"],
                    check=True)  # fmt: skip

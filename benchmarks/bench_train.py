@@ -87,7 +87,7 @@ def cli_run(seconds: int) -> tuple[float, float, str]:
     """(seconds to the first status line, data-wait %, output) of a real ISBI training run."""
     sets = ["save_path=/tmp/elektronn-bench", f"max_runtime={seconds}", "history_freq=200",
             "plot_on=False", "initial_prev_h=100"]  # fmt: skip
-    command = [sys.executable, "-m", "elektronn.cli", str(EXAMPLE)]
+    command = [sys.executable, "-m", "elektronn.train", str(EXAMPLE)]
     for s in sets:
         command += ["--set", s]
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Bad input is refused before training: exit code 2, one paragraph naming the culprit.
 
-Every case runs the real command line (``python -m elektronn.cli cfg.py``) on the tiny
+Every case runs the real command line (``python -m elektronn.train cfg.py``) on the tiny
 2D config of ``test_cli`` with one thing broken. Each must end with exit code 2, a message on
 stderr that names the file, dataset or option at fault and what was expected, no traceback,
 and an existing save directory left exactly as it was: a user who re-runs a config with a

@@ -9,6 +9,7 @@ import torch
 from tiny import tiny_config, write_cubes
 
 from elektronn.config import load_config
+from elektronn.data.background import BackgroundBatches
 from elektronn.train import console, introspection
 
 PROMPT = "@ELEKTRONN: "
@@ -29,18 +30,10 @@ def make_trainer(tmp_path, extra=""):
 
 
 def build_trainer(config_path):
-    """A Trainer built as ``elektronn.train.run`` builds it, after one training step."""
-    from elektronn.net.model import build_model
-    from elektronn.train.run import load_data
-    from elektronn.train.savedir import prepare_save_dir
-    from elektronn.train.trainer import Trainer
+    """A Trainer built by the run's own factory, after one training step."""
+    from elektronn.train.run import build_trainer as build
 
-    config = load_config(config_path)
-    save_dir = prepare_save_dir(config)
-    data, batch_kwargs, monitor_kwargs = load_data(config)
-    model = build_model(config, getattr(data, "n_ch", 1), data.n_lab, data.example_shape)
-    trainer = Trainer(config, data, model, torch.device("cpu"), save_dir, None, batch_kwargs,
-                      monitor_kwargs)  # fmt: skip
+    trainer = build(load_config(config_path))
     trainer.batch = trainer.get_batch()
     trainer.last_loss = trainer.loss_ema = trainer.train_step(trainer.batch)
     trainer.step = 1
@@ -114,21 +107,30 @@ def test_setmom_refused_without_momentum(trainer):
 @pytest.mark.parametrize("bad", ["0", "-3", "ten", "2.5", ""])
 def test_sethist_refuses_non_positive_and_non_integers(trainer, bad):
     out = drive(trainer, f"sethist {bad}")
-    assert trainer.config.history_freq == [5]
+    assert trainer.run_state.history_freq == 5
     assert "at least 1 step" in out or "Could not convert" in out
 
 
 def test_sethist_sets_the_frequency(trainer):
     drive(trainer, "sethist 7")
-    assert trainer.config.history_freq == [7]
+    assert trainer.run_state.history_freq == 7
 
 
 def test_optimizer_switch(trainer):
     out = drive(trainer, "Adam")
-    assert trainer.config.optimizer == "Adam"
+    assert trainer.run_state.optimizer == "Adam"
     assert "Changing training optimizer to Adam" in out
     drive(trainer, "SGD")
-    assert trainer.config.optimizer == "SGD"
+    assert trainer.run_state.optimizer == "SGD"
+    assert trainer.run_state.resolved(trainer.config)["optimizer"] == "SGD"
+
+
+def test_setlr_and_setmom_survive_switching_to_cg_and_back(trainer):
+    drive(trainer, "setlr 0.003", "setmom 0.5", "CG", "SGD", "q")
+    trainer.apply_lr_schedule()
+    assert trainer.optimizer.lr == pytest.approx(0.003)
+    assert trainer.optimizer.momentum == pytest.approx(0.5)
+    assert trainer.run_state.lr_schedule[trainer.step] == pytest.approx(0.003)
 
 
 def test_save_load_round_trip(trainer):
@@ -188,10 +190,16 @@ def test_bare_expressions_print_their_value(trainer):
 
 
 def test_statements_are_executed_and_names_persist(trainer, capsys):
-    out = drive(trainer, "x = 40 + 2", "x", "print(config.save_name)", "config.n_steps = 99")
+    out = drive(trainer, "x = 40 + 2", "x", "print(config.save_name)", "run.n_steps = 99")
     assert "42" in out.splitlines()
     assert capsys.readouterr().out.strip() == "tiny"
-    assert trainer.config.n_steps == 99
+    assert trainer.run_state.n_steps == 99
+
+
+def test_the_users_config_is_read_only_and_says_what_can_change(trainer):
+    out = drive(trainer, "config.n_steps = 99", "q")
+    assert "read-only" in out and "run.n_steps" in out
+    assert trainer.config.n_steps == 12
 
 
 def test_an_exception_is_printed_and_the_console_goes_on(trainer):
@@ -260,41 +268,49 @@ def test_test_model_prints(trainer, capsys):
 # -- settings reach the background workers --------------------------------------------------
 
 
-class RecordingBatches:
-    """Stands in for BackgroundBatches: records update() calls, optionally refuses them."""
+class RecordingBatches(BackgroundBatches):
+    """In-process batches that record update() calls and optionally refuse them."""
 
-    def __init__(self, refuse=False):
+    def __init__(self, trainer, refuse=False):
+        super().__init__(trainer.data, trainer.batches.batch_kwargs, n_proc=0)
         self.updates, self.refuse = [], refuse
 
     def update(self, **changes):
         if self.refuse:
             raise ValueError("refused")
         self.updates.append(changes)
+        super().update(**changes)
+
+
+def recording(trainer, refuse=False):
+    trainer.batches = RecordingBatches(trainer, refuse)
+    return trainer.batches
 
 
 def test_changed_settings_are_sent_to_the_workers(trainer):
-    trainer.batches = RecordingBatches()
+    batches = recording(trainer)
     drive(trainer, "batch_kwargs['warp_on'] = 0.5", "data.upright_x = True", "q")
-    assert trainer.batches.updates == [{"warp_on": 0.5, "upright_x": True}]
+    assert batches.updates == [{"warp_on": 0.5, "upright_x": True}]
+    drive(trainer, "batch_kwargs['batch_size'] = 3", "q")
+    assert batches.updates[-1] == {"batch_size": 3} and batches.batch_size == 3
+    assert len(trainer.get_batch()[0]) == 3
 
 
 def test_nothing_is_sent_without_changes(trainer):
-    trainer.batches = RecordingBatches()
+    batches = recording(trainer)
     drive(trainer, "data.n_failed_warp", "self.debugGetCNNBatch()", "q")
-    assert trainer.batches.updates == []
+    assert batches.updates == []
 
 
 def test_refused_settings_are_undone(trainer):
-    trainer.batches = RecordingBatches(refuse=True)
+    batches = recording(trainer, refuse=True)
     out = drive(trainer, "batch_kwargs['flip'] = False", "data.upright_x = True")
-    assert trainer.batch_kwargs["flip"] is True and trainer.data.upright_x is False
+    assert batches.batch_kwargs["flip"] is True and trainer.data.upright_x is False
     assert "undone" in out
 
 
 def test_real_workers_switch_warping_on_from_the_next_batch(trainer):
-    from elektronn.data.background import BackgroundBatches
-
-    kwargs = dict(trainer.batch_kwargs, batch_size=trainer.config.batch_size)
+    kwargs = dict(trainer.batches.batch_kwargs)
     with BackgroundBatches(trainer.data, kwargs, n_proc=1) as batches:
         trainer.batches = batches
         batches.get()
@@ -349,7 +365,7 @@ def test_ctrl_c_console_in_a_real_run(tmp_path):
         "background_processes = 2\n",
     )
     child = pexpect.spawn(
-        sys.executable, ["-m", "elektronn.cli", str(config), "--gpu=false"],
+        sys.executable, ["-m", "elektronn.train", str(config), "--gpu=false"],
         cwd=str(tmp_path), encoding="utf-8", timeout=40, dimensions=(50, 250),
     )  # fmt: skip
     try:

@@ -1,6 +1,6 @@
 """How a run ends when it is stopped from outside or fails: hours of training are never lost.
 
-Signals go to the real command line (``python -m elektronn.cli``, no terminal); the full disk
+Signals go to the real command line (``python -m elektronn.train``, no terminal); the full disk
 is simulated in-process, since a monkeypatch cannot cross into a child process; the kill
 during a save runs the command line in a child that SIGKILLs itself half-way through writing.
 """
@@ -19,8 +19,8 @@ import psutil
 import pytest
 from tiny import ENDLESS, STATUS_LINE, Training, run_cli, tiny_config
 
-from elektronn import cli
 from elektronn.net.paramfile import load_params
+from elektronn.train import cli
 from elektronn.train import trainer as trainer_module
 
 
@@ -164,7 +164,7 @@ import io, os, signal, sys
 
 import torch
 
-from elektronn import cli
+from elektronn.train import cli
 
 real_save, calls = torch.save, []
 

@@ -21,7 +21,7 @@ def run_cli(*args, cwd=None, env_extra=None, timeout=300):
     """``elektronn-train ARGS`` in a subprocess, as a user runs it."""
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run(
-        [sys.executable, "-m", "elektronn.cli", *map(str, args)],
+        [sys.executable, "-m", "elektronn.train", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -85,7 +85,7 @@ class Training:
 
     def __init__(self, *args: object, cwd: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "elektronn.cli", *map(str, args)],
+            [sys.executable, "-m", "elektronn.train", *map(str, args)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -16,17 +16,30 @@ __all__ = ["Config", "ConfigError", "config_from_values", "load_config", "missin
 class Config:
     """The resolved configuration: one attribute per option, plus where it came from.
 
-    Besides the options, ``config_file`` and ``config_dir`` say which file was read,
+    It is read-only: what a run detects or changes lives in its state
+    (:class:`elektronn.train.state.RunState`). Besides the options, ``config_file`` and
+    ``config_dir`` say which file was read,
     ``arch`` holds the :class:`~elektronn.arch.Architecture` of image modes (None for
     vect-scalar) and ``missing`` lists mandatory options the training config did not set.
     """
 
     def __init__(self, values: dict[str, Any], config_file: str, arch: Any, missing: list[str]):
         self.__dict__.update(values)
-        self.config_file = config_file
-        self.config_dir = str(Path(config_file).parent)
-        self.arch = arch
-        self.missing = missing
+        self.__dict__.update(
+            config_file=config_file,
+            config_dir=str(Path(config_file).parent),
+            arch=arch,
+            missing=missing,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Frozen after the checks: values decided at run time live in the run's state."""
+        raise ConfigError(
+            f"The configuration is read-only once checked, so '{name}' cannot be set. During "
+            f"training the Ctrl+C console changes run.n_steps, run.max_runtime, "
+            f"run.history_freq (sethist), the LR (setlr), the momentum (setmom), the optimiser "
+            f"and batch_kwargs[...]; for a new run use --set {name}=VALUE."
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The final value of every option (not the bookkeeping attributes)."""

@@ -12,22 +12,17 @@ from typing import Any
 
 from .chain import ConfigError
 from .options import (
-    ACTIVATIONS,
     ALWAYS_MANDATORY,
-    BORDER_MODES,
-    COMPILE_MODES,
     FILE_DATA_MANDATORY,
     IMAGE_MODE_MANDATORY,
-    MODES,
     OPTIMIZERS,
     OPTIONS,
     OPTIONS_BY_NAME,
-    POOLING_MODES,
-    PRE_PROCESSES,
-    PRECISIONS,
-    TARGETS,
     VECT_MANDATORY,
 )
+
+PER_LAYER_CHOICES = {"activation_func": "Activation", "pooling_mode": "Pooling"}
+"""Options whose choices apply to each per-layer entry (checked after broadcasting)."""
 
 _TYPE_TESTS = {
     "bool": lambda v: isinstance(v, bool) or (isinstance(v, Integral) and v in (0, 1)),
@@ -107,13 +102,9 @@ def missing_mandatory(values: dict[str, Any], set_by_user: set[str]) -> list[str
 
 def check_consistency(values: dict[str, Any]) -> None:
     """Checks across options (reference §1.3), with the specification's additions."""
-    _choice(values, "mode", MODES)
-    _choice(values, "target", TARGETS)
-    _choice(values, "optimizer", OPTIMIZERS)
-    _choice(values, "border_mode", BORDER_MODES)
-    _choice(values, "pre_process", PRE_PROCESSES)
-    _choice(values, "precision", PRECISIONS)
-    _choice(values, "torch_compile", COMPILE_MODES)
+    for option in OPTIONS:
+        if option.choices and option.name not in PER_LAYER_CHOICES:
+            _choice(values, option.name, option.choices)
     mode = values["mode"]
     n_conv = len(values["nof_filters"])
     _require(
@@ -222,16 +213,11 @@ def normalise(values: dict[str, Any]) -> None:
     values["activation_func"] = _per_layer(
         values, "activation_func", n_layers, "layers (conv + MLP)"
     )
-    for act in values["activation_func"]:
-        _require(
-            act in ACTIVATIONS,
-            f"Activation {act!r} in 'activation_func' is not one of {ACTIVATIONS}.",
-        )
     values["pooling_mode"] = _per_layer(values, "pooling_mode", n_conv, "conv layers")
-    for pm in values["pooling_mode"]:
-        _require(
-            pm in POOLING_MODES, f"Pooling {pm!r} in 'pooling_mode' is not one of {POOLING_MODES}."
-        )
+    for name, what in PER_LAYER_CHOICES.items():
+        choices = OPTIONS_BY_NAME[name].choices
+        for entry in values[name]:
+            _require(entry in choices, f"{what} {entry!r} in '{name}' is not one of {choices}.")
     values["dropout_rates"] = _normalise_dropout(values["dropout_rates"], n_layers)
     values["MFP"] = _normalise_mfp(values["MFP"], n_conv)
     if isinstance(values["history_freq"], Integral):

@@ -26,6 +26,8 @@ class Option:
     mode: str
     group: str
     doc: str
+    choices: tuple = ()
+    """The allowed values (of each entry, for per-layer options); empty: any of the types."""
 
 
 GENERAL = "General Setup"
@@ -43,6 +45,20 @@ GROUPS = (GENERAL, PATHS, NETWORK, MLP, DATA, IMAGES, PREVIEW, ALTERNATIVE, OPTI
 
 _O = Option
 
+# Allowed values, declared once: the checks, the console, the optimiser factory and the
+# generated docs all read them from the options that reference them.
+MODES = ("img-img", "img-scalar", "vect-scalar")
+TARGETS = ("nll", "regression")
+OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
+ACTIVATIONS = ("tanh", "abs", "linear", "sig", "relu")
+POOLING_MODES = ("max", "maxabs")
+PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
+                 "max-autotune-no-cudagraphs")  # fmt: skip
+BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
+PRE_PROCESSES = (None, "standardise")
+
+
 OPTIONS: tuple[Option, ...] = (
     # General Setup
     _O("save_path", "~/CNN_Training/", ("str",), "", GENERAL,
@@ -54,11 +70,13 @@ OPTIONS: tuple[Option, ...] = (
     _O("device", False, ("bool", "int", "str"), "", GENERAL,
        "Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'."),
     _O("precision", "fp32", ("str",), "$", GENERAL,
-       "Arithmetic of the training forward passes: 'fp32', or 'bf16' (autocast; fast on GPUs)."),
+       "Arithmetic of the training forward passes: bf16 is autocast, fast on GPUs.",
+       choices=PRECISIONS),
     _O("channels_last", False, ("bool",), "$", GENERAL,
        "Store conv weights and batches channels-last (NHWC/NDHWC), faster with cuDNN on GPUs."),
     _O("torch_compile", False, ("bool", "str"), "$", GENERAL,
-       "torch.compile the training step: True or a mode like 'max-autotune' (slow first steps)."),
+       "torch.compile the training step: True or a torch.compile mode (slow first steps).",
+       choices=COMPILE_MODES),
     _O("random_seed", None, ("int", "None"), "$", GENERAL,
        "Seed of all random numbers (weights, patches, augmentation); None = a fresh one, printed."),
     _O("param_save_h", 1.0, ("float",), "", GENERAL,
@@ -76,7 +94,7 @@ OPTIONS: tuple[Option, ...] = (
        "Parameter file to initialise the network from (shape changes are tolerated)."),
     # Network Architecture
     _O("activation_func", "relu", ("str", "list"), "", NETWORK,
-       "tanh, abs, linear, sig or relu; global or one per layer (conv + MLP)."),
+       "Activation, global or one per layer (conv + MLP).", choices=ACTIVATIONS),
     _O("batch_size", 1, ("int",), "!", NETWORK,
        "Number of patches per update step."),
     _O("dropout_rates", [], ("list", "float", "None"), "", NETWORK,
@@ -92,7 +110,8 @@ OPTIONS: tuple[Option, ...] = (
     _O("nof_filters", [], ("list",), "!", NETWORK,
        "Number of filters (feature maps) per conv layer."),
     _O("pooling_mode", "max", ("str", "list"), "$", NETWORK,
-       "'max' or 'maxabs' (max of absolute values, sign kept); global or per conv layer."),
+       "maxabs = max of absolute values, sign kept; global or per conv layer.",
+       choices=POOLING_MODES),
     _O("MFP", [], ("list", "bool", "int"), "!", NETWORK,
        "Max fragment pooling per conv layer; only for prediction, [] disables it."),
     # MLP and others
@@ -102,10 +121,11 @@ OPTIONS: tuple[Option, ...] = (
     _O("MLP_layers", [], ("list",), "!", MLP,
        "Neurons per fully connected layer after the conv layers; [] for img-img."),
     _O("target", "nll", ("str",), "", MLP,
-       "Loss function: 'nll' (classification) or 'regression' (mean squared error)."),
+       "Loss function: nll (classification) or regression (mean squared error).",
+       choices=TARGETS),
     # Data Options
     _O("mode", "img-img", ("str",), "!", DATA,
-       "Kind of data and labels: 'img-img', 'img-scalar' or 'vect-scalar'."),
+       "Kind of data and labels.", choices=MODES),
     _O("background_processes", False, ("bool", "int"), "!", DATA,
        "Prepare batches in background processes: True (= 2) or the number of processes."),
     _O("data_in_memory", True, ("bool",), "$", DATA,
@@ -140,10 +160,10 @@ OPTIONS: tuple[Option, ...] = (
     _O("warp_on", False, ("bool", "float"), "!", IMAGES,
        "Random warping of training patches: True, or the fraction of patches to warp."),
     _O("border_mode", "crop", ("str",), "!", IMAGES,
-       "img-scalar images of invalid size: 'crop', 'keep', '0-pad', 'c-pad', 'mirror' or "
-       "'reject'."),
+       "What img-scalar does with images of invalid size.", choices=BORDER_MODES),
     _O("pre_process", None, ("str", "None"), "$", IMAGES,
-       "'standardise' gives the images zero mean and unit standard deviation."),
+       "'standardise' gives the images zero mean and unit standard deviation.",
+       choices=PRE_PROCESSES),
     _O("zchxy_order", False, ("bool",), "", IMAGES,
        "Set True if the h5 data is stored as (z,(ch,)x,y) instead of ((ch,)x,y,z)."),
     _O("upright_x", False, ("bool",), "", IMAGES,
@@ -178,7 +198,7 @@ OPTIONS: tuple[Option, ...] = (
     _O("label_prop_thresh", None, ("float", "None"), "", OPTIMISATION,
        "Label propagation for unlabelled pixels above this probability; <= 0.5 disables."),
     _O("optimizer", "SGD", ("str",), "", OPTIMISATION,
-       "Optimiser: 'SGD', 'CG', 'RPROP', 'LBFGS' or 'Adam'."),
+       "Optimiser (switchable in the Ctrl+C console).", choices=OPTIMIZERS),
     _O("LR_decay", 0.993, ("float",), "", OPTIMISATION,
        "Learning-rate multiplier per 1000 update steps."),
     _O("LR_schedule", None, ("list", "None"), "", OPTIMISATION,
@@ -212,14 +232,3 @@ ALWAYS_MANDATORY = (
 IMAGE_MODE_MANDATORY = ("desired_input", "filters", "n_dim", "nof_filters", "pool")
 VECT_MANDATORY = ("MLP_layers",)
 FILE_DATA_MANDATORY = ("d_files", "data_path", "l_files", "label_path")
-
-MODES = ("img-img", "img-scalar", "vect-scalar")
-TARGETS = ("nll", "regression")
-OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
-ACTIVATIONS = ("tanh", "abs", "linear", "sig", "relu")
-POOLING_MODES = ("max", "maxabs")
-PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
-                 "max-autotune-no-cudagraphs")  # fmt: skip
-BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
-PRE_PROCESSES = (None, "standardise")

@@ -10,7 +10,7 @@ import argparse
 import pprint
 from pathlib import Path
 
-from .options import GROUPS, OPTIONS
+from .options import GROUPS, OPTIONS, Option
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "elektronn" / "examples" / "config_template.py"
@@ -21,6 +21,13 @@ _MODE_MARK = {"!": "(*)", "$": "($)", "": ""}
 
 def _python_literal(value) -> str:
     return pprint.pformat(value, width=70, sort_dicts=False)
+
+
+def explanation(option: Option) -> str:
+    """The option's doc, with its allowed values where the table declares them."""
+    if not option.choices:
+        return option.doc
+    return f"{option.doc} One of: {', '.join(map(repr, option.choices))}."
 
 
 def render_template() -> str:
@@ -38,7 +45,7 @@ def render_template() -> str:
         lines += ["", f"# --- {group} ---"]
         for o in (o for o in OPTIONS if o.group == group):
             mark = _MODE_MARK[o.mode]
-            lines.append(f"# {mark + ' ' if mark else ''}{o.doc}")
+            lines.append(f"# {mark + ' ' if mark else ''}{explanation(o)}")
             lines.append(f"{o.name} = {_python_literal(o.default)}")
     return "\n".join(lines) + "\n"
 
@@ -66,7 +73,8 @@ def render_options_markdown() -> str:
             default = _markdown_cell(repr(o.default))
             types = " or ".join(o.types)
             lines.append(
-                f"| `{o.name}` | {o.mode} | {types} | `{default}` | {_markdown_cell(o.doc)} |"
+                f"| `{o.name}` | {o.mode} | {types} | `{default}` | "
+                f"{_markdown_cell(explanation(o))} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -73,10 +73,11 @@ class BackgroundBatches:
     Parameters
     ----------
     data
-        An object with ``getbatch(**batch_kwargs) -> tuple of arrays`` (ImageData or a plug-in
-        data class). Volumes should already be in shared memory (ImageData does this).
+        A :class:`~.source.DataSource` (ImageData or a plug-in data class). Volumes should
+        already be in shared memory (ImageData does this).
     batch_kwargs
-        Keyword arguments of ``getbatch``, e.g. from ``batch_kwargs_from_config``.
+        Keyword arguments of ``getbatch`` including ``batch_size``, e.g. from
+        ``batch_kwargs_from_config``: the batch source owns them (:attr:`batch_kwargs`).
     n_proc
         Number of workers; 0 makes the batches in the calling process (same interface).
     slots_per_worker
@@ -106,9 +107,8 @@ class BackgroundBatches:
         self.batch_kwargs = dict(batch_kwargs)
         self.n_proc = int(n_proc)
         self.slots_per_worker = int(slots_per_worker)
-        self._arg_names = set(inspect.signature(data.getbatch).parameters)
         self._check_keys(self.batch_kwargs, attributes_allowed=False)
-        if seed is None and isinstance(getattr(data, "rng", None), np.random.Generator):
+        if seed is None and data.rng is not None and self.n_proc:
             seed = int(data.rng.integers(2**63))
         self._seeds = np.random.SeedSequence(seed)
         self._version = 0
@@ -143,8 +143,7 @@ class BackgroundBatches:
         """
         kwargs, attributes = self._check_keys(changes, attributes_allowed=True)
         self.batch_kwargs.update(kwargs)
-        for name, value in attributes.items():
-            setattr(self.data, name, value)
+        self.data.apply_settings(attributes)
         if not self.n_proc or self._closed:
             return
         if RESTART_KEYS & kwargs.keys():
@@ -169,6 +168,11 @@ class BackgroundBatches:
         self.close()
 
     @property
+    def batch_size(self) -> int:
+        """Examples per training batch (changeable with ``update(batch_size=...)``)."""
+        return int(self.batch_kwargs["batch_size"])
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of the running workers."""
         return [p.pid for p in self._processes if p.pid is not None]
@@ -176,36 +180,33 @@ class BackgroundBatches:
     @property
     def n_successful_warp(self) -> int:
         """Warped examples, summed over all workers (or the data object with ``n_proc=0``)."""
-        return self._warp_count(0, "n_successful_warp")
+        return self.data.n_successful_warp if not self.n_proc else self._warp_count(0)
 
     @property
     def n_failed_warp(self) -> int:
         """Examples whose warp needed more than the cube had, summed over all workers."""
-        return self._warp_count(1, "n_failed_warp")
+        return self.data.n_failed_warp if not self.n_proc else self._warp_count(1)
 
     # -- internals -----------------------------------------------------------------------
 
-    def _warp_count(self, column: int, attribute: str) -> int:
-        if not self.n_proc:
-            return int(getattr(self.data, attribute, 0))
+    def _warp_count(self, column: int) -> int:
         running = 0 if self._closed else int(self._counters[:, column].sum())
         return int(self._finished_counts[column]) + running
 
     def _check_keys(
         self, changes: dict[str, Any], attributes_allowed: bool
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        kwargs = {k: v for k, v in changes.items() if k in self._arg_names}
+        kwargs = {k: v for k, v in changes.items() if self.data.accepts(k)}
         attributes = {k: v for k, v in changes.items() if k not in kwargs}
-        unknown = [k for k in attributes if not attributes_allowed or not self._settable(k)]
+        settable = self.data.batch_settings().keys() if attributes_allowed else set()
+        unknown = [k for k in attributes if k not in settable]
         if unknown:
+            arguments = ", ".join(sorted(inspect.signature(self.data.getbatch).parameters))
             raise ValueError(
                 f"{unknown} are neither arguments of {type(self.data).__name__}.getbatch "
-                f"({', '.join(sorted(self._arg_names))}) nor settable data attributes."
+                f"({arguments}) nor settable data attributes ({', '.join(sorted(settable))})."
             )
         return kwargs, attributes
-
-    def _settable(self, name: str) -> bool:
-        return hasattr(self.data, name) and not callable(getattr(self.data, name))
 
     def _start(self) -> None:
         probe_kwargs = dict(self.batch_kwargs)
@@ -304,10 +305,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _reseed(data: Any, seed: np.random.SeedSequence) -> None:
     """Independent streams per worker, also for plug-in data classes that use global RNGs."""
-    if hasattr(data, "reseed"):
-        data.reseed(seed)
-    elif isinstance(getattr(data, "rng", None), np.random.Generator):
-        data.rng = np.random.default_rng(seed)
+    data.reseed(seed)
     state = seed.generate_state(2)
     np.random.seed(int(state[0]))
     random.seed(int(state[1]))
@@ -356,9 +354,7 @@ def _serve(
     """Worker loop: apply messages, fill free slots, report them as ready."""
     torch.set_num_threads(1)
     _reseed(data, seed)
-    for attribute in ("n_successful_warp", "n_failed_warp"):
-        if hasattr(data, attribute):
-            setattr(data, attribute, 0)
+    data.n_successful_warp = data.n_failed_warp = 0
     free = collections.deque(own_slots)
     try:
         while True:
@@ -377,8 +373,7 @@ def _serve(
                 else:
                     _, version, changed, attributes = message
                     kwargs.update(changed)
-                    for name, value in attributes.items():
-                        setattr(data, name, value)
+                    data.apply_settings(attributes)
                 continue
             slot = free.popleft()
             batch = data.getbatch(**kwargs)
@@ -389,10 +384,7 @@ def _serve(
                         f"{target.shape}; change layout-defining settings through update()."
                     )
                 np.copyto(target, array)
-            counters[worker] = (
-                getattr(data, "n_successful_warp", 0),
-                getattr(data, "n_failed_warp", 0),
-            )
+            counters[worker] = (data.n_successful_warp, data.n_failed_warp)
             ready.put((worker, slot, version))
     except BaseException:
         ready.put(("error", worker, traceback.format_exc()))

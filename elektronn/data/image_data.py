@@ -31,6 +31,7 @@ from .sampling import (
     random_start,
     sampling_probabilities,
 )
+from .source import DataSource
 from .warping import (
     sample_warp_params,
     source_box,
@@ -46,7 +47,7 @@ MODES = ("img-img", "img-scalar")
 TARGETS = ("nll", "regression")
 
 
-class ImageData:
+class ImageData(DataSource):
     """Image volumes with labels, cut into randomly augmented training patches.
 
     Parameters
@@ -181,6 +182,7 @@ class ImageData:
                 )
         self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
         check_n_lab(self.cubes, self.n_lab, target, l_files)
+        self.pre_process = pre_process
         self.mean, self.std = standardise(self.cubes) if pre_process else (0.0, 1.0)
         for cube in self.cubes:
             self._orientations_of(cube)
@@ -264,9 +266,9 @@ class ImageData:
         """Whether batches from ``source`` exist ('valid' needs validation cubes)."""
         return source == "train" or (source == "valid" and bool(self.valid_cubes))
 
-    def reseed(self, seed: np.random.SeedSequence | int | None) -> None:
-        """Give this instance a new random stream (each background worker gets its own)."""
-        self.rng = np.random.default_rng(seed)
+    def input_standardisation(self) -> tuple[float, float] | None:
+        """The ``(mean, std)`` of ``pre_process='standardise'`` (None without it)."""
+        return (float(self.mean), float(self.std)) if self.pre_process else None
 
     # -- batches -------------------------------------------------------------------------
 

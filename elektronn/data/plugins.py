@@ -34,6 +34,10 @@ An instance must provide:
     layer from it.
 ``n_ch``
     The number of image channels (image modes only).
+Everything else is optional; a class that does not derive from
+:class:`~.source.DataSource` (or :class:`Data`) is wrapped in :class:`PluginSource`, which
+supplies the defaults of :class:`~.source.DataSource` for what it lacks:
+
 ``reseed(seed)`` (optional, recommended)
     Replace the instance's random generator by ``numpy.random.default_rng(seed)``. Each background
     worker calls it with its own seed so that workers serve *different* batches. Without it every
@@ -69,6 +73,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
+from .source import DataSource
 
 SHIPPED_DATA_CLASSES: dict[str, str] = {"MNISTData": "elektronn.data.mnist"}
 """Data classes shipped with elektronn: class name → module (imported only when used)."""
@@ -185,7 +190,7 @@ def create_plugin_data(config: Any) -> Any:
     _check_contract(data, cls.__name__, config.mode)
     if callable(getattr(data, "summary", None)):
         print(data.summary())
-    return data
+    return data if isinstance(data, DataSource) else PluginSource(data)
 
 
 def _check_contract(data: Any, class_name: str, mode: str) -> None:
@@ -196,6 +201,65 @@ def _check_contract(data: Any, class_name: str, mode: str) -> None:
             f"The data class {class_name} lacks the attribute(s) {', '.join(missing)}, which "
             f"mode '{mode}' needs (see the contract in elektronn.data.plugins)."
         )
+
+
+class PluginSource(DataSource):
+    """A user's data class that does not derive from :class:`DataSource`, given its defaults.
+
+    Reading and setting attributes goes to the user's object, so the console's
+    ``data.warp_on = False`` reaches it; the contract's optional members use the object's own
+    where it has them (``reseed``, ``has_source``, ``rng``, ``n_ch``, the warp counters).
+    """
+
+    def __init__(self, data: Any) -> None:
+        object.__setattr__(self, "wrapped", data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.wrapped, name, value)
+
+    @property
+    def n_ch(self) -> int:  # type: ignore[override]
+        return int(getattr(self.wrapped, "n_ch", 1))
+
+    @property
+    def n_successful_warp(self) -> int:  # type: ignore[override]
+        return int(getattr(self.wrapped, "n_successful_warp", 0))
+
+    @property
+    def n_failed_warp(self) -> int:  # type: ignore[override]
+        return int(getattr(self.wrapped, "n_failed_warp", 0))
+
+    @property
+    def rng(self) -> np.random.Generator | None:  # type: ignore[override]
+        rng = getattr(self.wrapped, "rng", None)
+        return rng if isinstance(rng, np.random.Generator) else None
+
+    def getbatch(self, batch_size: int, source: str = "train", **kwargs: Any) -> tuple:
+        return self.wrapped.getbatch(batch_size, source=source, **kwargs)
+
+    def has_source(self, source: str) -> bool:
+        """The class's own ``has_source``, else the original's rule: a non-empty ``<source>_d``."""
+        own = getattr(self.wrapped, "has_source", None)
+        if callable(own):
+            return bool(own(source))
+        return source == "train" or len(getattr(self.wrapped, f"{source}_d", None) or ()) > 0
+
+    def reseed(self, seed: int | np.random.SeedSequence | None) -> None:
+        """The class's own ``reseed``, else a new ``rng`` if it keeps a numpy Generator there."""
+        own = getattr(self.wrapped, "reseed", None)
+        if callable(own):
+            own(seed)
+        elif self.rng is not None:
+            self.wrapped.rng = np.random.default_rng(seed)
+
+    def accepts(self, argument: str) -> bool:
+        return argument in inspect.signature(self.wrapped.getbatch).parameters
+
+    def batch_settings(self) -> dict[str, Any]:
+        return DataSource.batch_settings(self.wrapped)
 
 
 # --------------------------------------------------------------------------- the base class
@@ -230,7 +294,7 @@ class _IndexStream:
         return np.concatenate(parts)
 
 
-class Data:
+class Data(DataSource):
     """Base class of in-memory data classes: arrays of examples and labels per split.
 
     Subclasses (or users) pass the arrays; the base class provides batches, the contract's

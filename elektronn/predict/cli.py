@@ -27,14 +27,13 @@ import torch
 
 from ..config import ConfigError
 from ..data.errors import DataError
+from ..device import AUTOCAST_DTYPES, check_precision, parse_gpu, select_device
 from ..net.paramfile import (
     ParamFileError,
     build_model_from_params,
     input_standardisation,
     load_params,
 )
-from ..train.device import parse_gpu, select_device
-from ..train.speed import AUTOCAST_DTYPES, check_precision
 from .dense import OUT_DTYPES, dense_output_shape, predict_dense
 from .errors import PredictionError
 from .geometry import net_geometry

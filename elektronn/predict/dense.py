@@ -21,9 +21,9 @@ import torch
 
 from ..data.preprocess import normalise
 from ..data.volumes import intensity_scale
+from ..device import AUTOCAST_DTYPES, autocast
 from ..net.losses import probabilities
 from ..net.mfp import mfp_forward, shift_and_stitch
-from ..train.speed import AUTOCAST_DTYPES, autocast
 from .errors import PredictionError
 from .geometry import AxisGeometry, NetGeometry, net_geometry
 from .progress import ProgressCallback, Stopwatch, make_progress

@@ -2,6 +2,6 @@
 
 import sys
 
-from ..cli import train_main
+from .cli import train_main
 
 sys.exit(train_main())

@@ -17,7 +17,6 @@ import copy
 import functools
 import getpass
 import math
-import numbers
 import signal
 import sys
 import threading
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..config.options import OPTIMIZERS
+from ..data.source import WARP_COUNTERS
 from . import introspection
 from .trainer import format_duration
 
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 
 Output = Callable[[str], object]
 DEFAULT_PARAM_FILE = "CNN.save"
-OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
-WARP_COUNTERS = ("n_successful_warp", "n_failed_warp")
-"""Data attributes counted by each worker: shown in the console, never sent to the workers."""
 
 
 @dataclass
@@ -80,8 +78,7 @@ def status_line(trainer: Trainer) -> str:
     name = "MSE" if trainer.regression else "NLL"
     unit = "" if trainer.regression else "%"
     ema = math.nan if trainer.loss_ema is None else trainer.loss_ema
-    lr = getattr(trainer.optimizer, "lr", None)
-    momentum = getattr(trainer.optimizer, "momentum", None)
+    lr, momentum = trainer.optimizer.lr, trainer.optimizer.momentum
     train_err, valid_err = _last(trainer, "errors", 2), _last(trainer, "errors", 3)
     return (
         f"{trainer.step:05d} {name}m={ema:.5f}, {name}={trainer.last_loss:.4f}, "
@@ -197,7 +194,7 @@ def _sethist(session: Session, args: list[str]) -> bool:
     if steps is not None and steps < 1:
         session.output(f"The history frequency must be at least 1 step, not {steps}.")
     elif steps is not None:
-        session.trainer.config.history_freq[0] = steps
+        session.trainer.run_state.history_freq = steps
         session.output(f"Monitoring every {steps} steps")
     return False
 
@@ -212,15 +209,16 @@ OPTIMIZER_SETTINGS: dict[str, tuple[str, str, float, float]] = {
 def _set_optimizer_value(session: Session, args: list[str], command: str) -> bool:
     """``setlr``/``setmom``: set the optimiser's value if the optimiser has one, within range."""
     attribute, label, low, high = OPTIMIZER_SETTINGS[command]
-    optimizer = session.trainer.optimizer
-    if getattr(optimizer, attribute, None) is None:
-        session.output(f"The {session.trainer.config.optimizer} optimiser has no {label}.")
+    trainer = session.trainer
+    current = trainer.optimizer.lr if attribute == "lr" else trainer.optimizer.momentum
+    if current is None:
+        session.output(f"The {trainer.run_state.optimizer} optimiser has no {label}.")
         return False
     value = _number(session, args, float, f"{command} <float>")
     if value is not None and not low <= value < high:
         session.output(f"The {label} must lie in [{low}, {high}), not {value}.")
     elif value is not None:
-        setattr(optimizer, attribute, value)
+        (trainer.set_lr if attribute == "lr" else trainer.set_momentum)(value)
         session.output(f"{label.capitalize()} set to {value}")
     return False
 
@@ -278,8 +276,10 @@ def namespace(trainer: Trainer) -> dict[str, Any]:
         "cnn": trainer.cnn,
         "data": trainer.data,
         "config": trainer.config,
+        "run": trainer.run_state,
+        "batches": trainer.batches,
         "batch": trainer.batch,
-        "batch_kwargs": trainer.batch_kwargs,
+        "batch_kwargs": trainer.batches.batch_kwargs,
         "i": trainer.step,
         "np": np,
         "torch": torch,
@@ -370,30 +370,10 @@ def prompt() -> str:
 # -- background workers ---------------------------------------------------------------------
 
 
-def _plain(value: Any) -> bool:
-    """Whether a value is a small plain setting (numbers, strings and containers of them)."""
-    if value is None or isinstance(value, (str, numbers.Number)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(_plain(k) and _plain(v) for k, v in value.items())
-    return False
-
-
 def snapshot(trainer: Trainer) -> Settings:
-    """Copies of the settings that shape training batches, to see what the console changed.
-
-    Public data attributes with plain values (flags, numbers, strings, lists of them) are
-    included; arrays, random generators and the per-worker warp counters are not.
-    """
-    attributes = {
-        name: copy.deepcopy(value)
-        for name, value in vars(trainer.data).items()
-        if not name.startswith("_") and name not in WARP_COUNTERS and _plain(value)
-    }
-    kwargs = dict(trainer.batch_kwargs, batch_size=trainer.config.batch_size)
-    return Settings(copy.deepcopy(kwargs), attributes)
+    """Copies of the settings that shape training batches, to see what the console changed."""
+    kwargs = copy.deepcopy(trainer.batches.batch_kwargs)
+    return Settings(kwargs, trainer.data.batch_settings())
 
 
 def _differs(a: Any, b: Any) -> bool:
@@ -416,17 +396,14 @@ def changes(before: Settings, after: Settings) -> dict[str, Any]:
 
 
 def restore(trainer: Trainer, before: Settings) -> None:
-    """Undo the console's changes of batch settings (when the workers refused them)."""
-    kwargs = dict(before.kwargs)
-    trainer.config.batch_size = kwargs.pop("batch_size")
-    trainer.batch_kwargs.clear()
-    trainer.batch_kwargs.update(kwargs)
-    for name, value in before.attributes.items():
-        setattr(trainer.data, name, value)
+    """Undo the console's changes of batch settings (when the batch source refused them)."""
+    trainer.batches.batch_kwargs.clear()
+    trainer.batches.batch_kwargs.update(before.kwargs)
+    trainer.data.apply_settings(before.attributes)
 
 
 def propagate_changes(trainer: Trainer, before: Settings, output: Output) -> None:
-    """Send changed data attributes and getbatch arguments to the background workers.
+    """Send changed data attributes and getbatch arguments to the batch source.
 
     The workers hold their own copies of the data object and of the arguments; without this,
     ``data.warp_on = False`` would only affect monitor batches (the original's bug, reference
@@ -434,8 +411,6 @@ def propagate_changes(trainer: Trainer, before: Settings, output: Output) -> Non
     already uses the new ones. Settings the workers refuse are undone, with a message, so
     the main process and the workers never disagree.
     """
-    if trainer.batches is None:
-        return
     try:
         changed = changes(before, snapshot(trainer))
         if changed:
@@ -451,11 +426,8 @@ def sync_warp_counters(trainer: Trainer) -> None:
 
     Warping happens in the workers, so the main process's own counters would stay near 0.
     """
-    if trainer.batches is None:
-        return
     for name in WARP_COUNTERS:
-        if hasattr(trainer.data, name) and hasattr(trainer.batches, name):
-            setattr(trainer.data, name, getattr(trainer.batches, name))
+        setattr(trainer.data, name, getattr(trainer.batches, name))
 
 
 # -- helpers attached to the trainer --------------------------------------------------------
@@ -469,7 +441,7 @@ def report_test(
     The console's ``self.testModel('test')``: the value is printed because a call typed at
     the prompt is executed, not echoed. Attach it to the trainer as ``testModel``.
     """
-    if not trainer.data_has(source):
+    if not trainer.data.has_source(source):
         output(f"The data has no '{source}' examples.")
         return math.nan, math.nan
     loss, error = trainer.test_model(source)
@@ -481,15 +453,14 @@ def report_test(
     return loss, error
 
 
+CONSOLE_METHODS = {"debugGetCNNBatch": introspection.debug_get_cnn_batch, "testModel": report_test}
+"""The original's console methods, reached as ``self.<name>()`` at the prompt."""
+
+
 def attach_helpers(trainer: Trainer) -> None:
-    """Give the trainer the original's console methods where it lacks them."""
-    helpers = {
-        "debugGetCNNBatch": introspection.debug_get_cnn_batch,
-        "testModel": report_test,
-    }
-    for name, function in helpers.items():
-        if not hasattr(trainer, name):
-            setattr(trainer, name, functools.partial(function, trainer))
+    """Give the trainer the original's console methods (``self.testModel('test')``)."""
+    for name, function in CONSOLE_METHODS.items():
+        setattr(trainer, name, functools.partial(function, trainer))
 
 
 # -- the console ----------------------------------------------------------------------------

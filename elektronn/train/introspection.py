@@ -9,7 +9,6 @@ object-oriented API (no pyplot), so nothing depends on a display or a global bac
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 if TYPE_CHECKING:
+    from ..data.source import DataSource
     from .trainer import Trainer
 
 FILTER_IMAGE = "filters_layer0.png"
@@ -123,14 +123,14 @@ def smooth_filters(model: torch.nn.Module, sigma: float = SMOOTH_SIGMA) -> tuple
 # -- one training batch ---------------------------------------------------------------------
 
 
-def debug_batch_kwargs(data: object, batch_kwargs: dict) -> dict:
+def debug_batch_kwargs(data: DataSource, batch_kwargs: dict) -> dict:
     """The training getbatch arguments, with unstrided labels where the data offers them.
 
     Unstrided labels cover every pixel of the label region, so their offset to the input is
     exactly what the net sees, whatever its output stride.
     """
     kwargs = dict(batch_kwargs)
-    if "strided" in inspect.signature(data.getbatch).parameters:
+    if data.accepts("strided"):
         kwargs["strided"] = False
     return kwargs
 
@@ -150,8 +150,8 @@ def debug_get_cnn_batch(
         The batch's input and labels; ``info1, info2`` are the lazy-label flags when
         ``lazy_labels`` is on, else None.
     """
-    kwargs = debug_batch_kwargs(trainer.data, trainer.batch_kwargs)
-    batch = trainer.data.getbatch(trainer.config.batch_size, **kwargs)
+    kwargs = debug_batch_kwargs(trainer.data, trainer.batches.batch_kwargs)
+    batch = trainer.data.getbatch(**kwargs)
     data, labels = batch[0], batch[1]
     info1, info2 = (batch[2], batch[3]) if kwargs.get("ret_info") else (None, None)
     path = plot_debug_batch(data, labels, Path(trainer.save_dir) / DEBUG_BATCH_IMAGE)

@@ -35,17 +35,15 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ..config.options import OPTIONS
+from ..config.options import OPTIMIZERS as NAMES
+from ..config.options import OPTIONS_BY_NAME
 
 Closure = Callable[[], Tensor]
-Schedule = Mapping[int, float] | Iterable[tuple[int, float]] | None
 
-NAMES = ("SGD", "Adam", "RPROP", "CG", "LBFGS")
 DEFAULTS: dict[str, dict[str, Any]] = {
-    option.name.removesuffix("_params"): dict(option.default)
-    for option in OPTIONS
-    if option.name.removesuffix("_params") in NAMES
+    name: dict(OPTIONS_BY_NAME[f"{name}_params"].default) for name in NAMES
 }
+"""Each optimiser's master defaults, from its ``<name>_params`` option."""
 DECAY_INTERVAL = 1000
 RPROP_MIN_STEP, RPROP_MAX_STEP = 1e-7, 2e-3
 RPROP_FLIP, RPROP_AGREE = -1e-9, 1e-11  # thresholds on g·g_prev, as the original
@@ -448,7 +446,9 @@ def _restored_on_error(params: list[Tensor]) -> Iterator[None]:
         raise
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {c.name: c for c in (SGD, Adam, RPROP, CG, LBFGS)}
+_CLASSES = {c.name: c for c in (SGD, Adam, RPROP, CG, LBFGS)}
+OPTIMIZERS: dict[str, type[Optimizer]] = {name: _CLASSES[name] for name in NAMES}
+"""The classes, in the order of the ``optimizer`` option's choices (declared in the table)."""
 
 
 def canonical_name(name: str) -> str:
@@ -515,38 +515,3 @@ def switch_optimizer(
     new.load_state_dict({**old.state_dict(), "name": new.name, "state": {}})
     new.timeline = old.take_timeline()
     return new
-
-
-def _schedule_entries(schedule: Schedule) -> dict[int, float]:
-    """``LR_schedule`` (pairs in any order, or a mapping) as ``{step: LR}``."""
-    items = schedule.items() if isinstance(schedule, Mapping) else schedule or ()
-    return {int(step): float(lr) for step, lr in items}
-
-
-def lr_at_step(step: int, lr0: float, decay: float, schedule: Schedule = None) -> float:
-    """The learning rate used at ``step``, from the initial LR, ``LR_decay`` and ``LR_schedule``.
-
-    Every 1000 steps (not at step 0, unlike the original) the LR is multiplied by ``decay``;
-    a schedule entry sets the LR at its step, and the decay continues from that value. The
-    schedule may be given in any order (the original needed it sorted). Being a pure
-    function of the step, it lets a resumed run recompute the LR.
-    """
-    entries = _schedule_entries(schedule)
-    start = max((s for s in entries if s <= step), default=None)
-    lr = lr0 if start is None else entries[start]
-    since = 0 if start is None else start
-    return lr * decay ** (step // DECAY_INTERVAL - since // DECAY_INTERVAL)
-
-
-def scheduled_lr(step: int, lr: float, decay: float, schedule: Schedule = None) -> float:
-    """The LR for ``step`` given the LR in use before it: :func:`lr_at_step` one step at a time.
-
-    The trainer updates the LR this way each step, so that a console ``setlr`` stays in
-    force (and decays) until the next schedule entry; without ``setlr`` both agree.
-    """
-    entries = _schedule_entries(schedule)
-    if step in entries:
-        return entries[step]
-    if step > 0 and step % DECAY_INTERVAL == 0:
-        return lr * decay
-    return lr

@@ -7,10 +7,10 @@ the network is built, and the loop runs. ``dry_run`` stops before anything is wr
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -18,8 +18,10 @@ import psutil
 
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
-from .device import parse_gpu, select_device
+from ..data.source import DataSource
+from ..device import check_precision, parse_gpu, select_device
 from .distributed import (
+    SINGLE_PROCESS,
     Ranks,
     data_seed,
     ranks_from_env,
@@ -28,6 +30,10 @@ from .distributed import (
     stop_ranks,
 )
 from .savedir import check_save_dir, enter_save_dir, prepare_save_dir
+from .state import RunState
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
 
 
 def uses_plugin_data(config: Config) -> bool:
@@ -103,21 +109,25 @@ def dry_run(config: Config) -> None:
     print("Dry run: stopping before the save directory is created.")
 
 
-def load_data(config: Config):
-    """The data source and the keyword arguments of training and monitor batches."""
+def load_data(config: Config) -> tuple[DataSource, dict, dict]:
+    """The data source and the keyword arguments of training and monitor batches.
+
+    The training arguments include ``batch_size``: the batch source owns them.
+    """
     if uses_plugin_data(config):
         from ..data.plugins import create_plugin_data
 
         data = create_plugin_data(config)
-        accepts_warp = "warp_on" in inspect.signature(data.getbatch).parameters
-        return data, dict(config.data_batch_kwargs), {"warp_on": False} if accepts_warp else {}
-    from ..data import ImageData, batch_kwargs_from_config
+        train_kwargs = dict(config.data_batch_kwargs)
+        monitor_kwargs = {"warp_on": False} if data.accepts("warp_on") else {}
+    else:
+        from ..data import ImageData, batch_kwargs_from_config
 
-    data = ImageData.from_config(config)
-    train_kwargs = batch_kwargs_from_config(config)
-    monitor_kwargs = {k: v for k, v in train_kwargs.items() if k != "source"}
-    monitor_kwargs["warp_on"] = False
-    return data, train_kwargs, monitor_kwargs
+        data = ImageData.from_config(config)
+        train_kwargs = batch_kwargs_from_config(config)
+        monitor_kwargs = {k: v for k, v in train_kwargs.items() if k != "source"}
+        monitor_kwargs["warp_on"] = False
+    return data, {"batch_size": config.batch_size, **train_kwargs}, monitor_kwargs
 
 
 def share_cores_with_workers(n_workers: int, ranks: Ranks) -> None:
@@ -134,13 +144,12 @@ def share_cores_with_workers(n_workers: int, ranks: Ranks) -> None:
 
 def seed_everything(config: Config, ranks: Ranks) -> int:
     """Seed torch (weights, dropout) with ``random_seed``, or a fresh seed that is printed
-    (rank 0's, on every rank)."""
+    (rank 0's, on every rank); the run state keeps it."""
     import torch
 
     seed = config.random_seed
     if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-        seed = config.random_seed = seed_of_rank_0(seed, ranks)
+        seed = seed_of_rank_0(int(np.random.SeedSequence().generate_state(1)[0]), ranks)
     torch.manual_seed(seed)
     print(f"Random seed: {seed} (set random_seed = {seed} to repeat this run)")
     return seed
@@ -150,8 +159,7 @@ def seed_rank_streams(data, seed: int, ranks: Ranks, step: int) -> None:
     """Each rank's own data stream (its workers' streams derive from it) and dropout masks."""
     import torch
 
-    if hasattr(data, "reseed"):
-        data.reseed(data_seed(seed, ranks, step))
+    data.reseed(data_seed(seed, ranks, step))
     if ranks.rank:
         torch.manual_seed(int(np.random.SeedSequence([seed, ranks.rank]).generate_state(1)[0]))
 
@@ -168,23 +176,54 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
     if device.type == "cpu":
         share_cores_with_workers(config.background_processes, ranks)
     device = start_ranks(ranks, device)
-    from .speed import check_compile, check_precision
+    from .speed import check_compile
 
     check_precision(config.precision, device)
     check_compile(config.torch_compile, device)
     try:
-        return train_on_this_rank(config, device, ranks, checkpoint)
+        trainer = build_trainer(config, device, checkpoint, ranks)
+        try:
+            announce_start()
+            trainer.run()
+        finally:
+            trainer.close()
     finally:
         stop_ranks()
+    return 0
 
 
-def train_on_this_rank(config: Config, device, ranks: Ranks, checkpoint: dict | None) -> int:
-    """The run of one process (the only one without torchrun)."""
+def announce_start() -> None:
     import torch
 
+    started = time.time() - psutil.Process().create_time()
+    print(
+        f"Starting training {started:.1f} s after the process started "
+        f"(torch {torch.__version__}, {torch.get_num_threads()} threads)",
+        flush=True,
+    )
+
+
+def build_trainer(
+    config: Config,
+    device=None,
+    checkpoint: dict | None = None,
+    ranks: Ranks = SINGLE_PROCESS,
+) -> Trainer:
+    """Everything a run needs, wired into a :class:`Trainer` that is ready to ``run()``.
+
+    The one factory of the CLI, the tests and the benchmarks (built objects in, as
+    torch-em's trainer factory): save directory, seed, data, batch source, net, preview and
+    the console as the trainer's pause. ``checkpoint`` continues a saved run. The caller
+    closes the trainer (its batch workers).
+    """
+    import torch
+
+    from ..data.background import BackgroundBatches
     from ..net.paramfile import load_params
+    from .console import run_console
     from .trainer import Trainer
 
+    device = torch.device("cpu") if device is None else device
     initial = None
     if checkpoint is None:
         if ranks.is_main:
@@ -193,44 +232,29 @@ def train_on_this_rank(config: Config, device, ranks: Ranks, checkpoint: dict | 
     seed = seed_everything(config, ranks)
     data, batch_kwargs, monitor_kwargs = load_data(config)
     model = make_model(config, data, device, checkpoint, initial)
+    run = RunState.from_config(config, seed, data.n_lab)
     step = checkpoint["extra"]["step"] if checkpoint is not None else 0
     seed_rank_streams(data, seed, ranks, step)
     preview = make_preview(config, model.n_lab)
-    save_dir = open_save_dir(config, ranks, resuming=checkpoint is not None)
+    save_dir = open_save_dir(config, run, ranks, resuming=checkpoint is not None)
     print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
-    batches = None
+    batches = BackgroundBatches(data, batch_kwargs, int(config.background_processes))
     try:
-        if config.background_processes:
-            from ..data.background import BackgroundBatches
-
-            batches = BackgroundBatches(
-                data,
-                dict(batch_size=config.batch_size, **batch_kwargs),
-                config.background_processes,
-            )
-        trainer = Trainer(config, data, model, device, save_dir, batches, batch_kwargs,
-                          monitor_kwargs, preview, ranks)  # fmt: skip
+        trainer = Trainer(config, run, data, model, device, save_dir, batches, monitor_kwargs,
+                          preview, ranks, pause=run_console)  # fmt: skip
         if checkpoint is not None:
             trainer.restore(checkpoint["extra"])
-        started = time.time() - psutil.Process().create_time()
-        threads = torch.get_num_threads()
-        print(
-            f"Starting training {started:.1f} s after the process started "
-            f"(torch {torch.__version__}, {threads} threads)",
-            flush=True,
-        )
-        trainer.run()
-    finally:
-        if batches is not None:
-            batches.close()
-    return 0
+    except BaseException:
+        batches.close()
+        raise
+    return trainer
 
 
-def open_save_dir(config: Config, ranks: Ranks, resuming: bool) -> Path:
+def open_save_dir(config: Config, run: RunState, ranks: Ranks, resuming: bool) -> Path:
     """The save directory, created (or entered, resuming) by rank 0 only."""
     if not ranks.is_main:
         return Path(config.save_dir)
-    return enter_save_dir(config) if resuming else prepare_save_dir(config)
+    return enter_save_dir(config) if resuming else prepare_save_dir(config, run.resolved(config))
 
 
 def describe_ranks(ranks: Ranks) -> str:
@@ -245,11 +269,8 @@ def make_model(config: Config, data, device, resumed: dict | None, initial: dict
     from ..net.model import build_model
     from ..net.paramfile import init_from_param_file, load_into_model
 
-    n_ch, n_lab = getattr(data, "n_ch", 1), data.n_lab
-    if config.n_lab is None:
-        config.n_lab = n_lab
+    n_ch, n_lab, example_shape = data.n_ch, data.n_lab, data.example_shape
     print_architecture(config, n_ch, n_lab)
-    example_shape = getattr(data, "example_shape", None)
     model = build_model(config, n_ch, n_lab, example_shape).to(device)
     spatial = config.arch.input_shape if config.arch is not None else ()
     model.input_shape = (config.batch_size, *((n_ch, *spatial) if spatial else example_shape))

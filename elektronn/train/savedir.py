@@ -6,19 +6,21 @@ import os
 import pprint
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ..config import Config, ConfigError
 
 BACKUP = "Backup"
 
 
-def prepare_save_dir(config: Config) -> Path:
+def prepare_save_dir(config: Config, resolved: dict[str, Any]) -> Path:
     """Create the save directory (refusing an existing one when ``overwrite=False``).
 
     With ``overwrite=True`` an existing directory is reused: files of the same name are
     replaced as training writes them, other files (e.g. snapshots of an earlier run) stay,
     which is safer than the original's ``rmtree``. The config file and the fully resolved
-    configuration are copied into ``Backup/`` and the working directory is set there.
+    configuration (``resolved``: the config with the run state written in) are copied into
+    ``Backup/`` and the working directory is set there.
 
     Raises
     ------
@@ -29,7 +31,8 @@ def prepare_save_dir(config: Config) -> Path:
     try:
         (save_dir / BACKUP).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(config.config_file, save_dir / BACKUP / "config.py")
-        (save_dir / BACKUP / "resolved_config.py").write_text(render_resolved_config(config))
+        text = render_resolved_config(config, resolved)
+        (save_dir / BACKUP / "resolved_config.py").write_text(text)
     except OSError as exc:
         raise ConfigError(
             f"Cannot create the save directory '{save_dir}' (from 'save_path' and "
@@ -65,13 +68,13 @@ def enter_save_dir(config: Config) -> Path:
     return save_dir
 
 
-def render_resolved_config(config: Config) -> str:
+def render_resolved_config(config: Config, resolved: dict[str, Any]) -> str:
     """Every option's final value as a config file that can itself be trained from."""
     lines = [
         f'"""Fully resolved configuration of {config.config_file} (all options, final values)."""',
         "",
     ]
-    for name, value in config.to_dict().items():
+    for name, value in resolved.items():
         text = pprint.pformat(value, width=90, sort_dicts=False)
         lines.append(f"{name} = {text}")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,8 @@
 """Opt-in speed-ups of the training step: mixed precision, channels-last, ``torch.compile``.
 
+(The autocast context and the bf16 check live in :mod:`elektronn.device`, since prediction
+uses them too.)
+
 All three are off by default, so a run is exactly reproducible in fp32 unless asked
 otherwise. They are meant for GPUs (bf16 tensor cores, cuDNN's channels-last kernels, fused
 kernels); on a CPU with bfloat16 instructions (AVX-512 BF16, AMX) bf16 and channels-last help
@@ -18,7 +21,6 @@ too, ``torch.compile`` much less (figures: benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -27,26 +29,6 @@ from typing import Any
 import torch
 
 from ..config import ConfigError
-
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """The context the forward passes run in: autocast for ``'bf16'``, nothing for fp32."""
-    dtype = AUTOCAST_DTYPES[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuses bf16 on a GPU without bfloat16 arithmetic (before Ampere) before training."""
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        name = torch.cuda.get_device_name(device)
-        raise ConfigError(
-            f"Option 'precision' is 'bf16', but {name} ({device}) has no bfloat16 "
-            "arithmetic. Use precision = 'fp32'."
-        )
 
 
 def check_compile(compile_option: Any, device: torch.device) -> None:

@@ -16,19 +16,24 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..data.background import BackgroundBatches
+from ..data.source import DataSource
+from ..device import autocast
 from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import save_params
 from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
-from .optimizers import make_optimizer, scheduled_lr, switch_optimizer
+from .optimizers import make_optimizer, optimizer_params, switch_optimizer
 from .plots import PlotProcess, make_plots
-from .speed import autocast, compiled, set_layout, to_layout
+from .speed import compiled, set_layout, to_layout
+from .state import RunState, lr_at_step
 from .tensorboard import create_logger
 
 LOSS_EMA_DECAY = 0.995
@@ -74,17 +79,24 @@ def format_duration(seconds: float) -> str:
 
 
 class Trainer:
-    """Owns the model, optimiser, data source and every file written during training.
+    """Owns the model, optimiser, batch source and every file written during training.
 
-    Attributes used from the Ctrl+C console: ``cnn`` (the model), ``data``, ``config``,
+    Built by :func:`elektronn.train.run.build_trainer`. Attributes used from the Ctrl+C
+    console: ``cnn`` (the model), ``data``, ``batches`` (the batch source, which owns the
+    training batch settings), ``config`` (the user's, read-only), ``run`` (the run's state),
     ``optimizer``, ``step``, ``history``, ``batch`` (the last training batch).
+
+    ``pause(trainer)`` is called after a step when Ctrl+C was pressed at a terminal (the run
+    passes the console); without it Ctrl+C stops the run like SIGTERM.
     """
 
-    def __init__(self, config: Any, data: Any, model: torch.nn.Module, device: torch.device,
-                 save_dir: Path, batches: Any = None, batch_kwargs: dict | None = None,
+    def __init__(self, config: Any, run: RunState, data: DataSource, model: torch.nn.Module,
+                 device: torch.device, save_dir: Path, batches: BackgroundBatches,
                  monitor_kwargs: dict | None = None, preview: Any = None,
-                 ranks: Ranks = SINGLE_PROCESS) -> None:  # fmt: skip
+                 ranks: Ranks = SINGLE_PROCESS,
+                 pause: Callable[[Trainer], None] | None = None) -> None:  # fmt: skip
         self.config = config
+        self.run_state = run
         self.data = data
         self.cnn = model
         self.ranks = ranks
@@ -94,11 +106,11 @@ class Trainer:
         self.device = device
         self.save_dir = Path(save_dir)
         self.batches = batches
-        self.batch_kwargs = dict(batch_kwargs or {})
         self.monitor_kwargs = dict(monitor_kwargs or {})
         self.preview = preview
+        self.pause = pause
         self.regression = config.target == "regression"
-        self.optimizer = make_optimizer(config.optimizer, list(model.parameters()), config)
+        self.optimizer = make_optimizer(run.optimizer, list(model.parameters()), config)
         self.history = History()
         self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
         # None unless tensorboard is installed (and on ranks other than 0)
@@ -112,7 +124,6 @@ class Trainer:
         self.last_loss = math.nan
         self.last_snapshot_t = 0.0
         self.next_preview_h = config.initial_prev_h
-        self.schedule = {int(step): float(lr) for step, lr in config.LR_schedule or []}
         self.stop_reason: str | None = None
         self.console_requested = False
         self.killed = False
@@ -120,12 +131,9 @@ class Trainer:
 
     # ----------------------------------------------------------------- batches and losses
     def get_batch(self) -> tuple:
-        """One training batch, from the background workers if there are any."""
+        """One training batch from the batch source (workers, or made in this process)."""
         t0 = time.perf_counter()
-        if self.batches is not None:
-            batch = self.batches.get()
-        else:
-            batch = self.data.getbatch(self.config.batch_size, **self.batch_kwargs)
+        batch = self.batches.get()
         self.wait_time += time.perf_counter() - t0
         return batch
 
@@ -188,7 +196,7 @@ class Trainer:
         Returns ``(nan, nan)`` when the data has no such source (e.g. no validation cubes).
         The error is in % for classification and the RMSE for regression.
         """
-        if not self.data_has(source):
+        if not self.data.has_source(source):
             return math.nan, math.nan
         batch = self.data.getbatch(
             self.config.monitor_batch_size, source=source, **self.monitor_kwargs
@@ -196,9 +204,9 @@ class Trainer:
         x_all, y_all, extras = self._to_device(batch)
         self.cnn.eval()
         loss_sum = err_sum = 0.0
-        n = len(x_all)
-        for start in range(0, n, self.config.batch_size):
-            chunk = slice(start, start + self.config.batch_size)
+        n, size = len(x_all), self.batches.batch_size
+        for start in range(0, n, size):
+            chunk = slice(start, start + size)
             part = {k: tuple(t[chunk] for t in v) if isinstance(v, tuple) else v[chunk]
                     for k, v in extras.items()}  # fmt: skip
             logits = self.forward(self.cnn, x_all[chunk])
@@ -209,13 +217,6 @@ class Trainer:
         error = math.sqrt(err_sum) if self.regression else 100.0 * err_sum
         return loss_sum, error
 
-    def data_has(self, source: str) -> bool:
-        """Whether the data offers batches from ``source`` ('train', 'valid', 'test')."""
-        has = getattr(self.data, "has_source", None)
-        if callable(has):
-            return bool(has(source))
-        return source == "train" or len(getattr(self.data, f"{source}_d", None) or ()) > 0
-
     # ------------------------------------------------------------------ files
     def param_path(self, suffix: str) -> Path:
         return self.save_dir / f"{self.config.save_name}{suffix}.param"
@@ -224,19 +225,12 @@ class Trainer:
         """Save the parameters with the resolved config and the resumable training state."""
         path = Path(path)
         try:
-            save_params(path, self.cnn, self.config.to_dict(), self.arch_dict(),
+            save_params(path, self.cnn, self.run_state.resolved(self.config), self.arch_dict(),
                         extra=self.state(),
-                        input_standardisation=self.input_standardisation())  # fmt: skip
+                        input_standardisation=self.data.input_standardisation())  # fmt: skip
         except OSError as exc:
             raise SaveFailed(f"the parameters to {path}", exc) from exc
         return path
-
-    def input_standardisation(self) -> tuple[float, float] | None:
-        """The ``(mean, std)`` of ``pre_process='standardise'`` (None without it)."""
-        mean, std = getattr(self.data, "mean", None), getattr(self.data, "std", None)
-        if self.config.pre_process != "standardise" or mean is None:
-            return None
-        return float(mean), float(std)
 
     def arch_dict(self) -> dict | None:
         arch = self.config.arch
@@ -244,18 +238,18 @@ class Trainer:
 
     def state(self) -> dict:
         """Everything besides the weights that a resumed run needs to continue exactly."""
-        rng = getattr(self.data, "rng", None)
+        rng = self.data.rng
         return {
             "step": self.step,
             "t_passed": self.t_passed,
             "loss_ema": self.loss_ema,
             "last_snapshot_t": self.last_snapshot_t,
             "next_preview_h": self.next_preview_h,
-            "optimizer_name": self.config.optimizer,
+            "optimizer_name": self.run_state.optimizer,
             "optimizer": self.optimizer.state_dict(),
             "cg_rows": self.history.count("CGtimeline"),
             "torch_rng": torch.get_rng_state(),
-            "data_rng": rng.bit_generator.state if isinstance(rng, np.random.Generator) else None,
+            "data_rng": None if rng is None else rng.bit_generator.state,
         }
 
     def restore(self, state: dict) -> None:
@@ -265,7 +259,7 @@ class Trainer:
         self.loss_ema = state["loss_ema"]
         self.last_snapshot_t = float(state["last_snapshot_t"])
         self.next_preview_h = float(state["next_preview_h"])
-        if state["optimizer_name"] != self.config.optimizer:
+        if state["optimizer_name"] != self.run_state.optimizer:
             self.switch_optimizer(state["optimizer_name"])
         self.optimizer.load_state_dict(state["optimizer"])
         if not self.ranks.is_main:  # only rank 0 keeps logs and saved its random streams
@@ -273,9 +267,8 @@ class Trainer:
         self.history.load(self.save_dir / "Backup", self.config.save_name, self.step,
                           state["cg_rows"])  # fmt: skip
         torch.set_rng_state(state["torch_rng"])
-        rng = getattr(self.data, "rng", None)
-        if state["data_rng"] is not None and isinstance(rng, np.random.Generator):
-            rng.bit_generator.state = state["data_rng"]
+        if state["data_rng"] is not None and self.data.rng is not None:
+            self.data.rng.bit_generator.state = state["data_rng"]
 
     def save_logs(self) -> None:
         backup = self.save_dir / "Backup"
@@ -286,19 +279,38 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def current_lr(self) -> float | None:
-        return getattr(self.optimizer, "lr", None)
+        return self.optimizer.lr
 
     def apply_lr_schedule(self) -> None:
-        """LR_schedule entries and the LR_decay per 1000 steps (optimisers with an LR only)."""
-        lr = self.current_lr()
-        if lr is not None:
-            self.optimizer.lr = scheduled_lr(self.step, lr, self.config.LR_decay, self.schedule)
+        """The LR of this step from the schedule (optimisers with an LR only)."""
+        if self.optimizer.lr is not None:
+            lr0 = optimizer_params(self.run_state.optimizer, self.config)["LR"]
+            self.optimizer.lr = lr_at_step(self.step, lr0, self.config.LR_decay,
+                                           self.run_state.lr_schedule)  # fmt: skip
+
+    def set_lr(self, lr: float) -> None:
+        """``setlr``: a schedule entry at the next step, so the LR stays (and decays) from here."""
+        self.run_state.lr_schedule[self.step] = float(lr)
+        self.optimizer.lr = lr
+
+    def set_momentum(self, momentum: float) -> None:
+        """``setmom``: kept in the run state, so it survives switching the optimiser."""
+        self.run_state.momentum = float(momentum)
+        self.optimizer.momentum = momentum
 
     def switch_optimizer(self, name: str) -> None:
-        """Change the optimiser mid-run (console commands SGD, CG, RPROP, LBFGS, Adam)."""
+        """Change the optimiser mid-run (console commands SGD, CG, RPROP, LBFGS, Adam).
+
+        An LR in use carries over (as a schedule entry), and so does a ``setmom`` momentum.
+        """
+        lr = self.optimizer.lr
         self.optimizer = switch_optimizer(self.optimizer, name, list(self.cnn.parameters()),
                                           self.config)  # fmt: skip
-        self.config.optimizer = name
+        self.run_state.optimizer = name
+        if lr is not None and self.optimizer.lr is not None:
+            self.run_state.lr_schedule[self.step] = lr
+        if self.run_state.momentum is not None and self.optimizer.momentum is not None:
+            self.optimizer.momentum = self.run_state.momentum
 
     def monitor(self, i: int, nll: float, nll_after: float) -> None:
         """The history step: monitor batches, logs, status line, LAST backup and plots."""
@@ -343,7 +355,7 @@ class Trainer:
         self.cnn.eval()
         try:
             written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir,
-                                           self.input_standardisation())  # fmt: skip
+                                           self.data.input_standardisation())  # fmt: skip
             if self.tensorboard:
                 self.tensorboard.log_images(written, self.step)
         except Exception as exc:  # a failed preview must not end hours of training
@@ -362,17 +374,16 @@ class Trainer:
         if self._interrupts > 2:
             raise KeyboardInterrupt
         at_terminal = sys.stdin is not None and sys.stdin.isatty()
-        if signum == signal.SIGINT and at_terminal and not self.ranks.is_distributed:
+        pausable = self.pause is not None and not self.ranks.is_distributed
+        if signum == signal.SIGINT and at_terminal and pausable:
             self.console_requested = True
         else:
             self.stop_reason = self.stop_reason or f"{signal.Signals(signum).name} received"
 
     def open_console(self) -> None:
-        """The Ctrl+C console (train.console); its time does not count as training time."""
-        from .console import run_console
-
+        """The Ctrl+C console (``pause``); its time does not count as training time."""
         self.console_requested = False
-        run_console(self)
+        self.pause(self)
         self._interrupts = 0
 
     def one_step(self) -> bool:
@@ -405,7 +416,7 @@ class Trainer:
                 self.history.add("CGtimeline", *row)
             self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
                              float(np.mean(self.batch[1])))  # fmt: skip
-            if i % self.config.history_freq[0] == 0:
+            if i % self.run_state.history_freq == 0:
                 self.monitor(i, nll, self.loss_after_update())
             self.maybe_snapshot()
             self.maybe_preview()
@@ -449,12 +460,12 @@ class Trainer:
 
     def loop(self) -> str:
         """The update steps, until a stop condition; returns why it ended."""
-        cfg = self.config
+        run = self.run_state
         t_last = time.perf_counter()
         # Only the agreed decision may end the loop: a signal reaching one rank just after
         # the agreement would otherwise let it leave while the others start the next step.
         stop = any_rank(self.stop_reason is not None, self.ranks)
-        while self.step < cfg.n_steps and not stop and not self.killed:
+        while self.step < run.n_steps and not stop and not self.killed:
             if not self.one_step():
                 break
             now = time.perf_counter()
@@ -462,12 +473,12 @@ class Trainer:
             if self.console_requested:
                 self.open_console()
             t_last = time.perf_counter()
-            if self.t_passed > cfg.max_runtime:
-                self.stop_reason = f"max_runtime of {cfg.max_runtime} s reached"
+            if self.t_passed > run.max_runtime:
+                self.stop_reason = f"max_runtime of {run.max_runtime} s reached"
             stop = any_rank(self.stop_reason is not None, self.ranks)
             if stop and self.stop_reason is None:
                 self.stop_reason = "another rank stopped"
-        return self.stop_reason or f"n_steps={cfg.n_steps} reached"
+        return self.stop_reason or f"n_steps={run.n_steps} reached"
 
     def stop_message(self, exc: BaseException) -> str:
         """Save what was trained, and say why training stopped and how to continue."""
@@ -502,6 +513,10 @@ class Trainer:
         except Exception as save_exc:
             print(f"Could not save the training logs: {save_exc}", file=sys.stderr, flush=True)
         return path
+
+    def close(self) -> None:
+        """Stop the batch workers (idempotent)."""
+        self.batches.close()
 
     def finish(self, reason: str) -> None:
         """Normal end: final parameters, logs and plots (written by rank 0)."""

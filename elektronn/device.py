@@ -1,10 +1,13 @@
-"""Choosing the compute device from ``--gpu`` (or the ``device`` option)."""
+"""Where and in which arithmetic a net runs: the device from ``--gpu`` (or the ``device``
+option) and the ``precision`` autocast; shared by training and prediction."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-from ..config import ConfigError
+from .config import ConfigError
 
 
 def parse_gpu(text: str | bool | int) -> str | bool | int:
@@ -53,3 +56,24 @@ def select_device(gpu: str | bool | int) -> torch.device:
             f"Use --gpu=false for the CPU or --gpu=auto."
         )
     return torch.device("cuda", gpu)
+
+
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context the forward passes run in: autocast for ``'bf16'``, nothing for fp32."""
+    dtype = AUTOCAST_DTYPES[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Refuses bf16 on a GPU without bfloat16 arithmetic (before Ampere) before training."""
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name(device)
+        raise ConfigError(
+            f"Option 'precision' is 'bf16', but {name} ({device}) has no bfloat16 "
+            "arithmetic. Use precision = 'fp32'."
+        )

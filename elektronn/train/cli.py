@@ -9,9 +9,9 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .config import Config, ConfigError, load_config, missing_warning
+from ..config import Config, ConfigError, load_config, missing_warning
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 
 def shipped_examples() -> list[str]:
@@ -78,9 +78,9 @@ def train_parser() -> argparse.ArgumentParser:
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that describe bad input: printed as one paragraph, exit code 2."""
-    from .arch import ArchitectureError
-    from .data.errors import DataError
-    from .net.paramfile import ParamFileError
+    from ..arch import ArchitectureError
+    from ..data.errors import DataError
+    from ..net.paramfile import ParamFileError
 
     return (ConfigError, ArchitectureError, DataError, ParamFileError)
 
@@ -104,7 +104,7 @@ def report_stopped(stop: Exception, errors: tuple[type[Exception], ...]) -> int:
     else is a bug somewhere, so its traceback comes first and the last line still says where
     the parameters are.
     """
-    from .train.trainer import SaveFailed
+    from .trainer import SaveFailed
 
     cause = stop.__cause__
     if isinstance(cause, KeyboardInterrupt):
@@ -128,22 +128,22 @@ def train_main(argv: list[str] | None = None) -> int:
     if args.nproc < 1:
         train_parser().error(f"--nproc must be a number of processes >= 1, not {args.nproc}")
     if args.nproc > 1 and "RANK" not in os.environ and not args.dry_run:
-        from .train.distributed import launch_on_this_machine
+        from .distributed import launch_on_this_machine
 
         return launch_on_this_machine(argv, args.nproc)
-    from .train.distributed import silence_other_ranks
+    from .distributed import silence_other_ranks
 
     silence_other_ranks()
     warnings.formatwarning = one_line_warning
     errors = user_errors()
-    from .train.trainer import TrainingStopped
+    from .trainer import TrainingStopped
 
     try:
-        from .train.run import dry_run, run_training
+        from .run import dry_run, run_training
 
         if args.resume:
-            from .net.paramfile import load_params
-            from .train.resume import config_from_checkpoint, find_checkpoint
+            from ..net.paramfile import load_params
+            from .resume import config_from_checkpoint, find_checkpoint
 
             path = find_checkpoint(args.resume)
             checkpoint = load_params(path)
