@@ -16,10 +16,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -33,7 +31,13 @@ ISBI = ROOT.parent / "shared" / "data" / "isbi2012"
 def isbi_config():
     from elektronn.config import load_config
 
-    return load_config(EXAMPLE, ["save_path=/tmp/elektronn-bench", "plot_on=False"])
+    sets = [
+        "save_path='/tmp/elektronn-bench'",
+        "plot_on=False",
+        "random_seed=0",
+        "background_processes=0",
+    ]
+    return load_config(EXAMPLE, sets)
 
 
 def fixed_batch(config, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,19 +49,18 @@ def fixed_batch(config, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def elektronn_steps_per_s(config, batch, n: int) -> float:
-    from elektronn.net.model import build_model
-    from elektronn.train.trainer import Trainer
+    from elektronn.train.run import build_trainer
 
-    torch.manual_seed(0)
-    model = build_model(config, 1, 2)
-    data = SimpleNamespace(n_lab=2)
-    trainer = Trainer(config, data, model, torch.device("cpu"), Path(tempfile.mkdtemp()))
-    for _ in range(5):
-        trainer.train_step(batch)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        trainer.train_step(batch)
-    return n / (time.perf_counter() - t0)
+    trainer = build_trainer(config)
+    try:
+        for _ in range(5):
+            trainer.train_step(batch)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            trainer.train_step(batch)
+        return n / (time.perf_counter() - t0)
+    finally:
+        trainer.close()
 
 
 def minimal_steps_per_s(config, batch, n: int) -> float:

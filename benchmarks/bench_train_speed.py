@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import platform
-import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -41,10 +39,16 @@ VARIANTS = (  # (name, precision, channels_last, torch_compile); the first is th
 )
 
 
-def example_config(batch_size: int | None):
+def example_config(batch_size: int | None, *sets: str):
     from elektronn.config import load_config
 
-    sets = ["save_path='/tmp/elektronn-bench'", "plot_on=False"]
+    sets = [
+        "save_path='/tmp/elektronn-bench'",
+        "plot_on=False",
+        "random_seed=0",
+        "background_processes=0",
+        *sets,
+    ]
     if batch_size is not None:
         sets.append(f"batch_size={batch_size}")
     return load_config(EXAMPLE, sets)
@@ -59,13 +63,9 @@ def fixed_batch(config) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_trainer(config, device: torch.device):
-    from elektronn.net.model import build_model
-    from elektronn.train.trainer import Trainer
+    from elektronn.train.run import build_trainer
 
-    torch.manual_seed(0)
-    model = build_model(config, 1, 2).to(device)
-    data = SimpleNamespace(n_lab=2)
-    return Trainer(config, data, model, device, Path(tempfile.mkdtemp()))
+    return build_trainer(config, device)
 
 
 def flops_per_step(config, device: torch.device, batch) -> int:
@@ -129,9 +129,9 @@ def main() -> None:
     for name, precision, channels_last, compile_option in VARIANTS:
         if compile_option and args.skip_compile:
             continue
-        config = example_config(args.batch_size)
-        config.precision, config.channels_last = precision, channels_last
-        config.torch_compile = compile_option
+        config = example_config(args.batch_size, f"precision={precision!r}",
+                                f"channels_last={channels_last}",
+                                f"torch_compile={compile_option!r}")  # fmt: skip
         rate = steps_per_s(config, device, batch, args.steps, args.warmup)
         baseline = baseline or rate
         achieved = rate * flops / 1e12

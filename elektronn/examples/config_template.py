@@ -15,11 +15,11 @@ plot_on = True
 print_status = True
 # Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'.
 device = False
-# ($) Arithmetic of the training forward passes: 'fp32', or 'bf16' (autocast; fast on GPUs).
+# ($) Arithmetic of the training forward passes: bf16 is autocast, fast on GPUs. One of: 'fp32', 'bf16'.
 precision = 'fp32'
 # ($) Store conv weights and batches channels-last (NHWC/NDHWC), faster with cuDNN on GPUs.
 channels_last = False
-# ($) torch.compile the training step: True or a mode like 'max-autotune' (slow first steps).
+# ($) torch.compile the training step: True or a torch.compile mode (slow first steps). One of: True, False, 'default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'.
 torch_compile = False
 # ($) Seed of all random numbers (weights, patches, augmentation); None = a fresh one, printed.
 random_seed = None
@@ -39,7 +39,7 @@ overwrite = True
 param_file = None
 
 # --- Network Architecture ---
-# tanh, abs, linear, sig or relu; global or one per layer (conv + MLP).
+# Activation, global or one per layer (conv + MLP). One of: 'tanh', 'abs', 'linear', 'sig', 'relu'.
 activation_func = 'relu'
 # (*) Number of patches per update step.
 batch_size = 1
@@ -55,7 +55,7 @@ filters = []
 pool = []
 # (*) Number of filters (feature maps) per conv layer.
 nof_filters = []
-# ($) 'max' or 'maxabs' (max of absolute values, sign kept); global or per conv layer.
+# ($) maxabs = max of absolute values, sign kept; global or per conv layer. One of: 'max', 'maxabs'.
 pooling_mode = 'max'
 # (*) Max fragment pooling per conv layer; only for prediction, [] disables it.
 MFP = []
@@ -65,11 +65,11 @@ MFP = []
 rnn_layer_kwargs = None
 # (*) Neurons per fully connected layer after the conv layers; [] for img-img.
 MLP_layers = []
-# Loss function: 'nll' (classification) or 'regression' (mean squared error).
+# Loss function: nll (classification) or regression (mean squared error). One of: 'nll', 'regression'.
 target = 'nll'
 
 # --- Data Options ---
-# (*) Kind of data and labels: 'img-img', 'img-scalar' or 'vect-scalar'.
+# (*) Kind of data and labels. One of: 'img-img', 'img-scalar', 'vect-scalar'.
 mode = 'img-img'
 # (*) Prepare batches in background processes: True (= 2) or the number of processes.
 background_processes = False
@@ -105,9 +105,9 @@ anisotropic_data = True
 lazy_labels = False
 # (*) Random warping of training patches: True, or the fraction of patches to warp.
 warp_on = False
-# (*) img-scalar images of invalid size: 'crop', 'keep', '0-pad', 'c-pad', 'mirror' or 'reject'.
+# (*) What img-scalar does with images of invalid size. One of: 'crop', 'keep', '0-pad', 'c-pad', 'mirror', 'reject'.
 border_mode = 'crop'
-# ($) 'standardise' gives the images zero mean and unit standard deviation.
+# ($) 'standardise' gives the images zero mean and unit standard deviation. One of: None, 'standardise'.
 pre_process = None
 # Set True if the h5 data is stored as (z,(ch,)x,y) instead of ((ch,)x,y,z).
 zchxy_order = False
@@ -145,7 +145,7 @@ weight_decay = False
 class_weights = None
 # Label propagation for unlabelled pixels above this probability; <= 0.5 disables.
 label_prop_thresh = None
-# Optimiser: 'SGD', 'CG', 'RPROP', 'LBFGS' or 'Adam'.
+# Optimiser (switchable in the Ctrl+C console). One of: 'SGD', 'CG', 'RPROP', 'LBFGS', 'Adam'.
 optimizer = 'SGD'
 # Learning-rate multiplier per 1000 update steps.
 LR_decay = 0.993
