@@ -414,3 +414,24 @@ def _running(process, psutil):
 def test_status_line_without_history_says_nan(trainer):
     assert trainer.history.last("errors") is None
     assert "train=nan" in console.status_line(trainer)
+
+
+def test_an_unknown_data_attribute_is_refused_listing_the_settable_names(trainer):
+    batches = recording(trainer)
+    out = drive(trainer, "data.wrap_on = False", "q")
+    assert "no setting 'wrap_on'" in out and "upright_x" in out and "warp_on" in out
+    assert batches.updates == [] and not hasattr(trainer.data, "wrap_on")
+
+
+def test_data_warp_on_for_image_data_becomes_the_batch_setting(trainer):
+    batches = recording(trainer)
+    out = drive(trainer, "data.warp_on = True", "q")
+    assert "applied as batch_kwargs['warp_on']" in out
+    assert batches.batch_kwargs["warp_on"] is True and "warp_on" not in vars(trainer.data)
+
+
+def test_a_setting_that_fails_in_one_batch_is_refused_before_it_is_confirmed(trainer):
+    batches = recording(trainer)
+    out = drive(trainer, "batch_kwargs['source'] = 'nowhere'", "q")
+    assert "undone" in out and "Training batches from now on" not in out
+    assert batches.updates == [] and batches.batch_kwargs["source"] == "train"

@@ -220,6 +220,9 @@ class PluginSource(DataSource):
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self.wrapped, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        delattr(self.wrapped, name)
+
     @property
     def n_ch(self) -> int:  # type: ignore[override]
         return int(getattr(self.wrapped, "n_ch", 1))

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from ..config.options import OPTIMIZERS
-from ..data.source import WARP_COUNTERS
 from . import introspection
 from .trainer import format_duration
 
@@ -414,6 +413,8 @@ def propagate_changes(trainer: Trainer, before: Settings, output: Output) -> Non
     try:
         changed = changes(before, snapshot(trainer))
         if changed:
+            changed = checked_changes(trainer, before, changed, output)
+            try_one_batch(trainer, changed)
             trainer.batches.update(**changed)
             output(f"Training batches from now on use {changed}")
     except Exception as exc:
@@ -421,13 +422,44 @@ def propagate_changes(trainer: Trainer, before: Settings, output: Output) -> Non
         output(f"The changed batch settings were undone: {exc}")
 
 
+def checked_changes(
+    trainer: Trainer, before: Settings, changed: dict[str, Any], output: Output
+) -> dict[str, Any]:
+    """Refuse attributes the data object did not have; a new one that is a getbatch argument
+    (``data.warp_on = False`` for image data) becomes that argument, as the user meant.
+
+    Raises
+    ------
+    ValueError
+        Naming the attribute and listing the settable names.
+    """
+    data = trainer.data
+    for name in data.batch_settings().keys() - before.attributes.keys():
+        delattr(data, name)
+        if not data.accepts(name):
+            raise ValueError(
+                f"the data object has no setting '{name}'; its settable attributes are "
+                f"{', '.join(sorted(before.attributes))}, the batch settings "
+                f"{', '.join(sorted(before.kwargs))} (batch_kwargs[...])"
+            )
+        output(f"data.{name} is a batch setting: applied as batch_kwargs[{name!r}]")
+    return changed
+
+
+def try_one_batch(trainer: Trainer, changed: dict[str, Any]) -> None:
+    """Make one batch with the new settings in this process, so a bad value is refused before
+    the console says it is applied (and before any worker could fail on it)."""
+    kwargs = {k: v for k, v in changed.items() if trainer.data.accepts(k)}
+    trainer.data.getbatch(**{**trainer.batches.batch_kwargs, **kwargs})
+
+
 def sync_warp_counters(trainer: Trainer) -> None:
     """Show the workers' warp counts in ``data.n_failed_warp`` etc. (summed over workers).
 
     Warping happens in the workers, so the main process's own counters would stay near 0.
     """
-    for name in WARP_COUNTERS:
-        setattr(trainer.data, name, getattr(trainer.batches, name))
+    trainer.data.n_successful_warp = trainer.batches.n_successful_warp
+    trainer.data.n_failed_warp = trainer.batches.n_failed_warp
 
 
 # -- helpers attached to the trainer --------------------------------------------------------
