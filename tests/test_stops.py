@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import psutil
 import pytest
@@ -72,6 +73,41 @@ def test_sigkill_leaves_no_workers_and_no_shared_memory(tmp_path, tiny_data):
         run.kill()
     assert not alive, f"workers {[p.pid for p in alive]} outlived the SIGKILLed trainer"
     assert not [path for path in mapped if os.path.exists(path)], mapped
+
+
+def test_stopped_workers_never_keep_the_first_sigterm_from_ending_the_run(tmp_path, tiny_data):
+    config = tiny_config(tmp_path, ENDLESS + "background_processes = 2\n")
+    run = Training(config, cwd=tmp_path)
+    try:
+        run.wait_for(STATUS_LINE)
+        workers = psutil.Process(run.process.pid).children()
+        for worker in workers:
+            worker.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)  # the prefetched batches run out: the trainer now waits for data
+        t0 = time.monotonic()
+        run.process.send_signal(signal.SIGTERM)
+        code, output = run.finish(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        run.kill()
+    assert code == 0 and "(SIGTERM received)" in output, output
+    assert took < 15, f"the first SIGTERM took {took:.1f} s to end the run"
+    assert load_params(tmp_path / "runs" / "tiny" / "tiny_end.param")["extra"]["step"] > 0
+
+
+def test_a_killed_worker_is_reported_and_replaced_and_training_goes_on(tmp_path, tiny_data):
+    config = tiny_config(tmp_path, "n_steps = 400\nbackground_processes = 2\nhistory_freq = [50]\n")
+    run = Training(config, cwd=tmp_path)
+    try:
+        run.wait_for(STATUS_LINE)
+        victim = psutil.Process(run.process.pid).children()[0]
+        victim.send_signal(signal.SIGKILL)
+        line = run.wait_for(re.compile("Background batch worker"), timeout=30)
+        code, output = run.finish(timeout=120)
+    finally:
+        run.kill()
+    assert "ended (killed by SIGKILL); replacing it (replacement 1 of 3)" in line, line
+    assert code == 0 and "n_steps=400 reached" in output, output
 
 
 FLAKY_DATA = """

@@ -42,19 +42,23 @@ import ctypes
 import gc
 import inspect
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import queue
 import random
 import signal
 import sys
 import threading
+import time
 import traceback
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from .errors import DataError
 from .shm import shared_empty
 
 _CTX = mp.get_context("fork")
@@ -65,6 +69,19 @@ _WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 """Blocked while forking, so a worker never runs the trainer's handlers before setting its own."""
 RESTART_KEYS = frozenset({"batch_size", "source", "strided", "ret_info", "ret_example_weights"})
 """getbatch arguments that change the batch layout: the workers are restarted with new slots."""
+MAX_RESTARTS = 3
+"""Workers replaced (died, hung or failed) before the run is ended instead."""
+HUNG_FLOOR_S = 60.0
+HUNG_BATCHES = 20
+"""A worker is hung when it delivers nothing for max(floor, this many batch times)."""
+
+
+class WorkersFailed(DataError):
+    """The batch workers kept dying or failing; the message says how (one paragraph)."""
+
+
+class WaitStopped(Exception):
+    """Waiting for a batch was given up because the run is to stop (SIGTERM, max_runtime)."""
 
 
 class BackgroundBatches:
@@ -85,6 +102,16 @@ class BackgroundBatches:
     seed
         Seed of the workers' streams; None draws it from ``data.rng`` when present (so a seeded
         ImageData gives reproducible streams), else from fresh entropy.
+    hung_floor_s
+        The least time without a batch after which a busy worker counts as hung (the timeout
+        is :data:`HUNG_BATCHES` measured batch times, at least this).
+    report
+        Where the one-line reports of replaced workers go.
+
+    The watchdog: a worker that dies (any exit or signal) or hangs is reported in one line and
+    replaced, :data:`MAX_RESTARTS` times at most, then :class:`WorkersFailed` ends the run. A
+    worker that fails on settings just sent by :meth:`update` makes the batch source restore
+    the previous settings (reported) instead of ending the run.
 
     Use it as a context manager, or call :meth:`close`; the workers are also stopped when the
     object is garbage-collected or the interpreter exits.
@@ -98,6 +125,8 @@ class BackgroundBatches:
         *,
         slots_per_worker: int = 2,
         seed: int | None = None,
+        hung_floor_s: float = HUNG_FLOOR_S,
+        report: Callable[[str], object] = print,
     ) -> None:
         if n_proc < 0 or slots_per_worker < 1:
             raise ValueError(
@@ -114,25 +143,40 @@ class BackgroundBatches:
         self._version = 0
         self._finished_counts = np.zeros(2, np.int64)
         self._processes: list[mp.process.BaseProcess] = []
+        self._inboxes: list[Any] = []
         self._closed = False
+        self._hung_floor_s = float(hung_floor_s)
+        self._report = report
+        self._restarts = 0
+        self._previous: tuple[dict[str, Any], dict[str, Any]] | None = None
         if self.n_proc:
             self._start()
 
     # -- public interface ----------------------------------------------------------------
 
-    def get(self) -> tuple[np.ndarray, ...]:
-        """The next batch (arrays owned by the caller)."""
+    def get(self, should_stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, ...]:
+        """The next batch (arrays owned by the caller).
+
+        Raises
+        ------
+        WaitStopped
+            When ``should_stop()`` becomes true while waiting (checked every 0.5 s).
+        WorkersFailed
+            When the workers kept failing (after :data:`MAX_RESTARTS` replacements).
+        """
         if self._closed:
             raise RuntimeError("BackgroundBatches is closed.")
         if not self.n_proc:
             return self.data.getbatch(**self.batch_kwargs)
         while True:
-            worker, slot, version = self._next_ready()
+            worker, generation, slot, version = self._next_ready(should_stop)
+            if generation != self._generations[worker]:
+                continue  # from a replaced worker: its slots were replaced too
             try:
                 if version == self._version:
                     return tuple(a.copy() for a in self._slots[slot])
             finally:  # also when interrupted: the worker gets its slot back
-                self._inboxes[worker].put(("free", slot))
+                self._give_slot(worker, slot)
 
     def update(self, **changes: Any) -> None:
         """Change getbatch arguments or data attributes; batches from now on use them.
@@ -142,6 +186,8 @@ class BackgroundBatches:
         layout (:data:`RESTART_KEYS`) restart the workers with new slots.
         """
         kwargs, attributes = self._check_keys(changes, attributes_allowed=True)
+        settings = self.data.batch_settings()
+        previous = (dict(self.batch_kwargs), {k: settings[k] for k in attributes})
         self.batch_kwargs.update(kwargs)
         self.data.apply_settings(attributes)
         if not self.n_proc or self._closed:
@@ -150,9 +196,8 @@ class BackgroundBatches:
             self._stop()
             self._start()
             return
-        self._version += 1
-        for inbox in self._inboxes:
-            inbox.put(("settings", self._version, kwargs, attributes))
+        self._previous = previous
+        self._send_settings(attributes)
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
@@ -212,71 +257,202 @@ class BackgroundBatches:
         probe_kwargs = dict(self.batch_kwargs)
         if "warp_on" in probe_kwargs:
             probe_kwargs["warp_on"] = False
-        layout = [(a.shape, a.dtype) for a in self.data.getbatch(**probe_kwargs)]
+        t0 = time.perf_counter()
+        self._layout = [(a.shape, a.dtype) for a in self.data.getbatch(**probe_kwargs)]
+        self._batch_time = time.perf_counter() - t0
         n_slots = self.n_proc * self.slots_per_worker
-        self._slots = [[shared_empty(s, d) for s, d in layout] for _ in range(n_slots)]
+        self._slots = [[shared_empty(s, d) for s, d in self._layout] for _ in range(n_slots)]
         self._counters = shared_empty((self.n_proc, 2), np.int64)
         self._counters[:] = 0
-        self._ready = _CTX.Queue()
         self._inboxes = [_CTX.Queue() for _ in range(self.n_proc)]
-        seeds = self._seeds.spawn(self.n_proc)
-        parent = os.getpid()
+        self._outboxes = [_CTX.Pipe(duplex=False) for _ in range(self.n_proc)]
+        self._arrived: collections.deque = collections.deque()
+        self._generations = [0] * self.n_proc
+        self._confirmed: set[int] = set()
+        self._pending = [self.slots_per_worker] * self.n_proc
+        self._last_seen = [time.monotonic()] * self.n_proc
+        self._last_check = time.monotonic()
+        self._processes = [self._spawn(w) for w in range(self.n_proc)]
+        self._finalizer = weakref.finalize(
+            self, _shut_down, self._processes, self._inboxes, self._outboxes
+        )
+
+    def _own_slots(self, worker: int) -> list[int]:
+        return list(range(worker * self.slots_per_worker, (worker + 1) * self.slots_per_worker))
+
+    def _spawn(self, worker: int) -> mp.process.BaseProcess:
+        """Fork worker ``worker`` with all its slots free and a fresh random stream."""
+        (seed,) = self._seeds.spawn(1)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
         gc.freeze()
         try:
-            for w in range(self.n_proc):
-                own = range(w * self.slots_per_worker, (w + 1) * self.slots_per_worker)
-                process = _CTX.Process(
-                    target=_work,
-                    name=f"elektronn-batches-{w}",
-                    args=(
-                        parent,
-                        w,
-                        self.data,
-                        dict(self.batch_kwargs),
-                        seeds[w],
-                        self._slots,
-                        list(own),
-                        self._counters,
-                        self._inboxes[w],
-                        self._ready,
-                        self._version,
-                    ),
-                    daemon=True,
-                )
-                process.start()
-                self._processes.append(process)
+            process = _CTX.Process(
+                target=_work,
+                name=f"elektronn-batches-{worker}",
+                args=(
+                    os.getpid(),
+                    worker,
+                    self._generations[worker],
+                    self.data,
+                    dict(self.batch_kwargs),
+                    seed,
+                    self._slots,
+                    self._own_slots(worker),
+                    self._counters,
+                    self._inboxes[worker],
+                    self._outboxes[worker][1],
+                    self._version,
+                ),
+                daemon=True,
+            )
+            process.start()
         finally:
             gc.unfreeze()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        self._finalizer = weakref.finalize(
-            self, _shut_down, list(self._processes), self._inboxes + [self._ready]
-        )
+        return process
 
     def _stop(self) -> None:
         self._finished_counts += self._counters.sum(axis=0)
         self._finalizer()
         self._processes = []
 
-    def _next_ready(self) -> tuple[int, int, int]:
+    def _give_slot(self, worker: int, slot: int) -> None:
+        if self._pending[worker] == 0:
+            self._last_seen[worker] = time.monotonic()  # idle until now, busy from now on
+        self._pending[worker] += 1
+        self._inboxes[worker].put(("free", slot))
+
+    def _send_settings(self, attributes: dict[str, Any]) -> None:
+        """All getbatch arguments (they replace the workers') and the changed attributes."""
+        self._version += 1
+        self._confirmed = set()
+        for inbox in self._inboxes:
+            inbox.put(("settings", self._version, dict(self.batch_kwargs), attributes))
+
+    def _next_ready(self, should_stop: Callable[[], bool] | None) -> tuple[int, int, int, int]:
+        """The next message of a finished batch, replacing dead, hung or failed workers."""
         while True:
-            try:
-                item = self._ready.get(timeout=_POLL_S)
-            except queue.Empty:
-                dead = [(p.name, p.exitcode) for p in self._processes if p.exitcode is not None]
-                if dead:
-                    raise RuntimeError(
-                        f"Background batch workers ended unexpectedly (name, exit code): {dead}."
-                    ) from None
+            if time.monotonic() - self._last_check > _POLL_S:  # also while others deliver
+                self._last_check = time.monotonic()
+                self._replace_dead_or_hung()
+            if not self._arrived and not self._receive():
+                if should_stop is not None and should_stop():
+                    raise WaitStopped
                 continue
+            item = self._arrived.popleft()
             if item[0] == "error":
-                raise RuntimeError(f"Background batch worker {item[1]} failed:\n{item[2]}")
+                self._worker_failed(*item[1:])
+                continue
+            self._note_delivery(*item[:2], item[3])
             return item
 
+    def _receive(self) -> bool:
+        """Wait up to 0.5 s for messages of the workers; whether any arrived.
 
-def _shut_down(processes: list, queues: list) -> None:
+        Each worker has its own pipe, so a worker killed while sending breaks only its own
+        channel, which :meth:`_replace` renews.
+        """
+        readers = {conn: w for w, (conn, _) in enumerate(self._outboxes) if not conn.closed}
+        for conn in mp.connection.wait(list(readers), timeout=_POLL_S):
+            try:
+                self._arrived.append(conn.recv())
+            except (EOFError, OSError):  # the worker ended; the next check replaces it
+                conn.close()
+        return bool(self._arrived)
+
+    def _note_delivery(self, worker: int, generation: int, version: int) -> None:
+        """Batch timing for the hung-worker limit; new settings count as working once every
+        worker delivered a batch made with them."""
+        if generation != self._generations[worker]:
+            return
+        if version == self._version:
+            self._confirmed.add(worker)
+            if len(self._confirmed) == self.n_proc:
+                self._previous = None
+        now = time.monotonic()
+        interval = (now - self._last_seen[worker]) / max(self.n_proc, 1)
+        self._batch_time = 0.9 * self._batch_time + 0.1 * interval
+        self._pending[worker] -= 1
+        self._last_seen[worker] = now
+
+    def _hung_after_s(self) -> float:
+        return max(self._hung_floor_s, HUNG_BATCHES * self._batch_time * self.n_proc)
+
+    def _replace_dead_or_hung(self) -> None:
+        now, limit = time.monotonic(), self._hung_after_s()
+        for w, process in enumerate(self._processes):
+            if process.exitcode is not None:
+                self._replace(w, f"ended ({_how_it_ended(process.exitcode)})")
+            elif self._pending[w] and now - self._last_seen[w] > limit:
+                self._replace(w, f"delivered no batch for {now - self._last_seen[w]:.0f} s "
+                                 f"(hung; the limit is {limit:.0f} s)")  # fmt: skip
+
+    def _worker_failed(self, worker: int, generation: int, trace: str) -> None:
+        """A getbatch error in a worker: new settings are undone, anything else is a failure."""
+        if generation != self._generations[worker]:
+            return
+        last_line = trace.strip().splitlines()[-1]
+        if self._previous is not None:
+            kwargs, attributes = self._previous
+            self._previous = None
+            new_kwargs = [k for k, v in self.batch_kwargs.items() if kwargs.get(k, ()) != v]
+            undone = sorted({*new_kwargs, *attributes})
+            self.batch_kwargs.clear()
+            self.batch_kwargs.update(kwargs)
+            self.data.apply_settings(attributes)
+            self._send_settings(attributes)
+            self._report(
+                f"Background batch worker {worker} failed with the new batch settings "
+                f"({last_line}); they are undone, {', '.join(undone)} as before."
+            )
+            self._replace(worker, None)
+            return
+        self._replace(worker, f"failed: {last_line}", trace)
+
+    def _replace(self, worker: int, why: str | None, trace: str = "") -> None:
+        """Kill worker ``worker`` if it still runs and fork a new one with fresh slots."""
+        if why is not None:
+            self._restarts += 1
+            if self._restarts > MAX_RESTARTS:
+                raise WorkersFailed(
+                    f"Background batch worker {worker} {why}, and the workers were replaced "
+                    f"{MAX_RESTARTS} times already, so the run ends. Check the data (and "
+                    f"memory: a worker killed by SIGKILL is often the kernel's out-of-memory "
+                    f"killer), or set background_processes = 0 to make batches in the training "
+                    f"process, where an error shows its traceback.\n{trace}".rstrip()
+                )
+            self._report(f"Background batch worker {worker} {why}; replacing it "
+                         f"(replacement {self._restarts} of {MAX_RESTARTS}).")  # fmt: skip
+        old = self._processes[worker]
+        if old.exitcode is None:
+            old.kill()
+        old.join()
+        self._finished_counts += self._counters[worker]
+        self._counters[worker] = 0
+        for slot in self._own_slots(worker):
+            self._slots[slot] = [shared_empty(s, d) for s, d in self._layout]
+        self._inboxes[worker].cancel_join_thread()
+        self._inboxes[worker].close()
+        self._inboxes[worker] = _CTX.Queue()
+        for end in self._outboxes[worker]:
+            end.close()
+        self._outboxes[worker] = _CTX.Pipe(duplex=False)
+        self._generations[worker] += 1
+        self._pending[worker] = self.slots_per_worker
+        self._last_seen[worker] = time.monotonic()
+        self._processes[worker] = self._spawn(worker)
+
+
+def _how_it_ended(exitcode: int) -> str:
+    """``exit code 3`` or ``killed by SIGKILL``, from a multiprocessing exit code."""
+    if exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
+
+
+def _shut_down(processes: list, inboxes: list, outboxes: list) -> None:
     """Ask workers to stop, then terminate/kill stragglers; close the queues."""
-    for q in queues[:-1]:
+    for q in inboxes:
         try:
             q.put(("stop",))
         except (OSError, ValueError):
@@ -289,9 +465,22 @@ def _shut_down(processes: list, queues: list) -> None:
         if process.is_alive():
             process.kill()
             process.join()
-    for q in queues:
+    for q in inboxes:
         q.cancel_join_thread()
         q.close()
+    for reader, writer in outboxes:
+        reader.close()
+        writer.close()
+
+
+def _wait_for_stop(inbox: Any, parent: int) -> None:
+    """A failed worker stays until the trainer has read its error and replaces it."""
+    while os.getppid() == parent:
+        try:
+            if inbox.get(timeout=_POLL_S)[0] == "stop":
+                return
+        except queue.Empty:
+            pass
 
 
 def _die_with_parent(parent: int) -> None:
@@ -341,6 +530,7 @@ def _work(parent: int, *args: Any) -> None:
 def _serve(
     parent: int,
     worker: int,
+    generation: int,
     data: Any,
     kwargs: dict[str, Any],
     seed: np.random.SeedSequence,
@@ -348,7 +538,7 @@ def _serve(
     own_slots: list[int],
     counters: np.ndarray,
     inbox: Any,
-    ready: Any,
+    outbox: Any,
     version: int,
 ) -> None:
     """Worker loop: apply messages, fill free slots, report them as ready."""
@@ -371,8 +561,9 @@ def _serve(
                 if message[0] == "free":
                     free.append(message[1])
                 else:
-                    _, version, changed, attributes = message
-                    kwargs.update(changed)
+                    _, version, all_kwargs, attributes = message
+                    kwargs.clear()
+                    kwargs.update(all_kwargs)
                     data.apply_settings(attributes)
                 continue
             slot = free.popleft()
@@ -385,6 +576,7 @@ def _serve(
                     )
                 np.copyto(target, array)
             counters[worker] = (data.n_successful_warp, data.n_failed_warp)
-            ready.put((worker, slot, version))
+            outbox.send((worker, generation, slot, version))
     except BaseException:
-        ready.put(("error", worker, traceback.format_exc()))
+        outbox.send(("error", worker, generation, traceback.format_exc()))
+        _wait_for_stop(inbox, parent)

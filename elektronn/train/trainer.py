@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.background import BackgroundBatches
+from ..data.background import BackgroundBatches, WaitStopped
 from ..data.source import DataSource
 from ..device import autocast
 from ..net.losses import compute_loss, error_rate
@@ -131,9 +131,21 @@ class Trainer:
 
     # ----------------------------------------------------------------- batches and losses
     def get_batch(self) -> tuple:
-        """One training batch from the batch source (workers, or made in this process)."""
+        """One training batch from the batch source (workers, or made in this process).
+
+        Waiting gives up (:class:`WaitStopped`) when a stop was requested or ``max_runtime``
+        passes meanwhile, so a run whose workers hang still ends on time, and on the first
+        SIGTERM (a single process only: every rank must take the same step).
+        """
         t0 = time.perf_counter()
-        batch = self.batches.get()
+
+        def should_stop() -> bool:
+            waited = time.perf_counter() - t0
+            return (
+                self.stop_reason is not None or self.t_passed + waited > self.run_state.max_runtime
+            )
+
+        batch = self.batches.get(None if self.ranks.is_distributed else should_stop)
         self.wait_time += time.perf_counter() - t0
         return batch
 
@@ -394,7 +406,13 @@ class Trainer:
         """
         i, t0 = self.step, time.perf_counter()
         self.apply_lr_schedule()
-        self.batch = self.get_batch()
+        try:
+            self.batch = self.get_batch()
+        except WaitStopped:
+            self.stop_reason = self.stop_reason or (
+                f"max_runtime of {self.run_state.max_runtime} s reached while waiting for data"
+            )
+            return False
         try:
             nll = self.train_step(self.batch)
         except NonFiniteLoss as exc:
