@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import UserError
-from . import boundaries, stack
+from .boundaries import add_command as add_boundaries
+from .stack import add_command as add_stack
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,8 +18,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Prepare training labels: ID labels to boundary maps, 2D images to h5 cubes.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    boundaries.add_command(commands)
-    stack.add_command(commands)
+    add_boundaries(commands)
+    add_stack(commands)
     return parser
 
 
