@@ -29,6 +29,8 @@ from math import prod
 from numbers import Integral
 from typing import Any
 
+from .errors import UserError
+
 #: Input sizes tried per axis are ``range(2, MAX_INPUT)``, as in the original.
 MAX_INPUT = 5000
 #: img-scalar border modes that pad an image up to the next larger valid size.
@@ -37,7 +39,7 @@ PAD_BORDER_MODES = ("mirror", "0-pad", "c-pad")
 LayerSizes = tuple[tuple[int, int], ...]
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(UserError):
     """An architecture that cannot work, explained in one paragraph naming the option."""
 
 

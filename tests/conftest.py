@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from tiny import write_cubes
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -20,6 +21,15 @@ def shared_data() -> Path:
 def no_user_defaults(tmp_path, monkeypatch):
     """Keep the developer's own ~/.elektronn.config out of every test."""
     monkeypatch.setenv("ELEKTRONN_USER_CONFIG", str(tmp_path / "no-user-defaults.config"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets run fastest on one thread, and a busy shared machine cannot stall them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

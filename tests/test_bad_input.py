@@ -14,19 +14,12 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-import torch
+from makers import tiny_net, write_h5
 from tiny import run_cli, tiny_config
 
-from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.net.paramfile import save_params
-
-
-def write_h5(path: Path, key: str, array: np.ndarray) -> None:
-    with h5py.File(path, "w") as f:
-        f[key] = array
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -67,24 +60,24 @@ def missing_key(tmp: Path, data: Path) -> str:
 
 
 def unregistrable_shapes(tmp: Path, data: Path) -> str:
-    write_h5(data / "lab_odd.h5", "lab", np.zeros((63, 64, 4), np.int16))
+    write_h5(data / "lab_odd.h5", lab=np.zeros((63, 64, 4), np.int16))
     return "l_files = [('lab_odd.h5', 'lab'), ('lab_1.h5', 'lab')]\n"
 
 
 def labels_too_large(tmp: Path, data: Path) -> str:
     labels = np.zeros((64, 64, 4), np.int16)
     labels[30, 30, 1] = 5  # inside the part the registration keeps
-    write_h5(data / "lab_big.h5", "lab", labels)
+    write_h5(data / "lab_big.h5", lab=labels)
     return "l_files = [('lab_big.h5', 'lab'), ('lab_1.h5', 'lab')]\n"
 
 
 def fractional_labels(tmp: Path, data: Path) -> str:
-    write_h5(data / "lab_frac.h5", "lab", np.full((64, 64, 4), 0.5, np.float32))
+    write_h5(data / "lab_frac.h5", lab=np.full((64, 64, 4), 0.5, np.float32))
     return "l_files = [('lab_frac.h5', 'lab'), ('lab_1.h5', 'lab')]\n"
 
 
 def wrong_dimensionality(tmp: Path, data: Path) -> str:
-    write_h5(data / "raw_2d.h5", "raw", np.zeros((64, 64), np.float32))
+    write_h5(data / "raw_2d.h5", raw=np.zeros((64, 64), np.float32))
     return "d_files = [('raw_2d.h5', 'raw'), ('raw_1.h5', 'raw')]\n"
 
 
@@ -93,7 +86,7 @@ def patch_too_large(tmp: Path, data: Path) -> str:
         ("raw_small.h5", "raw", np.float32),
         ("lab_small.h5", "lab", np.int16),
     ):
-        write_h5(data / name, key, np.zeros((20, 20, 4), dtype))
+        write_h5(data / name, **{key: np.zeros((20, 20, 4), dtype)})
     return (
         "d_files = [('raw_small.h5', 'raw'), ('raw_1.h5', 'raw')]\n"
         "l_files = [('lab_small.h5', 'lab'), ('lab_1.h5', 'lab')]\n"
@@ -101,14 +94,14 @@ def patch_too_large(tmp: Path, data: Path) -> str:
 
 
 def empty_data(tmp: Path, data: Path) -> str:
-    write_h5(data / "raw_empty.h5", "raw", np.zeros((0, 64, 4), np.float32))
+    write_h5(data / "raw_empty.h5", raw=np.zeros((0, 64, 4), np.float32))
     return "d_files = [('raw_empty.h5', 'raw'), ('raw_1.h5', 'raw')]\n"
 
 
 def nan_in_image(tmp: Path, data: Path) -> str:
     raw = np.random.default_rng(0).random((64, 64, 4), dtype=np.float32)
     raw[10, 10, 2] = np.nan
-    write_h5(data / "raw_nan.h5", "raw", raw)
+    write_h5(data / "raw_nan.h5", raw=raw)
     return "d_files = [('raw_nan.h5', 'raw'), ('raw_1.h5', 'raw')]\n"
 
 
@@ -154,13 +147,8 @@ def corrupt_param_file(tmp: Path, data: Path) -> str:
 
 
 def param_file_of_3d_net(tmp: Path, data: Path) -> str:
-    spec = NetSpec(
-        n_ch=1, n_lab=2, n_dim=3, filters=((1, 6, 6), (1, 4, 4)), pool=((1, 2, 2), (1, 1, 1)),
-        nof_filters=(4, 4), pooling_mode=("max", "max"), activation_func=("relu", "relu"),
-        dropout_rates=(), mlp_layers=(), rnn_layer_kwargs=None, input_shape=None,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    save_params(tmp / "net3d.param", ElektronnNet(spec), None, None)
+    net = tiny_net(((1, 6, 6), (1, 4, 4)), ((1, 2, 2), (1, 1, 1)), (4, 4), act="relu")
+    save_params(tmp / "net3d.param", net, None, None)
     return f"param_file = {str(tmp / 'net3d.param')!r}\n"
 
 

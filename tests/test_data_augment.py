@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from makers import coded_volume, image_data
 
-from elektronn.data import DataError, ImageData
+from elektronn.data import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*labels within the offset")
 
 
 def make(tmp_path, image, **kwargs):
-    with h5py.File(tmp_path / "img.h5", "w") as h5:
-        h5["raw"] = image
-    with h5py.File(tmp_path / "lab.h5", "w") as h5:
-        h5["lab"] = np.zeros(image.shape[-3:], np.uint8)
     kwargs.setdefault("seed", 0)
-    return ImageData(
-        [("img.h5", "raw")],
-        [("lab.h5", "lab")],
-        data_path=str(tmp_path),
-        label_path=str(tmp_path),
-        **kwargs,
-    )
-
-
-def coded_volume(shape):
-    x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
-    return (10000 * z + 100 * x + y).astype(np.float32)
+    return image_data(tmp_path, image, np.zeros(image.shape[-3:], np.uint8), **kwargs)
 
 
 def symmetry(patch) -> tuple[int, ...]:

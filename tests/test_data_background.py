@@ -10,35 +10,19 @@ import sys
 import textwrap
 import time
 
-import h5py
 import numpy as np
 import psutil
 import pytest
+from makers import coded_volume, image_data
 
 from elektronn.data import BackgroundBatches, ImageData
 from elektronn.data.background import MAX_RESTARTS, WaitStopped, WorkersFailed
 
 
-def coded_volume(shape):
-    x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
-    return (10000 * z + 100 * x + y).astype(np.float32)
-
-
 def make(tmp_path, image, **kwargs) -> ImageData:
-    with h5py.File(tmp_path / "img.h5", "w") as h5:
-        h5["raw"] = image
-    with h5py.File(tmp_path / "lab.h5", "w") as h5:
-        h5["lab"] = np.zeros(image.shape[-3:], np.uint8)
     kwargs.setdefault("n_dim", 2)
     kwargs.setdefault("patch_shape", (9, 9))
-    return ImageData(
-        [("img.h5", "raw")],
-        [("lab.h5", "lab")],
-        data_path=str(tmp_path),
-        label_path=str(tmp_path),
-        seed=0,
-        **kwargs,
-    )
+    return image_data(tmp_path, image, np.zeros(image.shape[-3:], np.uint8), seed=0, **kwargs)
 
 
 def gone(pids, timeout=5.0) -> bool:

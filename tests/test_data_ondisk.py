@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import psutil
 import pytest
+from makers import write_h5
 
 from elektronn.data import BackgroundBatches, DataError, ImageData
 from elektronn.data.ondisk import DiskCube, OpenFiles
@@ -21,12 +22,6 @@ NETS = {
 }
 pytestmark = pytest.mark.filterwarnings("ignore:.*cannot be trained:UserWarning")
 AUGMENTED = dict(flip=True, grey_augment_channels=[0], warp_on=0.7, ret_info=True)
-
-
-def write_h5(path, **datasets):
-    with h5py.File(path, "w") as h5:
-        for key, value in datasets.items():
-            h5[key] = value
 
 
 def both_modes(tmp_path, d_files, l_files, **kwargs):

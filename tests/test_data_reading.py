@@ -5,40 +5,19 @@ from __future__ import annotations
 import warnings
 from types import SimpleNamespace
 
-import h5py
 import numpy as np
 import pytest
+from makers import coded_volume, image_data, write_h5
 
 from elektronn.data import DataError, ImageData, batch_kwargs_from_config
 from elektronn.data.volumes import IGNORE
 
 
-def write_h5(path, **datasets):
-    with h5py.File(path, "w") as h5:
-        for key, value in datasets.items():
-            h5[key] = value
-    return path.name
-
-
 def make(tmp_path, image, labels, **kwargs):
     """ImageData from one image/label pair written to tmp_path."""
-    write_h5(tmp_path / "img.h5", raw=image)
-    write_h5(tmp_path / "lab.h5", lab=labels)
     kwargs.setdefault("n_dim", 2)
     kwargs.setdefault("patch_shape", (4, 4))
-    return ImageData(
-        [("img.h5", "raw")],
-        [("lab.h5", "lab")],
-        data_path=str(tmp_path),
-        label_path=str(tmp_path),
-        **kwargs,
-    )
-
-
-def coded_volume(shape):
-    """Float image whose value encodes its (x, y, z) position: 10000 z + 100 x + y."""
-    x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
-    return (10000 * z + 100 * x + y).astype(np.float32)
+    return image_data(tmp_path, image, labels, **kwargs)
 
 
 def test_xyz_image_becomes_ch_z_x_y(tmp_path):

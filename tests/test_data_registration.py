@@ -7,9 +7,9 @@ breaks that relation at every block edge.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from makers import image_data
 
 from elektronn.data import ImageData
 from elektronn.data.registration import register, registration
@@ -47,18 +47,7 @@ def block_volume(shape, block, seed=0):
 def make(tmp_path, image, crop, **kwargs):
     """ImageData whose labels are (image > 0.5) on the centre, ``crop`` smaller per side."""
     centre = tuple(slice(c, n - c) for c, n in zip(crop, image.shape, strict=True))
-    with h5py.File(tmp_path / "img.h5", "w") as h5:
-        h5["raw"] = image
-    with h5py.File(tmp_path / "lab.h5", "w") as h5:
-        h5["lab"] = (image > 127)[centre].astype(np.uint8)
-    return ImageData(
-        [("img.h5", "raw")],
-        [("lab.h5", "lab")],
-        data_path=str(tmp_path),
-        label_path=str(tmp_path),
-        seed=1,
-        **kwargs,
-    )
+    return image_data(tmp_path, image, (image > 127)[centre].astype(np.uint8), seed=1, **kwargs)
 
 
 def agreement(data: ImageData, batch, strided=True) -> float:

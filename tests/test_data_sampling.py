@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
+from makers import coded_volume, image_data, write_h5
 
 from elektronn.data import DataError, ImageData
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*labels within the offset")
 
 
-def write_h5(path, **datasets):
-    with h5py.File(path, "w") as h5:
-        for key, value in datasets.items():
-            h5[key] = value
-
-
-def coded_volume(shape):
-    """Float (x, y, z) image encoding its position: 10000 z + 100 x + y."""
-    x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
-    return (10000 * z + 100 * x + y).astype(np.float32)
-
-
 def make(tmp_path, image, labels, **kwargs):
-    write_h5(tmp_path / "img.h5", raw=image)
-    write_h5(tmp_path / "lab.h5", lab=labels)
     kwargs.setdefault("seed", 0)
-    return ImageData(
-        [("img.h5", "raw")],
-        [("lab.h5", "lab")],
-        data_path=str(tmp_path),
-        label_path=str(tmp_path),
-        **kwargs,
-    )
+    return image_data(tmp_path, image, labels, **kwargs)
 
 
 def test_batch_layouts(tmp_path):

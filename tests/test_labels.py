@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import h5py
+import makers
 import matplotlib
 import numpy as np
 import pytest
@@ -47,9 +48,7 @@ def blocky_ids(shape=(12, 10, 11), seed=0):
 
 
 def write_h5(path, **datasets):
-    with h5py.File(path, "a") as h5:
-        for key, value in datasets.items():
-            h5[key] = value
+    makers.write_h5(path, "a", **datasets)
 
 
 def read_h5(path, key):

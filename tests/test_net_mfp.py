@@ -2,30 +2,16 @@
 
 import pytest
 import torch
+from makers import tiny_net
 
 from elektronn.net.mfp import fov_and_stride, mfp_forward, shift_and_stitch
-from elektronn.net.model import ElektronnNet, NetSpec
 
 
 def make_net(filters, pool, nof=None, act="tanh", pooling_mode="max", mlp=(), input_shape=None):
     """A tiny net in float64 (so that MFP and stitching agree to rounding)."""
     nof = nof or [3] * len(filters)
-    spec = NetSpec(
-        n_ch=2,
-        n_lab=3,
-        n_dim=len(filters[0]),
-        filters=tuple(map(tuple, filters)),
-        pool=tuple(map(tuple, pool)),
-        nof_filters=tuple(nof),
-        pooling_mode=(pooling_mode,) * len(filters),
-        activation_func=(act,) * (len(filters) + len(mlp)),
-        dropout_rates=(),
-        mlp_layers=tuple(mlp),
-        rnn_layer_kwargs=None,
-        input_shape=input_shape,
-    )
-    torch.manual_seed(0)
-    return ElektronnNet(spec).double().eval()
+    kinds = dict(act=act, pooling_mode=pooling_mode, mlp=mlp, input_shape=input_shape)
+    return tiny_net(filters, pool, nof, n_ch=2, n_lab=3, **kinds).double().eval()
 
 
 def check_mfp_equals_stitch(model, k):

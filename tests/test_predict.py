@@ -6,9 +6,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from makers import tiny_net
 
 from elektronn.arch import compute_architecture
-from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.predict import PredictionError, dense_output_shape, predict_dense
 from elektronn.predict.geometry import AxisGeometry, net_geometry
 from elektronn.predict.tiling import plan_tiles, tile_axis
@@ -17,28 +17,14 @@ from elektronn.predict.volume import mirror_indices
 TOL = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets run fastest on one thread, and a busy shared machine cannot stall it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_net(filters, pool, nof=(3, 4, 3), n_dim=2, n_ch=1, n_lab=2, mlp=(), seed=0):
     """A tiny ElektronnNet; filters/pool per layer in internal order."""
-    torch.manual_seed(seed)
-    n = len(nof)
-    spec = NetSpec(
-        n_ch=n_ch, n_lab=n_lab, n_dim=n_dim,
-        filters=tuple(map(tuple, filters)), pool=tuple(map(tuple, pool)),
-        nof_filters=tuple(nof), pooling_mode=("max",) * n,
-        activation_func=("tanh",) * (n + len(mlp)), dropout_rates=(),
-        mlp_layers=tuple(mlp), rnn_layer_kwargs=None,
-        input_shape=(24,) * n_dim if mlp else None,
-    )  # fmt: skip
-    return ElektronnNet(spec).eval()
+    input_shape = (24,) * n_dim if mlp else None
+    sizes = dict(n_ch=n_ch, n_lab=n_lab, mlp=mlp, input_shape=input_shape, seed=seed)
+    return tiny_net(filters, pool, nof, **sizes).eval()
 
 
 def reference(model, raw):

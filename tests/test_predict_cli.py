@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import h5py
+import makers
 import numpy as np
 import pytest
-import torch
 
-from elektronn.net.model import ElektronnNet, NetSpec
 from elektronn.net.paramfile import save_params
 from elektronn.predict import predict_dense
 from elektronn.predict.cli import main
@@ -24,25 +23,16 @@ def run_cli(*args, cwd=None):
     )  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_net(n_dim=2, mlp=()):
-    torch.manual_seed(0)
     filters = ((4, 4), (3, 3)) if n_dim == 2 else ((1, 4, 4), (2, 3, 3))
     pool = ((2, 2), (1, 1)) if n_dim == 2 else ((1, 2, 2), (1, 1, 1))
-    spec = NetSpec(
-        n_ch=1, n_lab=2, n_dim=n_dim, filters=filters, pool=pool, nof_filters=(3, 3),
-        pooling_mode=("max", "max"), activation_func=("relu",) * (2 + len(mlp)),
-        dropout_rates=(), mlp_layers=tuple(mlp), rnn_layer_kwargs=None,
-        input_shape=(21,) * n_dim if mlp else None,
-    )  # fmt: skip
-    return ElektronnNet(spec).eval()
+    input_shape = (21,) * n_dim if mlp else None
+    return makers.tiny_net(
+        filters, pool, (3, 3), act="relu", mlp=mlp, input_shape=input_shape
+    ).eval()
 
 
 def save_run(folder, model, name="tiny", suffix="_end"):

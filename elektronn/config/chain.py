@@ -15,12 +15,13 @@ import types
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from .options import OPTIONS, OPTIONS_BY_NAME
 
 USER_CONFIG_ENV = "ELEKTRONN_USER_CONFIG"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration problem, explained in one paragraph that names the file and option."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """Training data that cannot be used as given.
 
     The message is one readable paragraph naming the file, the dataset key and what was

@@ -30,13 +30,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import UserError
 from .model import ElektronnNet, NetSpec
 
 FORMAT = "elektronn-params"
 VERSION = 1
 
 
-class ParamFileError(Exception):
+class ParamFileError(UserError):
     """A parameter file is missing, unreadable, not ours, or does not fit the net."""
 
 

@@ -25,11 +25,10 @@ import h5py
 import numpy as np
 import torch
 
-from ..config import ConfigError
-from ..data.errors import DataError
 from ..device import AUTOCAST_DTYPES, check_precision, parse_gpu, select_device
+from ..errors import UserError
+from ..h5files import H5Files
 from ..net.paramfile import (
-    ParamFileError,
     build_model_from_params,
     input_standardisation,
     load_params,
@@ -129,30 +128,15 @@ def only_dataset(f: h5py.File) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-class H5Files:
-    """h5 files opened once each for one command, so input and output may share a file.
-
-    The output file is opened for appending; the input file read-only, unless it is the
-    output file too (h5py refuses to open one file twice with different modes).
-    """
-
-    def __init__(self, stack: contextlib.ExitStack, output: Path | None) -> None:
-        self.stack = stack
-        self.output = output.resolve() if output is not None else None
-        self.files: dict[Path, h5py.File] = {}
-
-    def get(self, path: Path, role: str) -> h5py.File:
-        key = path.resolve()
-        if key not in self.files:
-            mode = "a" if key == self.output else "r"
-            try:
-                self.files[key] = self.stack.enter_context(h5py.File(path, mode))
-            except OSError as exc:
-                doing = "written" if role == "output" else "read"
-                raise PredictionError(
-                    f"The {role} file '{path}' cannot be {doing} as HDF5: {exc}."
-                ) from None
-        return self.files[key]
+def h5_file(files: H5Files, path: Path, role: str) -> h5py.File:
+    """``path`` opened once for the command; failing to open it is the ``role`` file's error."""
+    try:
+        return files.get(path)
+    except OSError as exc:
+        doing = "written" if role == "output" else "read"
+        raise PredictionError(
+            f"The {role} file '{path}' cannot be {doing} as HDF5: {exc}."
+        ) from None
 
 
 def open_input(spec: str, files: H5Files) -> Any:
@@ -162,7 +146,7 @@ def open_input(spec: str, files: H5Files) -> Any:
         raise PredictionError(f"The input file '{path}' does not exist.")
     if path.is_dir() or path.suffix == ".zarr":
         return open_zarr(path, key)
-    f = files.get(path, "input")
+    f = h5_file(files, path, "input")
     key = key or only_dataset(f)
     if key is None or not isinstance(f.get(key), h5py.Dataset):
         keys = ", ".join(repr(k) for k in f.keys()) or "none"
@@ -213,7 +197,7 @@ def create_output(
     ``source`` is the input dataset, which ``--overwrite`` must never delete.
     """
     path, key = split_spec(spec, DEFAULT_OUTPUT_KEY)
-    f = files.get(path, "output")
+    f = h5_file(files, path, "output")
     if key in f:
         if isinstance(source, h5py.Dataset) and source == f[key]:
             raise PredictionError(f"OUTPUT '{spec}' is the input dataset itself; choose a new KEY.")
@@ -346,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             run_profile(args, model, target, model_name(params, param_file))
         else:
             run_prediction(args, model, target, param_file, input_standardisation(params))
-    except (PredictionError, ParamFileError, ConfigError, DataError) as exc:
+    except UserError as exc:
         print(f"elektronn-predict: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,7 +1,9 @@
 """The one exception type of dense prediction."""
 
+from ..errors import UserError
 
-class PredictionError(ValueError):
+
+class PredictionError(UserError):
     """Bad input to dense prediction (a wrong shape, a net that cannot predict densely, ...).
 
     The message is one readable paragraph that says what is wrong and what to do, so the CLI

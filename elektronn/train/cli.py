@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config, missing_warning
+from ..errors import UserError
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
@@ -76,15 +77,6 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that describe bad input: printed as one paragraph, exit code 2."""
-    from ..arch import ArchitectureError
-    from ..data.errors import DataError
-    from ..net.paramfile import ParamFileError
-
-    return (ConfigError, ArchitectureError, DataError, ParamFileError)
-
-
 def print_startup(config: Config) -> None:
     """The architecture summary printed before anything is written."""
     print(f"Reading config-file {config.config_file}")
@@ -96,7 +88,7 @@ def print_startup(config: Config) -> None:
             print(message)
 
 
-def report_stopped(stop: Exception, errors: tuple[type[Exception], ...]) -> int:
+def report_stopped(stop: Exception) -> int:
     """Print why a started training ended early (``stop``'s message); returns the exit code.
 
     Bad input found during training (e.g. by a data class) and failed saves (a full disk)
@@ -110,10 +102,10 @@ def report_stopped(stop: Exception, errors: tuple[type[Exception], ...]) -> int:
     if isinstance(cause, KeyboardInterrupt):
         print(f"elektronn-train: interrupted: {stop}", file=sys.stderr)
         return 130
-    if not isinstance(cause, (*errors, SaveFailed)):
+    if not isinstance(cause, (UserError, SaveFailed)):
         traceback.print_exception(type(cause), cause, cause.__traceback__)
     print(f"elektronn-train: error: {stop}", file=sys.stderr)
-    return 2 if isinstance(cause, errors) else 1
+    return 2 if isinstance(cause, UserError) else 1
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -135,7 +127,6 @@ def train_main(argv: list[str] | None = None) -> int:
 
     silence_other_ranks()
     warnings.formatwarning = one_line_warning
-    errors = user_errors()
     from .trainer import TrainingStopped
 
     try:
@@ -162,11 +153,11 @@ def train_main(argv: list[str] | None = None) -> int:
             return 0
         gpu = args.gpu if args.gpu is not None else config.device
         return run_training(config, gpu, checkpoint)
-    except errors as exc:
+    except UserError as exc:
         print(f"elektronn-train: error: {exc}", file=sys.stderr)
         return 2
     except TrainingStopped as stop:
-        return report_stopped(stop, errors)
+        return report_stopped(stop)
     except KeyboardInterrupt:
         print("elektronn-train: interrupted before training started; nothing saved.",
               file=sys.stderr)  # fmt: skip

@@ -1,0 +1,7 @@
+"""``python -m elektronn.labels`` is ``elektronn-labels``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

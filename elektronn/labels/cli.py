@@ -1,0 +1,34 @@
+"""``elektronn-labels {boundaries,stack} ...``: one sub-command per module of this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import UserError
+from .boundaries import add_command as add_boundaries
+from .stack import add_command as add_stack
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Sub-commands ``boundaries`` and ``stack``; each stores its runner as ``args.run``."""
+    parser = argparse.ArgumentParser(
+        prog="elektronn-labels",
+        description="Prepare training labels: ID labels to boundary maps, 2D images to h5 cubes.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_boundaries(commands)
+    add_stack(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``elektronn-labels {boundaries,stack} ...``; bad input gives exit code 2."""
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as exc:
+        print(f"elektronn-labels: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
