@@ -131,9 +131,11 @@ def train_main(argv: list[str] | None = None) -> int:
         from .train.distributed import launch_on_this_machine
 
         return launch_on_this_machine(argv, args.nproc)
+    from .streams import survive_broken_pipes
     from .train.distributed import silence_other_ranks
 
     silence_other_ranks()
+    survive_broken_pipes()  # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't
     warnings.formatwarning = one_line_warning
     errors = user_errors()
     from .train.trainer import TrainingStopped
