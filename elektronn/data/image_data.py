@@ -22,6 +22,7 @@ from .geometry import PatchGeometry
 from .grey import grey_augment
 from .loading import Volume, check_n_lab, detect_n_lab, load_cube, standardise
 from .ondisk import open_disk_cube
+from .registration import summarised_label_cuts
 from .sampling import (
     ORIENTATIONS,
     choose,
@@ -157,21 +158,22 @@ class ImageData:
         self.n_failed_warp = 0
 
         load = load_cube if data_in_memory else open_disk_cube
-        self.cubes: list[Volume] = [
-            load(
-                d,
-                l,
-                data_path,
-                label_path,
-                mode=mode,
-                target=target,
-                geometry=self.geometry,
-                zchxy_order=zchxy_order,
-                downsample_xy=downsample_xy,
-                border_mode=border_mode,
-            )
-            for d, l in zip(d_files, l_files, strict=True)
-        ]
+        with summarised_label_cuts(len(d_files)):
+            self.cubes: list[Volume] = [
+                load(
+                    d,
+                    l,
+                    data_path,
+                    label_path,
+                    mode=mode,
+                    target=target,
+                    geometry=self.geometry,
+                    zchxy_order=zchxy_order,
+                    downsample_xy=downsample_xy,
+                    border_mode=border_mode,
+                )
+                for d, l in zip(d_files, l_files, strict=True)
+            ]
         self.n_ch = self.cubes[0].n_ch
         for cube in self.cubes:
             if cube.n_ch != self.n_ch:
