@@ -55,3 +55,24 @@ def test_labels_larger_than_their_image_are_refused(tmp_path, data_in_memory):
     with pytest.raises(DataError, match=r"img0.h5.*labels \(3, 24, 24\) are larger than their "
                                         r"image \(3, 20, 20\)"):  # fmt: skip
         image_data(tmp_path, d_files, l_files, data_in_memory=data_in_memory)
+
+
+@pytest.mark.parametrize("data_in_memory", [True, False])
+def test_float_images_above_1_next_to_uint8_images_are_refused(tmp_path, data_in_memory):
+    d_files, l_files = write_pairs(tmp_path, (20, 20, 3), (16, 16, 3), n=1)
+    with h5py.File(tmp_path / "float.h5", "w") as f:
+        f["raw"] = np.full((20, 20, 3), 200.0, np.float32)
+    d_files.append(("float.h5", "raw"))
+    l_files.append(l_files[0])
+    with pytest.raises(DataError, match=r"float.h5.*floats with values up to 200, but the image "
+                                        r".*img0.h5.* divided by 255"):  # fmt: skip
+        image_data(tmp_path, d_files, l_files, data_in_memory=data_in_memory)
+
+
+def test_float_images_in_0_1_or_alone_are_accepted(tmp_path):
+    d_files, l_files = write_pairs(tmp_path, (20, 20, 3), (16, 16, 3), n=2, dtype=np.float32)
+    image_data(tmp_path, d_files, l_files)  # floats up to 255 and no integer cube: kept as they are
+    with h5py.File(tmp_path / "u8.h5", "w") as f:
+        f["raw"] = np.zeros((20, 20, 3), np.uint8)
+    write_pairs(tmp_path, (20, 20, 3), (16, 16, 3), n=1, dtype=np.float32, high=1)
+    image_data(tmp_path, [("u8.h5", "raw"), d_files[0]], l_files[:1] * 2)

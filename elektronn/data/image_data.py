@@ -20,7 +20,14 @@ from .errors import DataError
 from .flips import check_flippable, random_flip
 from .geometry import PatchGeometry
 from .grey import grey_augment
-from .loading import Volume, check_n_lab, detect_n_lab, load_cube, standardise
+from .loading import (
+    Volume,
+    check_intensity_scales,
+    check_n_lab,
+    detect_n_lab,
+    load_cube,
+    standardise,
+)
 from .ondisk import open_disk_cube
 from .registration import summarised_label_cuts
 from .sampling import (
@@ -181,6 +188,7 @@ class ImageData:
                     f"{cube.name} has {cube.n_ch} channels, but {self.cubes[0].name} "
                     f"has {self.n_ch}; all images must have the same channels."
                 )
+        check_intensity_scales(self.cubes)
         self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
         check_n_lab(self.cubes, self.n_lab, target, l_files)
         self.mean, self.std = standardise(self.cubes) if pre_process else (0.0, 1.0)
