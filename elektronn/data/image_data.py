@@ -29,13 +29,13 @@ from .loading import (
     standardise,
 )
 from .ondisk import open_disk_cube
+from .preflight import cube_orientations
 from .registration import summarised_label_cuts
 from .sampling import (
     ORIENTATIONS,
     choose,
     cut_boxes,
     cut_ranges,
-    fitting_orientations,
     random_start,
     sampling_probabilities,
 )
@@ -240,18 +240,12 @@ class ImageData:
 
     def _orientations_of(self, cube: Volume) -> tuple[tuple[int, int, int], ...]:
         """The slicing orientations in which the patch fits this cube, under the settings."""
-        found = fitting_orientations(
-            cube.shape,
+        return cube_orientations(
+            cube,
             self.geometry,
+            self.patch_shape,
             self.n_dim == 2 and self.mode == "img-img" and not self.anisotropic_data,
         )
-        if not found:
-            raise DataError(
-                f"{cube.name}: the image (z, x, y) = {cube.shape} after registration "
-                f"is smaller than the net's input patch {self.patch_shape}; use larger images "
-                f"or a smaller desired_input."
-            )
-        return found
 
     def _cube_probabilities(
         self, indices: list[int], prios: Sequence[float] | None

@@ -100,7 +100,18 @@ def dry_run(config: Config) -> None:
         print("Data files:")
         for line in describe_data_files(config):
             print(line)
+    check_data(config)
     print("Dry run: stopping before the save directory is created.")
+
+
+def check_data(config: Config) -> None:
+    """What training would refuse about the data, without reading the volumes."""
+    from ..data import preflight
+
+    if uses_plugin_data(config):
+        preflight.check_plugin(config)
+    else:
+        preflight.check_cubes(config)
 
 
 def load_data(config: Config):
