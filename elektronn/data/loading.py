@@ -109,11 +109,13 @@ class Volume(ABC):
 
         Labels on disk are streamed slab by slab, which also checks every label value once.
         """
+        return max((int(slab.max()) for slab in self.label_slabs() if slab.size), default=IGNORE)
+
+    def label_slabs(self) -> Iterator[np.ndarray]:
+        """The registered labels, whole or (on disk) in z-slabs, for counts in bounded memory."""
         if self.labels is not None:
-            slabs: Iterator[np.ndarray] = iter([self.labels])
-        else:
-            slabs = (self._label_box(box) for box in self._slab_boxes(1))
-        return max((int(slab.max()) for slab in slabs if slab.size), default=IGNORE)
+            return iter([self.labels])
+        return (self._label_box(box) for box in self._slab_boxes(1))
 
     def read_image(self, order: tuple[int, int, int], box: Box) -> np.ndarray:
         """``(ch, *box)`` float32 image of a box given in the slicing orientation ``order``."""

@@ -18,6 +18,7 @@ import psutil
 
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
+from ..data.label_stats import check_training_labels, write_baseline
 from .device import parse_gpu, select_device
 from .distributed import (
     Ranks,
@@ -203,11 +204,14 @@ def train_on_this_rank(config: Config, device, ranks: Ranks, checkpoint: dict | 
         initial = load_params(config.param_file) if config.param_file else None
     seed = seed_everything(config, ranks)
     data, batch_kwargs, monitor_kwargs = load_data(config)
+    labels = check_training_labels(data, data.n_lab, config.target) if ranks.is_main else None
     model = make_model(config, data, device, checkpoint, initial)
     step = checkpoint["extra"]["step"] if checkpoint is not None else 0
     seed_rank_streams(data, seed, ranks, step)
     preview = make_preview(config, model.n_lab)
     save_dir = open_save_dir(config, ranks, resuming=checkpoint is not None)
+    if labels is not None:
+        write_baseline(save_dir / "Backup", config.save_name, labels)
     print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
     batches = None
     try:
