@@ -119,3 +119,18 @@ def test_dry_run_says_when_the_data_stays_on_disk(tmp_path, tiny_data):
     assert result.returncode == 0, result.stderr
     assert "stays on disk (data_in_memory = False)" in result.stdout
     assert "needs about" not in result.stdout
+
+
+def test_dry_run_checks_the_input_patch_against_every_cube(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path, "desired_input = 80\n"), "--dry-run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "raw_0.h5" in result.stderr and "smaller than the net's input patch" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dry_run_checks_the_paths_of_a_data_class(tmp_path):
+    kwargs = "data_load_kwargs=dict(path='nowhere/mnist.pkl.gz')"
+    result = run_cli("mnist_cnn", "--dry-run", "--set", kwargs, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "MNISTData would get path='nowhere/mnist.pkl.gz'" in result.stderr
+    assert f"relative paths are taken from {tmp_path}" in result.stderr

@@ -139,6 +139,8 @@ def test_modules_and_underscore_names_are_ignored(tmp_path):
         ("SGD_params = dict(lr=0.1)", "'lr'"),
         ("l_files = []", "l_files"),
         ("lazy_labels = True\nmode = 'img-scalar'\nMLP_layers = [5]", "lazy_labels"),
+        ("n_steps = 0", "Option 'n_steps' is 0, so the run would make no update step"),
+        ("max_runtime = -1", "Option 'max_runtime' is -1, so the run would make no update"),
     ],
 )
 def test_bad_values_give_one_paragraph_errors(tmp_path, extra, fragment):

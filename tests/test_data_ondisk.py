@@ -66,10 +66,9 @@ def img_img_files(tmp_path, rng):
 @pytest.mark.parametrize("net", NETS)
 def test_augmented_patches_equal_the_memory_mode(tmp_path, net):
     d_files, l_files = img_img_files(tmp_path, np.random.default_rng(0))
-    with pytest.warns(UserWarning, match="cannot be trained"):
-        memory, disk = both_modes(
-            tmp_path, d_files, l_files, valid_cubes=[2], anisotropic_data=False, **NETS[net]
-        )
+    memory, disk = both_modes(
+        tmp_path, d_files, l_files, valid_cubes=[2], anisotropic_data=False, **NETS[net]
+    )
     assert memory.n_lab == disk.n_lab == 3 and memory.n_ch == disk.n_ch == 1
     for cube_m, cube_d in zip(memory.cubes, disk.cubes, strict=True):
         assert cube_m.shape == cube_d.shape and cube_m.size == cube_d.size
@@ -136,10 +135,7 @@ def test_downsample_xy_per_box(tmp_path, image_dtype):
 def test_standardise_and_n_lab_detection_stream_over_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr("elektronn.data.volumes._CHUNK_VOXELS", 2000)  # several slabs
     d_files, l_files = img_img_files(tmp_path, np.random.default_rng(4))
-    with pytest.warns(UserWarning):
-        memory, disk = both_modes(
-            tmp_path, d_files, l_files, pre_process="standardise", **NETS["2D"]
-        )
+    memory, disk = both_modes(tmp_path, d_files, l_files, pre_process="standardise", **NETS["2D"])
     assert (memory.mean, memory.std) == (disk.mean, disk.std) and disk.n_lab == 3
     assert_same_batches(memory, disk, batch_size=4, **AUGMENTED)
 
@@ -175,8 +171,7 @@ def test_padding_border_modes_need_memory(tmp_path):
 
 def test_background_workers_open_their_own_files(tmp_path):
     d_files, l_files = img_img_files(tmp_path, np.random.default_rng(6))
-    with pytest.warns(UserWarning):
-        memory, disk = both_modes(tmp_path, d_files, l_files, **NETS["2D"])
+    memory, disk = both_modes(tmp_path, d_files, l_files, **NETS["2D"])
     kwargs = dict(batch_size=4, **AUGMENTED)
     disk.getbatch(**kwargs)  # the trainer has the files open when the workers are forked
     with BackgroundBatches(disk, kwargs, n_proc=2, seed=11) as background:

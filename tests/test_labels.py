@@ -16,6 +16,7 @@ from elektronn.labels import (
     boundary_map,
     convert_boundaries,
     image_files,
+    main,
     natural_key,
     read_image,
 )
@@ -104,6 +105,30 @@ def test_ignored_ids_become_minus_one_and_make_no_boundary():
     np.testing.assert_array_equal(labels[0, :, 0], [0, 0, 1, 1, 0, 0, -1, -1])
 
 
+def test_gap_id_makes_the_gap_boundary_and_keeps_touching_objects_apart():
+    ids = np.array([[1, 1, 0, 2, 2, 3, 3]]).T[:, :, None].repeat(2, axis=1).transpose(1, 0, 2)
+    labels = boundary_map(ids, gap_id=0)  # objects 1 | gap | 2 touching 3
+    np.testing.assert_array_equal(labels[0, :, 0], [0, 0, 1, 0, 1, 1, 0])
+    default = boundary_map(ids)  # hollow double outline around the gap
+    np.testing.assert_array_equal(default[0, :, 0], [0, 1, 1, 1, 1, 1, 0])
+
+
+def test_gap_id_on_isbi_membranes_gives_back_the_membranes(shared_data, tmp_path):
+    """ISBI 2012 (1 = membrane) exported as IDs with 0 gaps: --gap-id 0 restores it exactly."""
+    from scipy import ndimage
+
+    with h5py.File(shared_data / "isbi2012" / "train-labels.h5", "r") as f:
+        membrane = f["labels"][:, :, :3] == 1
+    ids = np.stack([ndimage.label(~membrane[:, :, z])[0] for z in range(3)], axis=2)
+    with h5py.File(tmp_path / "ids.h5", "w") as f:
+        f["seg"] = ids.astype(np.uint32)
+    args = ["boundaries", f"{tmp_path}/ids.h5:seg", f"{tmp_path}/lab.h5:lab", "--gap-id", "0"]
+    assert main(args) == 0
+    with h5py.File(tmp_path / "lab.h5", "r") as f:
+        np.testing.assert_array_equal(f["lab"][...], membrane)
+    assert 0.2 < membrane.mean() < 0.25 and boundary_map(ids).mean() < 0.15  # hollow outlines
+
+
 def test_extra_class_overrides_boundary_and_ignore():
     ids = two_regions((4, 8, 1))
     ids[:, 6:] = 0
@@ -124,6 +149,7 @@ def test_extra_class_overrides_boundary_and_ignore():
         (dict(ids=np.zeros((4, 4, 2), int), extras=[(np.ones((4, 4, 1)), 2)]), "same size"),
         (dict(ids=np.zeros((4, 4, 2), int), extras=[(np.ones((4, 4, 2)), 1)]), "2..255"),
         (dict(ids=np.zeros((4, 4, 2), int), background_id=0, ignore_ids=[0]), "both"),
+        (dict(ids=np.zeros((4, 4, 2), int), gap_id=0, ignore_ids=[0]), "one role"),
     ],
 )
 def test_bad_arguments_are_label_errors(kwargs, match):

@@ -1,5 +1,6 @@
 """Parameter files: round trip, atomic writes, adaptive loading, clear errors."""
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -101,6 +102,16 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert load_params(path)["config"] == {"run": "old"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net-LAST.param"]
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_parameter_files_follow_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = save_params(tmp_path / "net.param", build_model(config(), 1, 2), None, None)
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
 
 
 def test_adaptive_loading_with_changed_shapes(tmp_path):

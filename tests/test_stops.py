@@ -196,27 +196,40 @@ def test_full_disk_is_one_message_and_exit_1(tmp_path, tiny_data, monkeypatch, c
 
 
 KILLED_WHILE_SAVING = """
-import io, os, signal, sys
-
-import torch
+import os, signal, sys
 
 from elektronn.train import cli
 
-real_save, calls = torch.save, []
+real_fdopen, calls = os.fdopen, []
 
 
-def save_half_then_die(obj, f, *args, **kwargs):
-    calls.append(1)
-    if len(calls) < 2:
-        return real_save(obj, f, *args, **kwargs)
-    whole = io.BytesIO()
-    real_save(obj, whole, *args, **kwargs)
-    f.write(whole.getvalue()[: len(whole.getvalue()) // 2])
-    f.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
+class DiesHalfWay:
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
-torch.save = save_half_then_die
+def fdopen_dying_in_second_save(fd, mode="r", *args, **kwargs):
+    is_param = ".param." in os.readlink(f"/proc/self/fd/{fd}")
+    f = real_fdopen(fd, mode, *args, **kwargs)
+    if is_param and mode == "wb":
+        calls.append(1)
+        if len(calls) >= 2:
+            return DiesHalfWay(f)
+    return f
+
+
+os.fdopen = fdopen_dying_in_second_save
 sys.exit(cli.train_main(sys.argv[1:]))
 """
 

@@ -148,10 +148,22 @@ def check_consistency(values: dict[str, Any]) -> None:
         isinstance(warp, bool) or 0.0 <= warp <= 1.0,
         f"Option 'warp_on' is {warp!r}: use True/False or a fraction between 0 and 1.",
     )
+    _check_limits(values)
     _check_class_weights(values)
     _check_optimizer_params(values)
     _check_schedule(values["LR_schedule"])
     _check_data_class(values["data_class_name"])
+
+
+def _check_limits(values: dict[str, Any]) -> None:
+    """A run with no steps or no time would train nothing and still overwrite ``_end.param``."""
+    for name in ("n_steps", "max_runtime"):
+        _require(
+            values[name] > 0,
+            f"Option '{name}' is {values[name]!r}, so the run would make no update step and then "
+            f"overwrite <save_name>_end.param with an untrained net; give a positive number "
+            f"({OPTIONS_BY_NAME[name].doc[:-1].lower()}).",
+        )
 
 
 def _check_class_weights(values: dict[str, Any]) -> None:

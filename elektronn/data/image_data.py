@@ -20,14 +20,22 @@ from .errors import DataError
 from .flips import check_flippable, random_flip
 from .geometry import PatchGeometry
 from .grey import grey_augment
-from .loading import Volume, check_n_lab, detect_n_lab, load_cube, standardise
+from .loading import (
+    Volume,
+    check_intensity_scales,
+    check_n_lab,
+    detect_n_lab,
+    load_cube,
+    standardise,
+)
 from .ondisk import open_disk_cube
+from .preflight import cube_orientations
+from .registration import summarised_label_cuts
 from .sampling import (
     ORIENTATIONS,
     choose,
     cut_boxes,
     cut_ranges,
-    fitting_orientations,
     random_start,
     sampling_probabilities,
 )
@@ -158,21 +166,22 @@ class ImageData(DataSource):
         self.n_failed_warp = 0
 
         load = load_cube if data_in_memory else open_disk_cube
-        self.cubes: list[Volume] = [
-            load(
-                d,
-                l,
-                data_path,
-                label_path,
-                mode=mode,
-                target=target,
-                geometry=self.geometry,
-                zchxy_order=zchxy_order,
-                downsample_xy=downsample_xy,
-                border_mode=border_mode,
-            )
-            for d, l in zip(d_files, l_files, strict=True)
-        ]
+        with summarised_label_cuts(len(d_files)):
+            self.cubes: list[Volume] = [
+                load(
+                    d,
+                    l,
+                    data_path,
+                    label_path,
+                    mode=mode,
+                    target=target,
+                    geometry=self.geometry,
+                    zchxy_order=zchxy_order,
+                    downsample_xy=downsample_xy,
+                    border_mode=border_mode,
+                )
+                for d, l in zip(d_files, l_files, strict=True)
+            ]
         self.n_ch = self.cubes[0].n_ch
         for cube in self.cubes:
             if cube.n_ch != self.n_ch:
@@ -180,6 +189,7 @@ class ImageData(DataSource):
                     f"{cube.name} has {cube.n_ch} channels, but {self.cubes[0].name} "
                     f"has {self.n_ch}; all images must have the same channels."
                 )
+        check_intensity_scales(self.cubes)
         self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
         check_n_lab(self.cubes, self.n_lab, target, l_files)
         self.pre_process = pre_process
@@ -232,18 +242,12 @@ class ImageData(DataSource):
 
     def _orientations_of(self, cube: Volume) -> tuple[tuple[int, int, int], ...]:
         """The slicing orientations in which the patch fits this cube, under the settings."""
-        found = fitting_orientations(
-            cube.shape,
+        return cube_orientations(
+            cube,
             self.geometry,
+            self.patch_shape,
             self.n_dim == 2 and self.mode == "img-img" and not self.anisotropic_data,
         )
-        if not found:
-            raise DataError(
-                f"{cube.name}: the image (z, x, y) = {cube.shape} after registration "
-                f"is smaller than the net's input patch {self.patch_shape}; use larger images "
-                f"or a smaller desired_input."
-            )
-        return found
 
     def _cube_probabilities(
         self, indices: list[int], prios: Sequence[float] | None

@@ -61,12 +61,15 @@ class Volume(ABC):
         The label file, whose optional ``info`` dataset is read once ``n_lab`` is known.
     info
         ``(2, n_lab)`` int16 lazy-label flags: classes labelled, classes not present.
+    scale
+        Factor the stored grey values were scaled by (1/255 for uint8; 1 for floats).
     """
 
     name: str
     labels: np.ndarray | None
     label_file: str
     info: np.ndarray | None
+    scale: float
 
     @property
     @abstractmethod
@@ -106,11 +109,13 @@ class Volume(ABC):
 
         Labels on disk are streamed slab by slab, which also checks every label value once.
         """
+        return max((int(slab.max()) for slab in self.label_slabs() if slab.size), default=IGNORE)
+
+    def label_slabs(self) -> Iterator[np.ndarray]:
+        """The registered labels, whole or (on disk) in z-slabs, for counts in bounded memory."""
         if self.labels is not None:
-            slabs: Iterator[np.ndarray] = iter([self.labels])
-        else:
-            slabs = (self._label_box(box) for box in self._slab_boxes(1))
-        return max((int(slab.max()) for slab in slabs if slab.size), default=IGNORE)
+            return iter([self.labels])
+        return (self._label_box(box) for box in self._slab_boxes(1))
 
     def read_image(self, order: tuple[int, int, int], box: Box) -> np.ndarray:
         """``(ch, *box)`` float32 image of a box given in the slicing orientation ``order``."""
@@ -147,6 +152,7 @@ class Cube(Volume):
     labels: np.ndarray
     label_file: str
     info: np.ndarray | None = None
+    scale: float = 1.0
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -256,6 +262,7 @@ def load_cube(
         image=to_float32(image, scale, source.image_path, source.image_key),
         labels=to_shared(np.ascontiguousarray(labels)),
         label_file=source.label_path,
+        scale=scale,
     )
 
 
@@ -350,6 +357,29 @@ def check_n_lab(cubes: Sequence[Volume], n_lab: int, target: str, l_files: Seque
                 f"(negative values mean unlabelled). Raise n_lab or renumber the labels."
             )
         cube.info = read_info(cube.label_file, n_lab)
+
+
+def check_intensity_scales(cubes: Sequence[Volume]) -> None:
+    """Refuse float images above 1 next to integer images, which are scaled to [0, 1].
+
+    Guessing a float cube's range (255? 4095?) could be wrong by a factor, so the user
+    decides; each float cube is read once, and only when an integer cube is present.
+    """
+    integer = next((cube for cube in cubes if cube.scale != 1.0), None)
+    if integer is None:
+        return
+    for cube in cubes:
+        if cube.scale != 1.0:
+            continue
+        high = max(float(slab.max()) for slab in cube.image_slabs())
+        if high > 1.0:
+            raise DataError(
+                f"The image {cube.name} is stored as floats with values up to {high:g}, but "
+                f"the image {integer.name} is stored as integers, which are divided by "
+                f"{round(1 / integer.scale)} to [0, 1]; the net would see the cubes at scales "
+                f"{high:g} times apart. Store every image the same way: divide the float "
+                f"images by their full-scale value (e.g. 255) or save them as uint8."
+            )
 
 
 def standardise(cubes: Sequence[Volume]) -> tuple[float, float]:

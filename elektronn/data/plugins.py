@@ -179,18 +179,23 @@ def create_plugin_data(config: Any) -> Any:
     """
     cls = load_data_class(config.data_class_name)
     kwargs = dict(config.data_load_kwargs)
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as exc:
-        raise PluginError(
-            f"Option 'data_load_kwargs' {kwargs!r} does not fit the data class "
-            f"{cls.__name__}{inspect.signature(cls)}: {exc}."
-        ) from None
+    check_load_kwargs(cls, kwargs)
     data = cls(**kwargs)
     _check_contract(data, cls.__name__, config.mode)
     if callable(getattr(data, "summary", None)):
         print(data.summary())
     return data if isinstance(data, DataSource) else PluginSource(data)
+
+
+def check_load_kwargs(cls: type, kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    """``data_load_kwargs`` bound to the constructor; a typo is a one-paragraph error."""
+    try:
+        return inspect.signature(cls).bind(**kwargs)
+    except TypeError as exc:
+        raise PluginError(
+            f"Option 'data_load_kwargs' {kwargs!r} does not fit the data class "
+            f"{cls.__name__}{inspect.signature(cls)}: {exc}."
+        ) from None
 
 
 def _check_contract(data: Any, class_name: str, mode: str) -> None:

@@ -11,7 +11,8 @@ class.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,18 +68,72 @@ def registration(
     return Registration(tuple(image_slices), tuple(label_slices), tuple(target_slices), cut)
 
 
+class LabelsCut(UserWarning):
+    """Labels of one cube that lie within the offset of its image border (ignored).
+
+    :func:`summarised_label_cuts` turns these into one line per run: with labels as large as
+    their images (ISBI 2012, the shipped examples) every cube has them, by design.
+    """
+
+    def __init__(self, where: str, lost: int, total: int) -> None:
+        super().__init__(
+            f"{where}: the image is smaller than labels + 2*offset, so the labels within the "
+            f"offset of the image border cannot be trained and are ignored ({lost} of {total})."
+        )
+        self.lost, self.total = lost, total
+
+
+def check_labels_fit(image_shape: Sequence[int], label_shape: Sequence[int], where: str) -> None:
+    """Labels larger than their image have no image under them: wrong file, axes or crop."""
+    if any(l > d for d, l in zip(image_shape, label_shape, strict=True)):
+        raise DataError(
+            f"{where}: the labels {tuple(label_shape)} are larger than their image "
+            f"{tuple(image_shape)} ((z, x, y) after the z-range), so some labels have no image "
+            f"under them. Check that the label file belongs to this image, that both use the "
+            f"same axis order (zchxy_order) and z-range, and crop the labels to the image."
+        )
+
+
 def checked_registration(
     image_shape: Sequence[int], label_shape: Sequence[int], offset: Sequence[int], where: str
 ) -> Registration:
-    """:func:`registration`, warning when labels must be cut (both data modes call this)."""
+    """:func:`registration` of labels that fit their image; a :class:`LabelsCut` warning when
+    labels must be cut (both data modes call this)."""
+    check_labels_fit(image_shape, label_shape, where)
     reg = registration(image_shape, label_shape, offset, where)
     if reg.labels_cut:
-        warnings.warn(
-            f"{where}: the image is smaller than labels + 2*offset, so the labels within the "
-            f"offset of the image border cannot be trained and are ignored.",
-            stacklevel=4,
-        )
+        total = int(np.prod(label_shape))
+        kept = int(np.prod([s.stop - s.start for s in reg.label_slices]))
+        warnings.warn(LabelsCut(where, total - kept, total), stacklevel=4)
     return reg
+
+
+@contextmanager
+def summarised_label_cuts(n_cubes: int) -> Iterator[None]:
+    """Collect the :class:`LabelsCut` warnings of loading ``n_cubes`` cubes into one line.
+
+    It is a note when the cut is the expected border of labels as large as their images, and
+    a warning when a cube loses more than half of its labels (images far too small).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    cuts = [w.message for w in caught if isinstance(w.message, LabelsCut)]
+    for w in caught:
+        if not isinstance(w.message, LabelsCut):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not cuts:
+        return
+    lost, total = sum(c.lost for c in cuts), sum(c.total for c in cuts)
+    text = (
+        f"the labels within the net's offset of the image border cannot be trained in "
+        f"{len(cuts)} of {n_cubes} cubes ({100 * lost / total:.1f} % of their labels are "
+        f"ignored), because those images are not larger than their labels by 2*offset"
+    )
+    if any(c.lost > c.total / 2 for c in cuts):
+        warnings.warn(f"{text}; more than half of a cube's labels are lost.", stacklevel=3)
+    else:
+        print(f"Note: {text} (expected where labels are as large as their images).")
 
 
 def register(

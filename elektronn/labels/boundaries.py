@@ -47,12 +47,16 @@ class BoundarySpec:
     ignore_ids
         IDs of unlabelled voxels: they become :data:`IGNORE` and, being unknown, do not make
         their neighbours boundary. Needs int16 output.
+    gap_id
+        ID drawn in the gaps between objects (membranes as ID 0): those voxels are boundary,
+        as are both sides of interfaces where two objects touch (:func:`gap_boundaries`).
     """
 
     mode: str = "2d"
     thickness: int = 1
     background_id: int | None = None
     ignore_ids: tuple[int, ...] = ()
+    gap_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("2d", "3d"):
@@ -67,6 +71,11 @@ class BoundarySpec:
         if self.background_id is not None and self.background_id in self.ignore_ids:
             raise LabelError(
                 f"ID {self.background_id} cannot be both the background ID and an ignored ID."
+            )
+        if self.gap_id is not None and self.gap_id in (self.background_id, *self.ignore_ids):
+            raise LabelError(
+                f"ID {self.gap_id} cannot be the gap ID (--gap-id: boundary) and also the "
+                f"background ID or an ignored ID; give it one role."
             )
 
     @property
@@ -98,6 +107,7 @@ def boundary_map(
     *,
     background_id: int | None = None,
     ignore_ids: Sequence[int] = (),
+    gap_id: int | None = None,
     extras: Sequence[tuple[np.ndarray, int]] = (),
 ) -> np.ndarray:
     """Convert an ``(x, y, z)`` ID-label volume to a class map: 0 interior, 1 boundary.
@@ -105,13 +115,13 @@ def boundary_map(
     A voxel is boundary where one of its 4 (2D mode, within its z-slice) or 6 (3D mode)
     neighbours carries another ID, so both sides of an interface are marked; voxels at the
     volume's border are not boundary just for lying there. ID 0 is an ordinary ID unless it
-    is given as ``background_id`` or in ``ignore_ids``.
+    is given as ``background_id``, ``gap_id`` or in ``ignore_ids``.
 
     Parameters
     ----------
     ids
         Integer ID labels, shape ``(x, y, z)`` (use ``ids[..., None]`` for one 2D image).
-    mode, thickness, background_id, ignore_ids
+    mode, thickness, background_id, ignore_ids, gap_id
         See :class:`BoundarySpec`.
     extras
         ``(mask, class)`` pairs: voxels where ``mask`` (same shape as ``ids``) is nonzero get
@@ -122,7 +132,7 @@ def boundary_map(
     numpy.ndarray
         uint8 classes of ``ids``' shape, or int16 with -1 for ignored voxels.
     """
-    spec = BoundarySpec(mode, thickness, background_id, tuple(ignore_ids))
+    spec = BoundarySpec(mode, thickness, background_id, tuple(ignore_ids), gap_id)
     ids = np.asarray(ids)
     _check_ids(ids.shape, ids.dtype, "the ID array")
     labels = boundary_classes(ids, spec)
@@ -135,7 +145,10 @@ def boundary_map(
 def boundary_classes(ids: np.ndarray, spec: BoundarySpec) -> np.ndarray:
     """Boundary (1), interior (0) and ignore (-1) classes of one already-checked volume."""
     known = ~np.isin(ids, spec.ignore_ids) if spec.ignore_ids else None
-    edge = _interfaces(ids, spec.axes, known)
+    if spec.gap_id is None:
+        edge = _interfaces(ids, spec.axes, known)
+    else:
+        edge = gap_boundaries(ids, spec.gap_id, spec.axes, known)
     if spec.thickness > 1:  # iterations=0 would mean "until nothing changes"
         edge = ndimage.binary_dilation(
             edge, structure=spec.structure(), iterations=spec.thickness - 1
@@ -146,6 +159,22 @@ def boundary_classes(ids: np.ndarray, spec: BoundarySpec) -> np.ndarray:
     if known is not None:
         labels[~known] = IGNORE
     return labels
+
+
+def gap_boundaries(
+    ids: np.ndarray, gap_id: int, axes: Sequence[int], known: np.ndarray | None
+) -> np.ndarray:
+    """Boundary of ID labels whose objects are separated by a gap of ``gap_id``.
+
+    The common export of membrane segmentations (Fiji, ilastik, ``ndimage.label(membrane ==
+    0)``) draws the membranes as ID 0 between the objects: the gap is the boundary, and where
+    two objects touch without one, both sides are. An object voxel next to the gap stays
+    interior; by default it would be boundary too, giving hollow double outlines.
+    """
+    gap = ids == gap_id
+    objects = ~gap if known is None else known & ~gap
+    edge = _interfaces(ids, axes, objects)
+    return edge | (gap if known is None else gap & known)
 
 
 def paint_extra(labels: np.ndarray, mask: np.ndarray, cls: int) -> None:
@@ -320,6 +349,13 @@ def add_command(commands: argparse._SubParsersAction) -> None:
         default=[],
         help="ID of unlabelled voxels, written as -1 (repeatable)",
     )
+    bound.add_argument(
+        "--gap-id",
+        type=int,
+        default=None,
+        help="ID drawn between objects, e.g. 0 for membranes exported as gaps (Fiji, ilastik, "
+        "ndimage.label(membrane == 0)): its voxels become boundary",
+    )
     bound.add_argument("--overwrite", action="store_true", help="replace an existing output")
     bound.set_defaults(run=run)
 
@@ -332,7 +368,9 @@ def run(args: argparse.Namespace) -> None:
             f"Give --extra-class once per --extra (got {len(args.extra)} --extra and "
             f"{len(args.extra_class)} --extra-class), or leave it out for classes 2, 3, ..."
         )
-    spec = BoundarySpec(args.mode, args.thickness, args.background_id, tuple(args.ignore_id))
+    spec = BoundarySpec(
+        args.mode, args.thickness, args.background_id, tuple(args.ignore_id), args.gap_id
+    )
     extras = list(zip(args.extra, classes, strict=True))
     counts = convert_boundaries(args.source, args.target, spec, extras, overwrite=args.overwrite)
     total = sum(counts.values())

@@ -20,6 +20,7 @@ a crash or a full disk during a save never destroys the previous ``-LAST`` file.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -95,10 +96,12 @@ def save_params(
         "input_standardisation": plain(input_standardisation, "input_standardisation"),
         "extra": plain(extra, "extra"),
     }
+    payload = serialised(checkpoint)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide it from colleagues
         with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
+            f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -107,6 +110,24 @@ def save_params(
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def serialised(checkpoint: dict[str, Any]) -> bytes:
+    """The bytes of ``torch.save(checkpoint)``, made in memory.
+
+    torch's zip writer reports a short write (a full disk) as a ``RuntimeError ... unexpected
+    pos``; writing the finished bytes ourselves gives the ``OSError`` (ENOSPC) it really is.
+    """
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -123,9 +123,11 @@ def train_main(argv: list[str] | None = None) -> int:
         from .distributed import launch_on_this_machine
 
         return launch_on_this_machine(argv, args.nproc)
+    from ..streams import survive_broken_pipes
     from .distributed import silence_other_ranks
 
     silence_other_ranks()
+    survive_broken_pipes()  # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't
     warnings.formatwarning = one_line_warning
     from .trainer import TrainingStopped
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.label_stats import read_baseline
 from .history import load_history
 
 MAX_POINTS = 2000
@@ -88,7 +89,8 @@ def plot_history(path: Path, history: np.ndarray, loss_name: str) -> None:
     plt.close(fig)
 
 
-def plot_errors(path: Path, errors: np.ndarray, error_name: str) -> None:
+def plot_errors(path: Path, errors: np.ndarray, error_name: str,
+                baseline: dict | None = None) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(16, 6))
@@ -99,8 +101,13 @@ def plot_errors(path: Path, errors: np.ndarray, error_name: str) -> None:
         smooth = _moving_average(values)
         ax.plot(minutes[len(minutes) - len(smooth) :], smooth, colour + "-", lw=3)
     reference = errors[2:, 3] if np.isfinite(errors[2:, 3]).any() else errors[2:, 2]
-    if np.isfinite(reference).any() and np.nanmean(reference) > 0:
-        ax.set_ylim(0, 3 * np.nanmean(reference))
+    top = 3 * np.nanmean(reference) if np.isfinite(reference).any() else 0.0
+    if baseline is not None:  # a run that stays at this line learns nothing
+        ax.axhline(baseline["error"], color="k", ls=":", lw=2,
+                   label=f"majority-class error (always class {baseline['majority_class']})")
+        top = max(top, 1.2 * baseline["error"])  # fmt: skip
+    if top > 0:
+        ax.set_ylim(0, top)
     ax.set_xlabel("time [min]")
     ax.set_ylabel(error_name)
     ax.legend()
@@ -128,13 +135,14 @@ def make_plots(save_dir: Path, save_name: str, regression: bool = False) -> list
 
     matplotlib.use("Agg")
     logs = load_history(save_dir / "Backup", save_name)
+    baseline = None if regression else read_baseline(save_dir / "Backup", save_name)
     loss_name = "MSE" if regression else "NLL"
     error_name = "RMSE" if regression else "error [%]"
     written = []
     jobs = (
         ("timeline", "timeline", lambda p, a: plot_timeline(p, a, loss_name)),
         ("history", "history", lambda p, a: plot_history(p, a, loss_name)),
-        ("errors", "Errors", lambda p, a: plot_errors(p, a, error_name)),
+        ("errors", "Errors", lambda p, a: plot_errors(p, a, error_name, baseline)),
         ("CGtimeline", "CGtimeline", plot_cg),
     )
     for kind, suffix, plot in jobs:

@@ -18,6 +18,7 @@ import psutil
 
 from ..arch import ram_estimate_bytes
 from ..config import Config, ConfigError
+from ..data.label_stats import check_training_labels, write_baseline
 from ..data.source import DataSource
 from ..device import check_precision, parse_gpu, select_device
 from .distributed import (
@@ -106,7 +107,18 @@ def dry_run(config: Config) -> None:
         print("Data files:")
         for line in describe_data_files(config):
             print(line)
+    check_data(config)
     print("Dry run: stopping before the save directory is created.")
+
+
+def check_data(config: Config) -> None:
+    """What training would refuse about the data, without reading the volumes."""
+    from ..data import preflight
+
+    if uses_plugin_data(config):
+        preflight.check_plugin(config)
+    else:
+        preflight.check_cubes(config)
 
 
 def load_data(config: Config) -> tuple[DataSource, dict, dict]:
@@ -231,12 +243,15 @@ def build_trainer(
         initial = load_params(config.param_file) if config.param_file else None
     seed = seed_everything(config, ranks)
     data, batch_kwargs, monitor_kwargs = load_data(config)
+    labels = check_training_labels(data, data.n_lab, config.target) if ranks.is_main else None
     model = make_model(config, data, device, checkpoint, initial)
     run = RunState.from_config(config, seed, data.n_lab)
     step = checkpoint["extra"]["step"] if checkpoint is not None else 0
     seed_rank_streams(data, seed, ranks, step)
     preview = make_preview(config, model.n_lab)
     save_dir = open_save_dir(config, run, ranks, resuming=checkpoint is not None)
+    if labels is not None:
+        write_baseline(save_dir / "Backup", config.save_name, labels)
     print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
     batches = BackgroundBatches(data, batch_kwargs, int(config.background_processes))
     try:

@@ -61,6 +61,12 @@ class SaveFailed(Exception):
         super().__init__(f"{reason[:1].lower()}{reason[1:]} while saving {what}")
 
 
+def failed_save_line(what: str, error: OSError) -> str:
+    """One line for a file that could not be written while training goes on."""
+    text = str(SaveFailed(what, error))
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 class TrainingStopped(Exception):
     """Training ended by an exception after it had started; the cause is ``__cause__``.
 
@@ -370,6 +376,8 @@ class Trainer:
                                            self.data.input_standardisation())  # fmt: skip
             if self.tensorboard:
                 self.tensorboard.log_images(written, self.step)
+        except OSError as exc:  # e.g. a full disk: one line, and training goes on
+            print(failed_save_line(f"the previews to {self.save_dir}", exc), flush=True)
         except Exception as exc:  # a failed preview must not end hours of training
             print(f"Preview prediction failed: {type(exc).__name__}: {exc}", flush=True)
         finally:
@@ -536,6 +544,14 @@ class Trainer:
         """Stop the batch workers (idempotent)."""
         self.batches.close()
 
+    def final_plots(self) -> None:
+        """The plots of the whole run; a full disk here costs the pictures, not the run."""
+        try:
+            make_plots(self.save_dir, self.config.save_name, self.regression)
+        except OSError as exc:
+            print(failed_save_line(f"the plots to {self.save_dir}", exc), file=sys.stderr,
+                  flush=True)  # fmt: skip
+
     def finish(self, reason: str) -> None:
         """Normal end: final parameters, logs and plots (written by rank 0)."""
         if not self.ranks.is_main:
@@ -543,7 +559,7 @@ class Trainer:
         path = self.save(self.param_path("_end"))
         self.save_logs()
         self.plotter.close()
-        make_plots(self.save_dir, self.config.save_name, self.regression)
+        self.final_plots()
         share = 100 * self.wait_time / self.t_passed if self.t_passed else 0.0
         print(f"End of training after {self.step} steps ({reason}); "
               f"{format_duration(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
