@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from tiny import tiny_config
 
-from elektronn.train import cli
 from elektronn.net.paramfile import load_params
+from elektronn.train import cli
 from elektronn.train import history as history_module
 from elektronn.train import trainer as trainer_module
 
