@@ -1,5 +1,6 @@
-"""``elektronn-export``: bioimage.io packages validated by bioimageio.core, and loading them back."""
+"""``elektronn-export``: bioimage.io packages tested by bioimageio.core, and loading them back."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,13 +10,16 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from test_predict_cli import run_cli as run_predict
 from test_predict_cli import save_run, tiny_net
 from tiny import run_cli as run_train
 
+from elektronn.export.cli import main
 from elektronn.export.convert import to_dense_net
+from elektronn.net.mfp import mfp_forward
+from elektronn.net.model import ElektronnNet
 from elektronn.net.paramfile import load_params
 from elektronn.predict import predict_dense
+from elektronn.predict.cli import main as predict_main
 
 pytest.importorskip("bioimageio.core")
 
@@ -88,8 +92,8 @@ def test_torchscript_equals_elektronn_predict(package, sample):
 def test_elektronn_predict_reads_the_package(package, sample, tmp_path):
     _, save_dir, out, _ = package
     for model_arg, name in ((out, "zip"), (save_dir, "param")):
-        result = run_predict(model_arg, f"{sample[0]}:raw", tmp_path / f"{name}.h5", "--gpu=false")
-        assert result.returncode == 0, result.stderr
+        argv = [str(model_arg), f"{sample[0]}:raw", str(tmp_path / f"{name}.h5"), "--gpu=false"]
+        assert predict_main(argv) == 0
     with h5py.File(tmp_path / "zip.h5") as a, h5py.File(tmp_path / "param.h5") as b:
         np.testing.assert_array_equal(a["prob"][()], b["prob"][()])
 
@@ -115,42 +119,50 @@ def test_param_file_zip_fine_tunes(package, tmp_path, tiny_data):
 
 def test_dense_net_equals_mfp_for_maxabs_and_tanh():
     torch.manual_seed(0)
-    model = tiny_net(3)
-    for block in model.conv_blocks:
-        block.pooling_mode, block.activation = "maxabs", "tanh"
-        block._act = torch.tanh
-    spec = model.spec.__class__(**{**model.spec.to_dict(), "pooling_mode": ("maxabs",) * 2,
-                                   "activation_func": ("tanh",) * 2})  # fmt: skip
-    model.spec = spec
-    x = torch.randn(2, 1, 4, 23, 25)
-    dense = to_dense_net(model, "nll")(x)
-    from elektronn.net.mfp import mfp_forward
-
-    torch.testing.assert_close(dense, torch.softmax(mfp_forward(model, x), 1))
+    spec = dataclasses.replace(
+        tiny_net(3).spec, pooling_mode=("maxabs",) * 2, activation_func=("tanh", "sig")
+    )
+    model = ElektronnNet(spec).eval()
+    x = torch.randn(2, 1, 4, 22, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            to_dense_net(model, "nll")(x), torch.softmax(mfp_forward(model, x), 1)
+        )
 
 
-def test_bad_input(package, sample, tmp_path):
-    _, save_dir, out, _ = package
-    exists = run_export(save_dir, out, "--sample", sample[0], "--no-test")
-    assert exists.returncode == 2 and "exists; use --overwrite" in exists.stderr
+def export_error(capsys, *args) -> str:
+    """stderr of an in-process ``elektronn-export`` that must fail with exit code 2."""
+    assert main([*map(str, args)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("elektronn-export: error: ") and "Traceback" not in err
+    return err
+
+
+def test_bad_input(sample, tmp_path, capsys):
+    save_dir = save_run(tmp_path, tiny_net(2))
+    exists = tmp_path / "exists.zip"
+    exists.touch()
+    assert "exists; use --overwrite" in export_error(capsys, save_dir, exists)
     mlp_dir = save_run(tmp_path, tiny_net(2, mlp=(5,)), name="mlp")
-    mlp = run_export(mlp_dir, tmp_path / "mlp.zip", "--sample", sample[0])
-    assert mlp.returncode == 2 and "Layer 'mlp 0'" in mlp.stderr, mlp.stderr
-    no_sample = run_export(save_dir, tmp_path / "x.zip")
-    assert no_sample.returncode == 2 and "--sample FILE.h5:KEY" in no_sample.stderr
-    bad_cite = run_export(save_dir, tmp_path / "y.zip", "--sample", sample[0], "--cite", "x")
-    assert bad_cite.returncode == 2 and "TEXT=URL_OR_DOI" in bad_cite.stderr
+    assert "Layer 'mlp 0'" in export_error(capsys, mlp_dir, tmp_path / "mlp.zip")
+    assert "--sample FILE.h5:KEY" in export_error(capsys, save_dir, tmp_path / "x.zip")
+    err = export_error(capsys, save_dir, tmp_path / "y.zip", "--sample", sample[0], "--cite", "x")
+    assert "TEXT=URL_OR_DOI" in err
+    err = export_error(capsys, save_dir, tmp_path / "z.zip", "--sample", sample[0],
+                       "--license", "no-such-licence")  # fmt: skip
+    assert "bioimageio.spec rejects the package: license" in err
     foreign = tmp_path / "foreign.zip"
     with zipfile.ZipFile(foreign, "w") as archive:
         archive.writestr("rdf.yaml", "type: model\n")
-    result = run_predict(foreign, f"{sample[0]}:raw", tmp_path / "p.h5", "--gpu=false")
-    assert result.returncode == 2 and "not exported by elektronn-export" in result.stderr
-    assert "Traceback" not in result.stderr + mlp.stderr + exists.stderr
+    assert predict_main([str(foreign), f"{sample[0]}:raw", str(tmp_path / "p.h5")]) == 2
+    assert "not exported by elektronn-export" in capsys.readouterr().err
 
 
-def test_export_with_isbi_sample(shared_data, tmp_path):
+def test_export_with_isbi_sample(shared_data, tmp_path, capsys):
     save_dir = save_run(tmp_path, tiny_net(2))
     raw = shared_data / "isbi2012" / "train-volume.h5"
-    result = run_export(save_dir, tmp_path / "isbi.zip", "--sample", f"{raw}:raw",
-                        "--license", "MIT", "--cite", "Cardona et al. 2010=10.1371/journal.pbio.1000502")  # fmt: skip
-    assert result.returncode == 0 and "test: passed" in result.stdout, result.stderr
+    cite = "Cardona et al. 2010=10.1371/journal.pbio.1000502"
+    argv = [save_dir, tmp_path / "isbi.zip", "--sample", f"{raw}:raw", "--license", "MIT",
+            "--cite", cite]  # fmt: skip
+    assert main([*map(str, argv)]) == 0
+    assert "bioimageio.core test: passed" in capsys.readouterr().out

@@ -21,7 +21,7 @@ from ..net.paramfile import ParamFileError, build_model_from_params, load_params
 from ..predict.cli import find_param_file, only_dataset, split_spec
 from ..predict.errors import PredictionError
 from .convert import ExportError, check_exportable
-from .package import DEFAULT_LICENSE, ExportOptions, export_package, test_package
+from .package import DEFAULT_LICENSE, ExportOptions, export_package, run_bioimageio_test
 
 
 def parser() -> argparse.ArgumentParser:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Wrote {out}")
     if args.no_test:
         return 0
-    summary = test_package(out)
+    summary = run_bioimageio_test(out)
     print(f"bioimageio.core test: {summary.status}")
     if summary.status != "passed":
         summary.display()

@@ -61,9 +61,11 @@ def internal_axes(n_dim: int) -> tuple[str, ...]:
     return ("x", "y") if n_dim == 2 else ("z", "x", "y")
 
 
-def test_input_shape(sizes: Sequence[AxisSize], n_dim: int) -> tuple[int, ...]:
+def sample_input_shape(sizes: Sequence[AxisSize], n_dim: int) -> tuple[int, ...]:
     """Valid input sizes (internal order) giving about :data:`TEST_OUTPUT_XY` output voxels."""
-    wanted = (TEST_OUTPUT_XY,) * 2 if n_dim == 2 else (TEST_OUTPUT_Z, TEST_OUTPUT_XY, TEST_OUTPUT_XY)
+    wanted = (
+        (TEST_OUTPUT_XY,) * 2 if n_dim == 2 else (TEST_OUTPUT_Z, TEST_OUTPUT_XY, TEST_OUTPUT_XY)
+    )
     return tuple(
         s.min + max(0, math.ceil((w - (s.min - s.fov + 1)) / s.step)) * s.step
         for s, w in zip(sizes, wanted, strict=True)
@@ -282,7 +284,7 @@ def stage_files(
     """Write weights, architecture, test tensors, cover, README and the parameter file."""
     net = to_dense_net(model, target)
     sizes = axis_sizes(model.spec)
-    raw = crop_sample(sample, test_input_shape(sizes, model.n_dim), model.n_ch)
+    raw = crop_sample(sample, sample_input_shape(sizes, model.n_dim), model.n_ch)
     standardisation = params.get("input_standardisation")
     scripted = script(net)
     with torch.no_grad():
@@ -371,7 +373,7 @@ def export_package(
     return save_bioimageio_package(descr, output_path=out)
 
 
-def test_package(path: Path) -> Any:
+def run_bioimageio_test(path: Path) -> Any:
     """bioimageio.core's test of the package (offline: every file is inside the zip)."""
     from bioimageio.core import test_description
 
