@@ -15,9 +15,12 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from .errors import DataError
 
 WARP_COUNTERS = ("n_successful_warp", "n_failed_warp")
 """Attributes each worker counts for itself: summed for the console, never sent to workers."""
@@ -69,6 +72,19 @@ class DataSource:
     def reseed(self, seed: int | np.random.SeedSequence | None) -> None:
         """Start a new random stream (each background worker calls it with its own seed)."""
         self.rng = np.random.default_rng(seed)
+
+    def iter_split(self, source: str, batch_size: int) -> Iterator[tuple]:
+        """Every example of ``source`` once, in batches (for whole-split test errors).
+
+        Raises
+        ------
+        DataError
+            For sources that only draw random batches (image volumes).
+        """
+        raise DataError(
+            f"{type(self).__name__} draws random patches and cannot walk a whole split: "
+            f"iter_split(source, batch_size) is for data classes with a fixed set of examples."
+        )
 
     def input_standardisation(self) -> tuple[float, float] | None:
         """``(mean, std)`` that inputs were standardised with (None: not standardised)."""

@@ -145,7 +145,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a parameter file written by :func:`save_params`.
+    """Read a parameter file written by :func:`save_params` (or the one in an exported zip).
 
     Raises
     ------
@@ -156,8 +156,9 @@ def load_params(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamFileError(f"Parameter file {path} does not exist (or is not a file).")
+    source = _checkpoint_source(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise ParamFileError(f"Parameter file {path} cannot be opened: {exc}.") from None
     except Exception as exc:  # torch.load raises many types for foreign or damaged bytes
@@ -177,6 +178,19 @@ def load_params(path: str | os.PathLike) -> dict[str, Any]:
             f"elektronn reads version {VERSION}. Use the elektronn version that wrote it."
         )
     return checkpoint
+
+
+def _checkpoint_source(path: Path) -> Path | io.BytesIO:
+    """The file itself, or the parameter file inside a package from ``elektronn-export``."""
+    if path.suffix.lower() != ".zip":
+        return path
+    from ..export.convert import ExportError
+    from ..export.package import packaged_param_bytes
+
+    try:
+        return io.BytesIO(packaged_param_bytes(path))
+    except ExportError as exc:
+        raise ParamFileError(str(exc)) from None
 
 
 def input_standardisation(checkpoint: dict[str, Any]) -> tuple[float, float] | None:

@@ -466,16 +466,19 @@ def sync_warp_counters(trainer: Trainer) -> None:
 
 
 def report_test(
-    trainer: Trainer, source: str = "valid", output: Output = print
+    trainer: Trainer, source: str = "valid", output: Output = print, whole: bool = False
 ) -> tuple[float, float]:
     """Loss and error on one monitor batch of ``source`` ('train', 'valid', 'test'), printed.
 
     The console's ``self.testModel('test')``: the value is printed because a call typed at
     the prompt is executed, not echoed. Attach it to the trainer as ``testModel``.
+    ``whole=True`` walks every example of the split once (data classes with ``iter_split``).
     """
     if not trainer.data.has_source(source):
         output(f"The data has no '{source}' examples.")
         return math.nan, math.nan
+    if whole:
+        return report_whole_split(trainer, source, output)
     loss, error = trainer.test_model(source)
     unit = "" if trainer.regression else " %"
     output(
@@ -483,6 +486,21 @@ def report_test(
         f"(one monitor batch of {trainer.config.monitor_batch_size} examples)"
     )
     return loss, error
+
+
+def report_whole_split(trainer: Trainer, source: str, output: Output) -> tuple[float, float]:
+    """``testModel(source, whole=True)``: the same numbers as ``elektronn-evaluate --split``."""
+    from ..evaluate.split import BATCH_SIZE, split_scores
+
+    batches = trainer.data.iter_split(source, BATCH_SIZE)
+    scores = split_scores(
+        trainer.cnn, batches, trainer.config.target, lambda x: trainer.forward(trainer.cnn, x)
+    )
+    error = scores.get("error", scores.get("rmse"))
+    unit = "" if trainer.regression else " %"
+    output(f"{source}: loss={scores['loss']:.5f}, error={error:.3f}{unit} "
+           f"(whole split, {scores['n_examples']} examples)")  # fmt: skip
+    return scores["loss"], error
 
 
 CONSOLE_METHODS = {"debugGetCNNBatch": introspection.debug_get_cnn_batch, "testModel": report_test}

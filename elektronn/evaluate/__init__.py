@@ -1,0 +1,1 @@
+"""``elektronn-evaluate``: score predictions against labels, and a net over a whole data split."""

@@ -1,0 +1,380 @@
+"""A trained img-img net as a bioimage.io model package (format 0.5), built with bioimageio.spec.
+
+The package holds
+
+* ``weights.pt``: the :class:`~elektronn.export.dense_net.DenseNet` state dict, with
+  ``dense_net.py`` as its architecture source (plain PyTorch, no elektronn needed);
+* ``dense_net.ts``: TorchScript of the same dense net (MFP folded in, softmax included);
+* ``test_input.npy`` / ``test_output.npy``: a crop of the sample volume and the dense net's
+  prediction of it; ``cover.png`` (raw | prediction) and ``README.md`` (training summary);
+* ``elektronn.param``: the original parameter file, so that elektronn can predict with and
+  fine-tune a downloaded package (:func:`packaged_param_bytes`).
+
+Tensor axes are elektronn's internal order: ``(batch, channel, x, y)`` for 2D nets and
+``(batch, channel, z, x, y)`` for 3D nets; output voxel ``i`` belongs to input voxel
+``i + fov // 2`` on every spatial axis.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..net.model import ElektronnNet
+from . import dense_net
+from .convert import AxisSize, ExportError, axis_sizes, dense_kwargs, script, to_dense_net
+
+PARAM_MEMBER = "elektronn.param"
+INPUT_ID, OUTPUT_ID = "raw", "prob"
+DEFAULT_LICENSE = "CC-BY-4.0"
+DEFAULT_CITATIONS = (
+    ("Masci et al. 2013, A fast learning algorithm for image segmentation with max-pooling "
+     "convolutional networks (Max Fragment Pooling)", "https://arxiv.org/abs/1302.1690"),
+    ("ELEKTRONN: a convolutional neural network toolkit for 2D/3D EM images",
+     "https://github.com/ELEKTRONN/ELEKTRONN"),
+)  # fmt: skip
+#: Test tensors: about this many output voxels along x and y (z: a few slices).
+TEST_OUTPUT_XY, TEST_OUTPUT_Z = 64, 4
+
+
+@dataclass
+class ExportOptions:
+    """What the user chooses about the package (command-line options of elektronn-export)."""
+
+    name: str
+    authors: Sequence[str]
+    license: str = DEFAULT_LICENSE
+    citations: Sequence[tuple[str, str]] = DEFAULT_CITATIONS
+    description: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+def internal_axes(n_dim: int) -> tuple[str, ...]:
+    return ("x", "y") if n_dim == 2 else ("z", "x", "y")
+
+
+def sample_input_shape(sizes: Sequence[AxisSize], n_dim: int) -> tuple[int, ...]:
+    """Valid input sizes (internal order) giving about :data:`TEST_OUTPUT_XY` output voxels."""
+    wanted = (
+        (TEST_OUTPUT_XY,) * 2 if n_dim == 2 else (TEST_OUTPUT_Z, TEST_OUTPUT_XY, TEST_OUTPUT_XY)
+    )
+    return tuple(
+        s.min + max(0, math.ceil((w - (s.min - s.fov + 1)) / s.step)) * s.step
+        for s, w in zip(sizes, wanted, strict=True)
+    )
+
+
+def crop_sample(sample: np.ndarray, shape: tuple[int, ...], n_ch: int) -> np.ndarray:
+    """The centred crop ``(1, ch, *shape)`` of a user-order sample ``((ch,) x, y[, z])``.
+
+    The sample is brought to internal order; a 2D net takes one z slice.
+    """
+    image = sample if sample.ndim == 4 or (sample.ndim == 3 and n_ch > 1) else sample[None]
+    n_dim = len(shape)
+    if image.ndim == 4:  # (ch, x, y, z)
+        image = image.transpose(0, 3, 1, 2)  # (ch, z, x, y)
+        if n_dim == 2:
+            image = image[:, image.shape[1] // 2]
+    if image.ndim - 1 != n_dim or image.shape[0] != n_ch:
+        raise ExportError(
+            f"The sample has shape {sample.shape}, but the {n_dim}D net with {n_ch} channel(s) "
+            f"needs (x, y{', z' if n_dim == 3 else ''}) or (ch, x, y, z) in user order."
+        )
+    too_small = [n < s for n, s in zip(image.shape[1:], shape, strict=True)]
+    if any(too_small):
+        raise ExportError(
+            f"The sample has spatial shape {image.shape[1:]} (internal order "
+            f"{internal_axes(n_dim)}), smaller than the test input {shape} the package needs."
+        )
+    box = tuple(slice((n - s) // 2, (n - s) // 2 + s) for n, s in zip(image.shape[1:], shape))
+    return np.ascontiguousarray(image[(slice(None), *box)])[None]
+
+
+def intensity_gain(dtype: np.dtype) -> float:
+    """The training's scaling of stored grey values (integers by their maximum)."""
+    if np.issubdtype(dtype, np.integer):
+        return 1.0 / float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def preprocess(x: np.ndarray, standardisation: tuple[float, float] | None) -> np.ndarray:
+    """What the package's preprocessing does: scaling, then the training's standardisation."""
+    y = x.astype(np.float32) * np.float32(intensity_gain(x.dtype))
+    if standardisation is not None:
+        y = (y - np.float32(standardisation[0])) / np.float32(standardisation[1])
+    return y.astype(np.float32)
+
+
+def preprocessing_descr(dtype: np.dtype, standardisation: tuple[float, float] | None) -> list:
+    """The same steps as bioimage.io preprocessing descriptions."""
+    from bioimageio.spec.model import v0_5
+
+    steps: list = []
+    gain = intensity_gain(dtype)
+    if gain != 1.0:
+        steps.append(v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=gain)))
+    if standardisation is not None:
+        kwargs = v0_5.FixedZeroMeanUnitVarianceKwargs(
+            mean=standardisation[0], std=standardisation[1]
+        )
+        steps.append(v0_5.FixedZeroMeanUnitVarianceDescr(kwargs=kwargs))
+    steps.append(v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")))
+    return steps
+
+
+def tensor_descrs(
+    sizes: Sequence[AxisSize], n_ch: int, n_lab: int, files: dict[str, Path], dtype: np.dtype,
+    standardisation: tuple[float, float] | None, softmax: bool,
+) -> tuple[Any, Any]:  # fmt: skip
+    """Input (``ParameterizedSize`` from the calculator) and output (size relation) tensors."""
+    from bioimageio.spec.model import v0_5
+
+    names = internal_axes(len(sizes))
+    in_axes: list = [
+        v0_5.BatchAxis(),
+        v0_5.ChannelAxis(channel_names=[f"channel{c}" for c in range(n_ch)]),
+    ]
+    out_axes: list = [
+        v0_5.BatchAxis(),
+        v0_5.ChannelAxis(channel_names=[f"class{c}" for c in range(n_lab)]),
+    ]
+    for name, s in zip(names, sizes, strict=True):
+        in_axes.append(
+            v0_5.SpaceInputAxis(id=name, size=v0_5.ParameterizedSize(min=s.min, step=s.step))
+        )
+        ref = v0_5.SizeReference(tensor_id=INPUT_ID, axis_id=name, offset=1 - s.fov)
+        out_axes.append(
+            v0_5.SpaceOutputAxis(
+                id=name, size=ref, description=f"output voxel i is input voxel i + {s.fov // 2}"
+            )
+        )
+    what = "class probabilities (softmax)" if softmax else "regression outputs"
+    inputs = v0_5.InputTensorDescr(
+        id=INPUT_ID, axes=in_axes, test_tensor=v0_5.FileDescr(source=files["test_input"]),
+        data=v0_5.IntervalOrRatioDataDescr(type=str(dtype)),
+        preprocessing=preprocessing_descr(dtype, standardisation),
+        description="raw image; valid convolutions: the output is smaller by fov - 1",
+    )  # fmt: skip
+    outputs = v0_5.OutputTensorDescr(
+        id=OUTPUT_ID, axes=out_axes, test_tensor=v0_5.FileDescr(source=files["test_output"]),
+        data=v0_5.IntervalOrRatioDataDescr(type="float32"), description=f"dense {what}",
+    )  # fmt: skip
+    return inputs, outputs
+
+
+def weights_descr(files: dict[str, Path], kwargs: dict[str, Any]) -> Any:
+    """TorchScript and state-dict weights of the dense net (the state dict's parent)."""
+    from bioimageio.spec.model import v0_5
+
+    version = torch.__version__.split("+")[0]
+    architecture = v0_5.ArchitectureFromFileDescr(
+        source=files["architecture"], callable="DenseNet", kwargs=kwargs
+    )
+    return v0_5.WeightsDescr(
+        pytorch_state_dict=v0_5.PytorchStateDictWeightsDescr(
+            source=files["state_dict"], architecture=architecture, pytorch_version=version
+        ),
+        torchscript=v0_5.TorchscriptWeightsDescr(
+            source=files["torchscript"], pytorch_version=version, parent="pytorch_state_dict"
+        ),
+    )
+
+
+def write_cover(path: Path, raw: np.ndarray, prob: np.ndarray, sizes: Sequence[AxisSize]) -> None:
+    """A 2:1 preview: the central raw slice (cropped to the output) beside the prediction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    crop = tuple(slice(s.fov // 2, s.fov // 2 + n) for s, n in zip(sizes, prob.shape[2:]))
+    image, pred = raw[0, 0][crop], prob[0, -1]
+    if image.ndim == 3:
+        image, pred = image[image.shape[0] // 2], pred[pred.shape[0] // 2]
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3), dpi=100)
+    for ax, picture, title in ((axes[0], image, "raw"), (axes[1], pred, "prediction")):
+        ax.imshow(picture, cmap="gray")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize]) -> str:
+    """The package documentation: how to run it and what the training was."""
+    config = params.get("config") or {}
+    keys = ("mode", "target", "n_steps", "batch_size", "optimizer", "class_weights",
+            "pre_process", "data_path", "d_files", "l_files", "MFP")  # fmt: skip
+    training = "\n".join(f"| {k} | {config[k]!r} |" for k in keys if k in config)
+    geometry = "\n".join(
+        f"| {a} | {s.fov} | {s.min} | {s.step} | {s.fov // 2} |"
+        for a, s in zip(internal_axes(model.n_dim), sizes, strict=True)
+    )
+    spec = model.spec
+    layers = "\n".join(
+        f"| conv {i} | {n} | {f} | {p} | {mode} | {act} |"
+        for i, (n, f, p, mode, act) in enumerate(
+            zip(spec.nof_filters, spec.filters, spec.pool, spec.pooling_mode,
+                spec.activation_func, strict=False)
+        )
+    )  # fmt: skip
+    return f"""# {config.get("save_name", "elektronn model")}
+
+A {model.n_dim}D valid-convolution CNN trained with elektronn (a PyTorch re-implementation of
+ELEKTRONN). Both weight formats compute the dense (full-resolution) output in one call; Max
+Fragment Pooling is folded in as dilated pooling and convolution.
+
+## Geometry (axes in tensor order)
+
+| axis | field of view | smallest input | input step | output offset |
+|---|---|---|---|---|
+{geometry}
+
+An input of size `n` gives an output of size `n - fov + 1`; output voxel `i` belongs to input
+voxel `i + offset`. Inputs must be `smallest + k * step` voxels long (`k >= 0`).
+
+## Training
+
+| option | value |
+|---|---|
+{training}
+
+## Layers (then a 1x1 output layer with {model.n_lab} outputs)
+
+| layer | filters | filter | pool | pooling | activation |
+|---|---|---|---|---|---|
+{layers}
+
+elektronn reads the package back: `elektronn-predict THIS.zip INPUT.h5:KEY OUT.h5`, and
+`param_file = 'THIS.zip'` in a training config fine-tunes it.
+"""
+
+
+@dataclass(frozen=True)
+class PackageFiles:
+    """The files of a package in a staging folder, by role."""
+
+    folder: Path
+
+    def path(self, role: str) -> Path:
+        return self.folder / {
+            "architecture": "dense_net.py", "state_dict": "weights.pt",
+            "torchscript": "dense_net.ts", "test_input": "test_input.npy",
+            "test_output": "test_output.npy", "cover": "cover.png", "readme": "README.md",
+            "param": PARAM_MEMBER,
+        }[role]  # fmt: skip
+
+    def as_dict(self) -> dict[str, Path]:
+        roles = ("architecture", "state_dict", "torchscript", "test_input", "test_output")
+        return {role: self.path(role) for role in roles}
+
+
+def stage_files(
+    files: PackageFiles, model: ElektronnNet, params: dict[str, Any], param_file: Path,
+    sample: np.ndarray, target: str,
+) -> tuple[np.ndarray, tuple[AxisSize, ...]]:  # fmt: skip
+    """Write weights, architecture, test tensors, cover, README and the parameter file."""
+    net = to_dense_net(model, target)
+    sizes = axis_sizes(model.spec)
+    raw = crop_sample(sample, sample_input_shape(sizes, model.n_dim), model.n_ch)
+    standardisation = params.get("input_standardisation")
+    scripted = script(net)
+    with torch.no_grad():
+        prob = scripted(torch.from_numpy(preprocess(raw, standardisation))).numpy()
+    torch.jit.save(scripted, files.path("torchscript"))
+    torch.save(net.state_dict(), files.path("state_dict"))
+    shutil.copyfile(dense_net.__file__, files.path("architecture"))
+    np.save(files.path("test_input"), raw)
+    np.save(files.path("test_output"), prob)
+    shutil.copyfile(param_file, files.path("param"))
+    write_cover(files.path("cover"), raw, prob, sizes)
+    files.path("readme").write_text(readme(model, params, sizes))
+    return raw, sizes
+
+
+def build_description(
+    files: PackageFiles, model: ElektronnNet, params: dict[str, Any], raw: np.ndarray,
+    sizes: Sequence[AxisSize], options: ExportOptions,
+) -> Any:  # fmt: skip
+    """The validated ``ModelDescr`` of the staged files."""
+    from bioimageio.spec import ValidationContext
+    from bioimageio.spec.model import v0_5
+
+    target = (params.get("config") or {}).get("target", "nll")
+    standardisation = params.get("input_standardisation")
+    inputs, outputs = tensor_descrs(sizes, model.n_ch, model.n_lab, files.as_dict(), raw.dtype,
+                                    standardisation, target == "nll")  # fmt: skip
+    tags = ["elektronn", f"{model.n_dim}d", "pytorch", "semantic-segmentation", *options.tags]
+    with ValidationContext(perform_io_checks=True):
+        return v0_5.ModelDescr(
+            name=options.name,
+            description=options.description or f"elektronn {model.n_dim}D CNN: {options.name}",
+            authors=[v0_5.Author(name=a) for a in options.authors],
+            cite=[citation(text, ref) for text, ref in options.citations],
+            license=options.license,
+            documentation=v0_5.FileDescr(source=files.path("readme")),
+            covers=[v0_5.FileDescr(source=files.path("cover"))],
+            attachments=[v0_5.FileDescr(source=files.path("param"))],
+            tags=tags,
+            inputs=[inputs],
+            outputs=[outputs],
+            weights=weights_descr(files.as_dict(), dense_kwargs(model.spec, target)),
+        )
+
+
+def citation(text: str, ref: str) -> Any:
+    """A cite entry; ``ref`` is a URL or a DOI (``10.xxxx/...``)."""
+    from bioimageio.spec.model import v0_5
+
+    if ref.startswith("10."):
+        return v0_5.CiteEntry(text=text, doi=ref)
+    return v0_5.CiteEntry(text=text, url=ref)
+
+
+def packaged_param_bytes(path: Path) -> bytes:
+    """The elektronn parameter file inside an exported package.
+
+    Raises
+    ------
+    ExportError
+        When ``path`` is not a zip, or a package that elektronn did not export.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if PARAM_MEMBER not in archive.namelist():
+                raise ExportError(
+                    f"The package {path} holds no '{PARAM_MEMBER}': it was not exported by "
+                    f"elektronn-export, so elektronn cannot rebuild its net."
+                )
+            return archive.read(PARAM_MEMBER)
+    except zipfile.BadZipFile as exc:
+        raise ExportError(f"{path} is not a readable zip package ({exc}).") from None
+
+
+def export_package(
+    model: ElektronnNet, params: dict[str, Any], param_file: Path, sample: np.ndarray,
+    out: Path, options: ExportOptions, staging: Path,
+) -> Path:  # fmt: skip
+    """Stage the files in ``staging``, describe them and write the zip ``out``."""
+    from bioimageio.spec import save_bioimageio_package
+
+    files = PackageFiles(staging)
+    target = (params.get("config") or {}).get("target", "nll")
+    raw, sizes = stage_files(files, model, params, param_file, sample, target)
+    descr = build_description(files, model, params, raw, sizes, options)
+    return save_bioimageio_package(descr, output_path=out)
+
+
+def run_bioimageio_test(path: Path) -> Any:
+    """bioimageio.core's test of the package (offline: every file is inside the zip)."""
+    from bioimageio.core import test_description
+
+    return test_description(path)

@@ -1,0 +1,137 @@
+"""``elektronn-evaluate``: scores beside baselines, offsets, whole-split errors, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from test_predict_cli import tiny_net
+
+from elektronn.data.synthetic import make_membrane_volume
+from elektronn.evaluate import metrics
+from elektronn.evaluate.cli import main
+from elektronn.evaluate.split import evaluate_split
+from elektronn.net.model import ElektronnNet, NetSpec
+from elektronn.net.paramfile import save_params
+
+pytest.importorskip("skimage")
+
+
+def run_evaluate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "elektronn.evaluate.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )  # fmt: skip
+
+
+def noisy_prediction(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Probabilities (2, ...) that are right about 90 % of the time."""
+    rng = np.random.default_rng(seed)
+    p1 = np.clip(labels + rng.normal(0, 0.35, labels.shape), 0, 1).astype(np.float32)
+    return np.stack([1 - p1, p1])
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Boundary labels (x, y, z) and a prediction of their centre with its offset recorded."""
+    _, labels = make_membrane_volume((48, 40, 3), n_cells=10, seed=3)
+    labels = labels.astype(np.uint8)
+    offset = (4, 3, 1)
+    prob = noisy_prediction(labels[4:44, 3:35, 1:2])
+    with h5py.File(tmp_path / "lab.h5", "w") as f:
+        f["lab"] = labels
+    with h5py.File(tmp_path / "prob.h5", "w") as f:
+        f["prob"] = prob
+        f["prob"].attrs["offset"] = offset
+    return tmp_path, labels, prob, offset
+
+
+def test_end_to_end_scores_and_json(files):
+    folder, labels, prob, (ox, oy, oz) = files
+    out = folder / "scores.json"
+    result = run_evaluate(folder / "prob.h5", folder / "lab.h5:lab", "--gt", "boundary",
+                          "--json", out)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "adapted_rand_error" in result.stdout and "baseline" in result.stdout
+    scores = json.loads(out.read_text())
+    truth = labels[ox : ox + 40, oy : oy + 32, oz : oz + 1]
+    wrong = (prob[1] >= 0.5) != (truth == 1)
+    assert scores["classification"]["pixel_error"] == pytest.approx(wrong.mean())
+    assert scores["classification"]["baseline"]["pixel_error"] == pytest.approx(truth.mean())
+    from skimage.metrics import adapted_rand_error
+
+    gt = metrics.truth_segments(truth, "boundary")
+    seg = metrics.segment(prob[1], 0.5, "components")
+    expected = adapted_rand_error(gt, seg, ignore_labels=(0,))[0]
+    assert scores["segmentation"]["adapted_rand_error"] == pytest.approx(expected)
+
+
+def test_best_threshold_is_the_brute_force_minimum():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 5000)
+    p1 = np.clip(labels * 0.3 + rng.random(5000) * 0.7, 0, 0.999)
+    t, err = metrics.best_threshold(p1, labels)
+    brute = min(np.mean((p1 >= k / 1000) != labels) for k in range(1000))
+    assert err == pytest.approx(brute) and np.mean((p1 >= t) != labels) == pytest.approx(err)
+
+
+def test_class_scores_and_regression():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    scores = metrics.class_scores(predicted, labels, 3)
+    assert scores["pixel_error"] == pytest.approx(2 / 6)
+    assert scores["classes"]["1"]["precision"] == pytest.approx(2 / 3)
+    assert scores["classes"]["2"]["recall"] == pytest.approx(0.5)
+    assert scores["classes"]["0"]["iou"] == pytest.approx(1 / 3)
+    reg = metrics.regression(np.array([1.0, 2.0]), np.array([1.0, 4.0]))
+    assert (reg["mse"], reg["mae"], reg["baseline"]["mse"]) == (2.0, 1.0, 2.25)
+
+
+def test_watershed_fills_the_boundaries(files):
+    _, labels, prob, _ = files
+    seg = metrics.segment(prob[1], 0.5, "watershed")
+    assert seg.min() >= 1
+
+
+def test_bad_input(files, capsys):
+    folder, *_ = files
+    with h5py.File(folder / "bare.h5", "w") as f:
+        f["prob"] = np.zeros((2, 40, 32, 1), np.float32)
+    assert main([str(folder / "bare.h5"), str(folder / "lab.h5")]) == 2
+    assert "no 'offset' attribute" in capsys.readouterr().err
+    assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--offset", "10,10,0"]) == 2
+    err = capsys.readouterr().err
+    assert "(48, 40, 3)" in err and "(2, 40, 32, 1)" in err and "(10, 10, 0)" in err
+    assert main([str(folder / "prob.h5"), str(folder / "missing.h5")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_whole_mnist_test_split(shared_data, tmp_path):
+    mnist = shared_data / "mnist" / "mnist.pkl.gz"
+    spec = {**tiny_net(2, mlp=(10,)).spec.to_dict(), "n_lab": 10, "input_shape": (26, 26),
+            "filters": ((3, 3), (3, 3))}  # fmt: skip
+    model = ElektronnNet(NetSpec(**spec))
+    config = {"save_name": "mnist", "target": "nll", "mode": "img-scalar",
+              "data_class_name": "MNISTData",
+              "data_load_kwargs": {"path": str(mnist), "convert2image": True}}  # fmt: skip
+    path = save_params(tmp_path / "mnist_end.param", model, config, None)
+    scores = evaluate_split(path, "test")["test split"]
+    assert scores["n_examples"] == 10000
+    assert 50 < scores["error"] <= 100 and scores["baseline"]["error"] == pytest.approx(88.65)
+
+
+def test_isbi_boundary_labels(shared_data, tmp_path, capsys):
+    labels_file = shared_data / "isbi2012" / "train-labels.h5"
+    with h5py.File(labels_file) as f:
+        labels = f["labels"][:128, :128, :2]
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        f["prob"] = noisy_prediction(labels)
+    argv = [str(tmp_path / "p.h5"), f"{labels_file}:labels", "--offset", "0,0,0", "--gt",
+            "boundary", "--per-slice", "--json", str(tmp_path / "s.json")]  # fmt: skip
+    assert main(argv) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    baseline = scores["classification"]["baseline"]["pixel_error"]
+    assert scores["classification"]["pixel_error"] < baseline == pytest.approx(labels.mean())
