@@ -8,7 +8,7 @@ The package holds
 * ``test_input.npy`` / ``test_output.npy``: a crop of the sample volume and the dense net's
   prediction of it; ``cover.png`` (raw | prediction) and ``README.md`` (training summary);
 * ``elektronn.param``: the original parameter file, so that elektronn can predict with and
-  fine-tune a downloaded package (:func:`packaged_param_bytes`).
+  fine-tune a downloaded package (:func:`elektronn.net.paramfile.load_params` reads them).
 
 Tensor axes are elektronn's internal order: ``(batch, channel, x, y)`` for 2D nets and
 ``(batch, channel, z, x, y)`` for 3D nets; output voxel ``i`` belongs to input voxel
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,10 @@ import numpy as np
 import torch
 
 from ..net.model import ElektronnNet
+from ..net.paramfile import PACKAGED_PARAM_FILE as PARAM_MEMBER
 from . import dense_net
 from .convert import AxisSize, ExportError, axis_sizes, dense_kwargs, script, to_dense_net
 
-PARAM_MEMBER = "elektronn.param"
 INPUT_ID, OUTPUT_ID = "raw", "prob"
 DEFAULT_LICENSE = "CC-BY-4.0"
 DEFAULT_CITATIONS = (
@@ -337,26 +336,6 @@ def citation(text: str, ref: str) -> Any:
     if ref.startswith("10."):
         return v0_5.CiteEntry(text=text, doi=ref)
     return v0_5.CiteEntry(text=text, url=ref)
-
-
-def packaged_param_bytes(path: Path) -> bytes:
-    """The elektronn parameter file inside an exported package.
-
-    Raises
-    ------
-    ExportError
-        When ``path`` is not a zip, or a package that elektronn did not export.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if PARAM_MEMBER not in archive.namelist():
-                raise ExportError(
-                    f"The package {path} holds no '{PARAM_MEMBER}': it was not exported by "
-                    f"elektronn-export, so elektronn cannot rebuild its net."
-                )
-            return archive.read(PARAM_MEMBER)
-    except zipfile.BadZipFile as exc:
-        raise ExportError(f"{path} is not a readable zip package ({exc}).") from None
 
 
 def export_package(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from torch import Tensor, nn
 
 from ..errors import UserError
 from .model import ElektronnNet, NetSpec
+
+PACKAGED_PARAM_FILE = "elektronn.param"
+"""The parameter file's name inside a bioimage.io package from ``elektronn-export``."""
 
 FORMAT = "elektronn-params"
 VERSION = 1
@@ -181,16 +185,25 @@ def load_params(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _checkpoint_source(path: Path) -> Path | io.BytesIO:
-    """The file itself, or the parameter file inside a package from ``elektronn-export``."""
+    """The file itself, or the parameter file inside a package from ``elektronn-export``.
+
+    Raises
+    ------
+    ParamFileError
+        When a ``.zip`` is not readable, or is a package that elektronn did not export.
+    """
     if path.suffix.lower() != ".zip":
         return path
-    from ..export.convert import ExportError
-    from ..export.package import packaged_param_bytes
-
     try:
-        return io.BytesIO(packaged_param_bytes(path))
-    except ExportError as exc:
-        raise ParamFileError(str(exc)) from None
+        with zipfile.ZipFile(path) as archive:
+            if PACKAGED_PARAM_FILE not in archive.namelist():
+                raise ParamFileError(
+                    f"The package {path} holds no '{PACKAGED_PARAM_FILE}': it was not exported "
+                    f"by elektronn-export, so elektronn cannot rebuild its net."
+                )
+            return io.BytesIO(archive.read(PACKAGED_PARAM_FILE))
+    except zipfile.BadZipFile as exc:
+        raise ParamFileError(f"{path} is not a readable zip package ({exc}).") from None
 
 
 def input_standardisation(checkpoint: dict[str, Any]) -> tuple[float, float] | None:
