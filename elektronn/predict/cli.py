@@ -35,11 +35,12 @@ from ..net.paramfile import (
 )
 from ..train.device import parse_gpu, select_device
 from ..train.speed import AUTOCAST_DTYPES, check_precision
+from .blockrun import check_cluster_options
 from .dense import OUT_DTYPES, dense_output_shape, predict_dense
 from .errors import PredictionError
 from .geometry import net_geometry
 from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, write_csv
-from .volume import ChannelView
+from .stores import AxesView, InputSource, input_source, is_zarr, plain_axes, plain_source
 
 DEFAULT_OUTPUT_KEY = "prob"
 
@@ -52,8 +53,14 @@ def parser() -> argparse.ArgumentParser:
         "(exact tiling, Max Fragment Pooling). Arrays are in user order (x, y, z).",
     )
     p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
-    p.add_argument("input", nargs="?", help="INPUT.h5:KEY (or a .zarr, if zarr is installed)")
-    p.add_argument("output", nargs="?", help=f"OUTPUT.h5[:KEY], key default '{DEFAULT_OUTPUT_KEY}'")
+    p.add_argument(
+        "input", nargs="?", help="INPUT.h5:KEY, a zarr v2/v3 array (STORE.zarr[:KEY]) or an "
+        "OME-Zarr image (level 0, or --level K)",
+    )  # fmt: skip
+    p.add_argument(
+        "output", nargs="?", help=f"OUTPUT.h5[:KEY] (key default '{DEFAULT_OUTPUT_KEY}'), or "
+        f"OUTPUT.zarr: an OME-Zarr image predicted blockwise, resumable",
+    )  # fmt: skip
     p.add_argument(
         "--gpu",
         default="auto",
@@ -87,6 +94,36 @@ def parser() -> argparse.ArgumentParser:
         "instructions), probabilities differ by up to about 1e-2",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="predict blockwise on a Dask LocalCluster of N single-threaded worker processes "
+        "(with CUDA GPUs: worker i uses GPU i mod n); OUTPUT must be a .zarr",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="predict blockwise on an existing Dask cluster (dask scheduler / dask-jobqueue / "
+        "dask-cuda), e.g. tcp://host:8786; OUTPUT must be a .zarr",
+    )
+    p.add_argument(
+        "--block",
+        help="output voxels per block X,Y[,Z] (user order) of a .zarr OUTPUT, one chunk each, "
+        "rounded up to the net's stride (default: the tile's output; 8 slices for a 2D net)",
+    )
+    p.add_argument("--level", type=int, default=0, help="scale level of an OME-Zarr INPUT")
+    p.add_argument(
+        "--voxel-size",
+        help="voxel size X,Y[,Z] of the input for the OME-Zarr output's scale (default: the "
+        "input's OME metadata, else 1)",
+    )
+    p.add_argument(
+        "--pyramid",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N levels to the OME-Zarr output, each halved in x and y",
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -156,13 +193,8 @@ class H5Files:
         return self.files[key]
 
 
-def open_input(spec: str, files: H5Files) -> Any:
-    """The input dataset (h5 or zarr), open for the duration of ``files``."""
-    path, key = split_spec(spec, None)
-    if not path.exists():
-        raise PredictionError(f"The input file '{path}' does not exist.")
-    if path.is_dir() or path.suffix == ".zarr":
-        return open_zarr(path, key)
+def open_h5_input(path: Path, key: str | None, files: H5Files) -> h5py.Dataset:
+    """The input dataset of an h5 file, open for the duration of ``files``."""
     f = files.get(path, "input")
     key = key or only_dataset(f)
     if key is None or not isinstance(f.get(key), h5py.Dataset):
@@ -175,35 +207,30 @@ def open_input(spec: str, files: H5Files) -> Any:
     return f[key]
 
 
-def open_zarr(path: Path, key: str | None) -> Any:
-    try:
-        import zarr
-    except ImportError:
-        raise PredictionError(
-            f"The input '{path}' looks like a zarr store, but zarr is not installed "
-            f"(pip install zarr), or convert it to HDF5."
-        ) from None
-    node = zarr.open(str(path), mode="r")
-    try:
-        return node[key] if key else node
-    except KeyError:
-        raise PredictionError(f"The zarr store '{path}' has no array '{key}'.") from None
+def describe_input(spec: str, level: int, n_dim: int, n_ch: int) -> InputSource:
+    """INPUT as an :class:`InputSource` that any process can open (h5, zarr, OME-Zarr)."""
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        return input_source(path, key, level, n_dim, n_ch)
+    with contextlib.ExitStack() as stack:
+        data = open_h5_input(path, key, H5Files(stack, None))
+        return plain_source(path, data.name, plain_axes(data.ndim, n_dim, n_ch))
 
 
-def as_channel_first(data: Any, n_dim: int, n_ch: int) -> Any:
-    """``(x, y[, z])`` single-channel data gets a channel axis; ``(ch, x, y, z)`` stays.
-
-    The rule is the training data's: 3 axes are (x, y, z), never (ch, x, y).
-    """
-    if data.ndim == 4 or (data.ndim == 2 and n_dim == 2):
-        return data if data.ndim == 4 else ChannelView(data)
-    if data.ndim == 3 and n_ch == 1:
-        return ChannelView(data)
-    layouts = "(x, y), (x, y, z) or (ch, x, y, z)" if n_dim == 2 else "(x, y, z) or (ch, x, y, z)"
-    raise PredictionError(
-        f"The input dataset has shape {data.shape}, but a {n_dim}D net with {n_ch} channel(s) "
-        f"reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
-    )
+def open_raw(spec: str, level: int, files: H5Files, model: torch.nn.Module) -> tuple[Any, Any]:
+    """The input as ``(c, x, y[, z])`` and the dataset it views (an h5 dataset or a zarr
+    array; h5 files stay open for the duration of ``files``)."""
+    geometry = net_geometry(model)
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        raw = describe_input(spec, level, geometry.n_dim, geometry.n_ch).open()
+        return raw, raw.array
+    data = open_h5_input(path, key, files)
+    return AxesView(data, plain_axes(data.ndim, geometry.n_dim, geometry.n_ch)), data
 
 
 def create_output(
@@ -282,8 +309,7 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(args.output, DEFAULT_OUTPUT_KEY)[0])
         geometry = net_geometry(model)
-        data = open_input(args.input, files)
-        raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
+        raw, data = open_raw(args.input, args.level, files, model)
         n_spatial = len(raw.shape) - 1
         shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
         out = create_output(args.output, shape, args.dtype, args.overwrite, files, data)
@@ -301,6 +327,19 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
               f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}].")  # fmt: skip
 
 
+def run_zarr_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
+                        standardisation: tuple[float, float] | None) -> None:  # fmt: skip
+    """Predict INPUT into an OME-Zarr OUTPUT block by block (see :mod:`.blockrun`)."""
+    from .blockrun import run_blockwise
+
+    geometry = net_geometry(model)
+    source = describe_input(args.input, args.level, geometry.n_dim, geometry.n_ch)
+    n_spatial = len(source.voxel_size)
+    tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
+    offset = user_offset(model, n_spatial, args.pad)
+    run_blockwise(args, model, target, param_file, standardisation, source, tile, offset)
+
+
 def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
     """Time the tile ladder, print it, write ``Speed_<name>.csv`` and name the fastest.
 
@@ -310,8 +349,7 @@ def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
     if args.input:
         with contextlib.ExitStack() as stack:
             geometry = net_geometry(model)
-            data = open_input(args.input, H5Files(stack, None))
-            raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
+            raw, _ = open_raw(args.input, args.level, H5Files(stack, None), model)
             out_shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
         spatial = out_shape[1:]
         internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
@@ -336,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.profile and not (args.input and args.output):
             raise PredictionError("Give INPUT.h5:KEY and OUTPUT.h5[:KEY] (or use --profile).")
+        if not args.profile:
+            check_cluster_options(args)
         param_file = find_param_file(args.model)
         params = load_params(param_file)
         model = build_model_from_params(param_file)
@@ -345,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         model.to(device)
         if args.profile:
             run_profile(args, model, target, model_name(params, param_file))
+        elif Path(args.output).suffix == ".zarr":
+            run_zarr_prediction(args, model, target, param_file, input_standardisation(params))
         else:
             run_prediction(args, model, target, param_file, input_standardisation(params))
     except (PredictionError, ParamFileError, ConfigError, DataError) as exc:
