@@ -116,8 +116,9 @@ def make_plan(args: argparse.Namespace, source: InputSource, model: torch.nn.Mod
     grid = BlockGrid(out_shape, block_shape(axes, out_shape, wanted), axes, args.pad)
     voxel = parse_voxel_size(args.voxel_size, source)
     translation = tuple(t + o * v for t, o, v in zip(source.translation, offset, voxel))
-    settings = dict(model=str(param_file.resolve()), input=f"{Path(source.path).resolve()}:{source.key or ''}", level=args.level,
-                    pad=bool(args.pad), method=args.method, precision=args.precision)  # fmt: skip
+    settings = dict(model=str(param_file.resolve()), level=args.level, pad=bool(args.pad),
+                    input=f"{Path(source.path).resolve()}:{source.key or ''}",
+                    method=args.method, precision=args.precision)  # fmt: skip
     n_lab = net_geometry(model).n_lab
     plan = OutputPlan((n_lab, *out_shape), args.dtype, (n_lab, *grid.block), grid.shape, voxel,
                       translation, settings)  # fmt: skip
