@@ -168,7 +168,8 @@ def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSour
     where = f"{path}{':' + key if key else ''}"
     try:
         image = open_ome_zarr(group)
-        multiscale = image.attributes.multiscales[0]
+        attributes = image.attributes
+        multiscale = getattr(attributes, "ome", attributes).multiscales[0]  # 0.5 / 0.4
     except (ValueError, TypeError, AttributeError) as exc:
         raise PredictionError(
             f"The input '{where}' has OME-Zarr multiscales metadata that does not validate as "
