@@ -35,11 +35,12 @@ from ..net.paramfile import (
 )
 from ..train.device import parse_gpu, select_device
 from ..train.speed import AUTOCAST_DTYPES, check_precision
+from .autotile import tuned_tile
 from .blockrun import check_cluster_options
 from .dense import OUT_DTYPES, dense_output_shape, predict_dense
 from .errors import PredictionError
 from .geometry import net_geometry
-from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, write_csv
+from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, user_order, write_csv
 from .stores import AxesView, InputSource, input_source, is_zarr, plain_axes, plain_source
 
 DEFAULT_OUTPUT_KEY = "prob"
@@ -308,12 +309,11 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
     """Predict INPUT into OUTPUT tile by tile; the files stay open only for the run."""
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(args.output, DEFAULT_OUTPUT_KEY)[0])
-        geometry = net_geometry(model)
         raw, data = open_raw(args.input, args.level, files, model)
         n_spatial = len(raw.shape) - 1
         shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
         out = create_output(args.output, shape, args.dtype, args.overwrite, files, data)
-        tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
+        tile = choose_tile(args, model, target, param_file, raw.shape)
         start = time.perf_counter()
         predict_dense(model, raw, raw_order="xyz", tile_shape=tile, pad_raw=args.pad,
                       method=args.method, target=target, out=out, progress=True,
@@ -335,9 +335,34 @@ def run_zarr_prediction(args, model: torch.nn.Module, target: str, param_file: P
     geometry = net_geometry(model)
     source = describe_input(args.input, args.level, geometry.n_dim, geometry.n_ch)
     n_spatial = len(source.voxel_size)
-    tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
+    tile = choose_tile(args, model, target, param_file, source.open().shape)
     offset = user_offset(model, n_spatial, args.pad)
     run_blockwise(args, model, target, param_file, standardisation, source, tile, offset)
+
+
+def net_frame(model: torch.nn.Module, raw_shape: tuple[int, ...], pad: bool) -> tuple[int, ...]:
+    """The output frame along the net's axes (internal order): what a tile can cover."""
+    spatial = dense_output_shape(model, raw_shape, raw_order="xyz", pad_raw=pad)[1:]
+    internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
+    return internal[-net_geometry(model).n_dim :]
+
+
+def choose_tile(args, model: torch.nn.Module, target: str, param_file: Path,
+                raw_shape: tuple[int, ...]) -> tuple[int, ...] | None:  # fmt: skip
+    """``--tile``, else the fastest tile of a short timing cached in the save directory
+    (:mod:`.autotile`), user order; a 2D net on a stack predicts one slice per batch."""
+    n_spatial = len(raw_shape) - 1
+    tile = parse_tile(args.tile, n_spatial, net_geometry(model).n_dim)
+    if tile is not None:
+        return tile
+    frame = net_frame(model, raw_shape, args.pad)
+    tuned = tuned_tile(model, param_file, target=target, method=args.method,
+                       precision=args.precision, max_out=frame)  # fmt: skip
+    if tuned is None:
+        return None
+    if len(tuned) == 3:
+        return user_order(tuned)
+    return (*tuned, 1) if n_spatial == 3 else tuned
 
 
 def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
@@ -348,12 +373,8 @@ def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
     max_out = None
     if args.input:
         with contextlib.ExitStack() as stack:
-            geometry = net_geometry(model)
             raw, _ = open_raw(args.input, args.level, H5Files(stack, None), model)
-            out_shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
-        spatial = out_shape[1:]
-        internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
-        max_out = internal[-geometry.n_dim :]
+            max_out = net_frame(model, raw.shape, args.pad)
     device = next(model.parameters()).device
     print(f"Profiling {name} on {device} (method {args.method}, {args.precision}):")
     print(TABLE_HEADER)
