@@ -1,6 +1,7 @@
 """Blockwise prediction into OME-Zarr: equal to single-process, resumable, on real Dask clusters."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -239,3 +240,17 @@ def test_without_cluster_options_dask_is_not_imported(small_run):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_default_tile_is_timed_once_and_cached(small_run, capsys):
+    args, folder = small_run
+    assert main([*args, str(folder / "a.h5"), "--gpu=false"]) == 0
+    cache = folder / "tiny" / "tile-cache.json"
+    entries = json.loads(cache.read_text())
+    ((key, tile),) = entries.items()
+    assert key.startswith("tiny_end.param@") and len(tile) == 2 and (tile[0] - 8) % 2 == 0
+    cache.write_text(json.dumps({key: [12, 12]}))
+    assert main([*args, str(folder / "b.h5"), "--gpu=false"]) == 0
+    assert json.loads(cache.read_text()) == {key: [12, 12]}  # read, not timed again
+    with h5py.File(folder / "a.h5") as a, h5py.File(folder / "b.h5") as b:
+        np.testing.assert_allclose(a["prob"][()], b["prob"][()], atol=1e-6, rtol=0)
