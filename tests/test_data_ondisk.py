@@ -292,8 +292,9 @@ def test_zarr_and_n5_stores_equal_h5(tmp_path, store):
     write_h5(tmp_path / "c.h5", raw=image, lab=labels)
     path = str(tmp_path / store)
     group = zarr.open_group(zarr.N5Store(path) if store.endswith(".n5") else path, mode="w")
-    group.create_dataset("raw", data=image)
-    group.create_dataset("lab", data=labels)
+    create = getattr(group, "create_array", None) or group.create_dataset  # zarr 3 / zarr 2
+    create("raw", data=image)
+    create("lab", data=labels)
     common = dict(data_path=str(tmp_path), label_path=str(tmp_path), seed=3, **NETS["2D"])
     for data in both_modes(tmp_path, [(store, "raw")], [(store, "lab")], **NETS["2D"]):
         from_h5 = ImageData([("c.h5", "raw")], [("c.h5", "lab")], **common)

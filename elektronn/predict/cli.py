@@ -33,11 +33,13 @@ from ..net.paramfile import (
     input_standardisation,
     load_params,
 )
+from .autotile import tuned_tile
+from .blockrun import check_cluster_options
 from .dense import OUT_DTYPES, dense_output_shape, predict_dense
 from .errors import PredictionError
 from .geometry import net_geometry
-from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, write_csv
-from .volume import ChannelView
+from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, user_order, write_csv
+from .stores import AxesView, InputSource, input_source, is_zarr, plain_axes, plain_source
 
 DEFAULT_OUTPUT_KEY = "prob"
 
@@ -50,8 +52,14 @@ def parser() -> argparse.ArgumentParser:
         "(exact tiling, Max Fragment Pooling). Arrays are in user order (x, y, z).",
     )
     p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
-    p.add_argument("input", nargs="?", help="INPUT.h5:KEY (or a .zarr, if zarr is installed)")
-    p.add_argument("output", nargs="?", help=f"OUTPUT.h5[:KEY], key default '{DEFAULT_OUTPUT_KEY}'")
+    p.add_argument(
+        "input", nargs="?", help="INPUT.h5:KEY, a zarr v2/v3 array (STORE.zarr[:KEY]) or an "
+        "OME-Zarr image (level 0, or --level K)",
+    )  # fmt: skip
+    p.add_argument(
+        "output", nargs="?", help=f"OUTPUT.h5[:KEY] (key default '{DEFAULT_OUTPUT_KEY}'), or "
+        f"OUTPUT.zarr: an OME-Zarr image predicted blockwise, resumable",
+    )  # fmt: skip
     p.add_argument(
         "--gpu",
         default="auto",
@@ -85,6 +93,36 @@ def parser() -> argparse.ArgumentParser:
         "instructions), probabilities differ by up to about 1e-2",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="predict blockwise on a Dask LocalCluster of N single-threaded worker processes "
+        "(with CUDA GPUs: worker i uses GPU i mod n); OUTPUT must be a .zarr",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="predict blockwise on an existing Dask cluster (dask scheduler / dask-jobqueue / "
+        "dask-cuda), e.g. tcp://host:8786; OUTPUT must be a .zarr",
+    )
+    p.add_argument(
+        "--block",
+        help="output voxels per block X,Y[,Z] (user order) of a .zarr OUTPUT, one chunk each, "
+        "rounded up to the net's stride (default: the tile's output; 8 slices for a 2D net)",
+    )
+    p.add_argument("--level", type=int, default=0, help="scale level of an OME-Zarr INPUT")
+    p.add_argument(
+        "--voxel-size",
+        help="voxel size X,Y[,Z] of the input for the OME-Zarr output's scale (default: the "
+        "input's OME metadata, else 1)",
+    )
+    p.add_argument(
+        "--pyramid",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N levels to the OME-Zarr output, each halved in x and y",
+    )
     p.add_argument(
         "--profile",
         action="store_true",
@@ -139,13 +177,8 @@ def h5_file(files: H5Files, path: Path, role: str) -> h5py.File:
         ) from None
 
 
-def open_input(spec: str, files: H5Files) -> Any:
-    """The input dataset (h5 or zarr), open for the duration of ``files``."""
-    path, key = split_spec(spec, None)
-    if not path.exists():
-        raise PredictionError(f"The input file '{path}' does not exist.")
-    if path.is_dir() or path.suffix == ".zarr":
-        return open_zarr(path, key)
+def open_h5_input(path: Path, key: str | None, files: H5Files) -> h5py.Dataset:
+    """The input dataset of an h5 file, open for the duration of ``files``."""
     f = h5_file(files, path, "input")
     key = key or only_dataset(f)
     if key is None or not isinstance(f.get(key), h5py.Dataset):
@@ -158,35 +191,30 @@ def open_input(spec: str, files: H5Files) -> Any:
     return f[key]
 
 
-def open_zarr(path: Path, key: str | None) -> Any:
-    try:
-        import zarr
-    except ImportError:
-        raise PredictionError(
-            f"The input '{path}' looks like a zarr store, but zarr is not installed "
-            f"(pip install zarr), or convert it to HDF5."
-        ) from None
-    node = zarr.open(str(path), mode="r")
-    try:
-        return node[key] if key else node
-    except KeyError:
-        raise PredictionError(f"The zarr store '{path}' has no array '{key}'.") from None
+def describe_input(spec: str, level: int, n_dim: int, n_ch: int) -> InputSource:
+    """INPUT as an :class:`InputSource` that any process can open (h5, zarr, OME-Zarr)."""
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        return input_source(path, key, level, n_dim, n_ch)
+    with contextlib.ExitStack() as stack:
+        data = open_h5_input(path, key, H5Files(stack, None))
+        return plain_source(path, data.name, plain_axes(data.ndim, n_dim, n_ch))
 
 
-def as_channel_first(data: Any, n_dim: int, n_ch: int) -> Any:
-    """``(x, y[, z])`` single-channel data gets a channel axis; ``(ch, x, y, z)`` stays.
-
-    The rule is the training data's: 3 axes are (x, y, z), never (ch, x, y).
-    """
-    if data.ndim == 4 or (data.ndim == 2 and n_dim == 2):
-        return data if data.ndim == 4 else ChannelView(data)
-    if data.ndim == 3 and n_ch == 1:
-        return ChannelView(data)
-    layouts = "(x, y), (x, y, z) or (ch, x, y, z)" if n_dim == 2 else "(x, y, z) or (ch, x, y, z)"
-    raise PredictionError(
-        f"The input dataset has shape {data.shape}, but a {n_dim}D net with {n_ch} channel(s) "
-        f"reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
-    )
+def open_raw(spec: str, level: int, files: H5Files, model: torch.nn.Module) -> tuple[Any, Any]:
+    """The input as ``(c, x, y[, z])`` and the dataset it views (an h5 dataset or a zarr
+    array; h5 files stay open for the duration of ``files``)."""
+    geometry = net_geometry(model)
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        raw = describe_input(spec, level, geometry.n_dim, geometry.n_ch).open()
+        return raw, raw.array
+    data = open_h5_input(path, key, files)
+    return AxesView(data, plain_axes(data.ndim, geometry.n_dim, geometry.n_ch)), data
 
 
 def create_output(
@@ -264,13 +292,11 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
     """Predict INPUT into OUTPUT tile by tile; the files stay open only for the run."""
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(args.output, DEFAULT_OUTPUT_KEY)[0])
-        geometry = net_geometry(model)
-        data = open_input(args.input, files)
-        raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
+        raw, data = open_raw(args.input, args.level, files, model)
         n_spatial = len(raw.shape) - 1
         shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
         out = create_output(args.output, shape, args.dtype, args.overwrite, files, data)
-        tile = parse_tile(args.tile, n_spatial, geometry.n_dim)
+        tile = choose_tile(args, model, target, param_file, raw.shape)
         start = time.perf_counter()
         predict_dense(model, raw, raw_order="xyz", tile_shape=tile, pad_raw=args.pad,
                       method=args.method, target=target, out=out, progress=True,
@@ -284,6 +310,44 @@ def run_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
               f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}].")  # fmt: skip
 
 
+def run_zarr_prediction(args, model: torch.nn.Module, target: str, param_file: Path,
+                        standardisation: tuple[float, float] | None) -> None:  # fmt: skip
+    """Predict INPUT into an OME-Zarr OUTPUT block by block (see :mod:`.blockrun`)."""
+    from .blockrun import run_blockwise
+
+    geometry = net_geometry(model)
+    source = describe_input(args.input, args.level, geometry.n_dim, geometry.n_ch)
+    n_spatial = len(source.voxel_size)
+    tile = choose_tile(args, model, target, param_file, source.open().shape)
+    offset = user_offset(model, n_spatial, args.pad)
+    run_blockwise(args, model, target, param_file, standardisation, source, tile, offset)
+
+
+def net_frame(model: torch.nn.Module, raw_shape: tuple[int, ...], pad: bool) -> tuple[int, ...]:
+    """The output frame along the net's axes (internal order): what a tile can cover."""
+    spatial = dense_output_shape(model, raw_shape, raw_order="xyz", pad_raw=pad)[1:]
+    internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
+    return internal[-net_geometry(model).n_dim :]
+
+
+def choose_tile(args, model: torch.nn.Module, target: str, param_file: Path,
+                raw_shape: tuple[int, ...]) -> tuple[int, ...] | None:  # fmt: skip
+    """``--tile``, else the fastest tile of a short timing cached in the save directory
+    (:mod:`.autotile`), user order; a 2D net on a stack predicts one slice per batch."""
+    n_spatial = len(raw_shape) - 1
+    tile = parse_tile(args.tile, n_spatial, net_geometry(model).n_dim)
+    if tile is not None:
+        return tile
+    frame = net_frame(model, raw_shape, args.pad)
+    tuned = tuned_tile(model, param_file, target=target, method=args.method,
+                       precision=args.precision, max_out=frame)  # fmt: skip
+    if tuned is None:
+        return None
+    if len(tuned) == 3:
+        return user_order(tuned)
+    return (*tuned, 1) if n_spatial == 3 else tuned
+
+
 def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
     """Time the tile ladder, print it, write ``Speed_<name>.csv`` and name the fastest.
 
@@ -292,13 +356,8 @@ def run_profile(args, model: torch.nn.Module, target: str, name: str) -> None:
     max_out = None
     if args.input:
         with contextlib.ExitStack() as stack:
-            geometry = net_geometry(model)
-            data = open_input(args.input, H5Files(stack, None))
-            raw = as_channel_first(data, geometry.n_dim, geometry.n_ch)
-            out_shape = dense_output_shape(model, raw.shape, raw_order="xyz", pad_raw=args.pad)
-        spatial = out_shape[1:]
-        internal = (spatial[2], *spatial[:2]) if len(spatial) == 3 else spatial
-        max_out = internal[-geometry.n_dim :]
+            raw, _ = open_raw(args.input, args.level, H5Files(stack, None), model)
+            max_out = net_frame(model, raw.shape, args.pad)
     device = next(model.parameters()).device
     print(f"Profiling {name} on {device} (method {args.method}, {args.precision}):")
     print(TABLE_HEADER)
@@ -319,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.profile and not (args.input and args.output):
             raise PredictionError("Give INPUT.h5:KEY and OUTPUT.h5[:KEY] (or use --profile).")
+        if not args.profile:
+            check_cluster_options(args)
         param_file = find_param_file(args.model)
         params = load_params(param_file)
         model = build_model_from_params(param_file)
@@ -328,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         model.to(device)
         if args.profile:
             run_profile(args, model, target, model_name(params, param_file))
+        elif Path(args.output).suffix == ".zarr":
+            run_zarr_prediction(args, model, target, param_file, input_standardisation(params))
         else:
             run_prediction(args, model, target, param_file, input_standardisation(params))
     except UserError as exc:

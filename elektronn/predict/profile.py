@@ -85,7 +85,7 @@ def free_memory(device: torch.device) -> int:
 
 def time_tile(
     forward: DenseForward, target: str, tile_in: tuple[int, ...], n_ch: int,
-    device: torch.device, repeats: int, clock: Clock,
+    device: torch.device, repeats: int, clock: Clock, min_seconds: float = MIN_SECONDS,
 ) -> float:  # fmt: skip
     """Best time of one pass over a random tile, after a warm-up pass.
 
@@ -96,7 +96,7 @@ def time_tile(
     tile = np.random.default_rng(0).random((n_ch, *tile_in), dtype=np.float32)
     times: list[float] = []
     total = Stopwatch()
-    while len(times) <= repeats or total() < MIN_SECONDS:
+    while len(times) <= repeats or total() < min_seconds:
         start = clock()
         tile_probabilities(forward, target, tile, device, stack=False)
         if device.type == "cuda":
@@ -116,6 +116,8 @@ def profile_tiles(
     repeats: int = 2,
     clock: Clock = time.perf_counter,
     report: Callable[[str], None] = print,
+    min_seconds: float = MIN_SECONDS,
+    past_peak: float | None = None,
 ) -> list[ProfileRow]:
     """Time dense prediction for a ladder of tile sizes that fit in memory.
 
@@ -129,6 +131,11 @@ def profile_tiles(
         CPU time, which does not depend on other jobs of a shared machine (one thread).
     report
         Called with one line per measured size, so a long profile shows progress.
+    min_seconds
+        Least time spent timing one size (fewer passes for a short timing).
+    past_peak
+        Stop once a size is slower than this fraction of the fastest so far (the speed
+        peaks where the activations still fit the caches); None times the whole ladder.
 
     Returns
     -------
@@ -144,13 +151,16 @@ def profile_tiles(
             if math.prod(tile_in) > limit:
                 break
             try:
-                seconds = time_tile(forward, target, tile_in, geometry.n_ch, device, repeats, clock)
+                seconds = time_tile(forward, target, tile_in, geometry.n_ch, device, repeats,
+                                    clock, min_seconds)  # fmt: skip
             except torch.OutOfMemoryError:
                 break
             tile_out = tuple(g.output_size(n) for g, n in zip(geometry.axes, tile_in))
             rows.append(ProfileRow(tile_in, tile_out, seconds))
             report(format_row(rows[-1]))
             if seconds > MAX_SECONDS_PER_TILE:
+                break
+            if past_peak and rows[-1].voxels_per_s < past_peak * fastest(rows).voxels_per_s:
                 break
     return rows
 

@@ -101,25 +101,3 @@ class StoredVolume:
         """Store ``block`` (``(n_lab, *box)``, internal order) with its corner at ``starts``."""
         stops = [s + n for s, n in zip(starts, block.shape[1:], strict=True)]
         self.array[self.storage_slices(starts, stops)] = self.to_storage(block)
-
-
-class ChannelView:
-    """A single-channel array-like without channel axis, seen with a leading axis of 1.
-
-    Lets an on-disk ``(x, y, z)`` dataset serve as ``(1, x, y, z)`` raw input without
-    reading it into memory.
-    """
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (1, *self.array.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.array.dtype
-
-    def __getitem__(self, index: tuple) -> np.ndarray:
-        return np.asarray(self.array[index[1:]])[None]

@@ -1,0 +1,398 @@
+"""Input and output stores of ``elektronn-predict``: h5, zarr v2/v3 arrays and OME-Zarr images.
+
+Every input is seen in *user order* ``(ch, x, y[, z])`` through an :class:`AxesView`, whatever
+order the store declares: OME-Zarr axes metadata, a zarr v3 array's ``dimension_names``, or
+(h5 and unnamed zarr arrays) the training data's rule, ``(x, y, z)`` or ``(ch, x, y, z)``.
+An :class:`InputSource` is a small picklable description, so Dask workers open the store
+themselves and no array travels through the scheduler.
+
+A ``.zarr`` OUTPUT is an OME-Zarr image (NGFF 0.5, zarr v3) with axes ``(c, [z,] y, x)``,
+``scale`` = the voxel size and ``translation`` = input translation + offset x voxel size, so
+viewers overlay the prediction on the raw data. Its metadata is written by ome-zarr-py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .errors import PredictionError
+
+#: The NGFF axis names a prediction input may have (a channel axis is optional).
+OME_AXES = frozenset("czyx")
+
+#: The output's array (level 0) and its record of finished blocks, inside the image group.
+LEVEL0, DONE = "0", "elektronn-done"
+
+
+class AxesView:
+    """An array whose axes are named (``"czyx"``, ``"zyx"``, ``"xyz"``, ...) seen in user
+    order ``(c, x, y[, z])``; a missing channel axis reads as one of length 1.
+
+    Boxes are read and written with the storage's own axis order, so only the box moves.
+    """
+
+    def __init__(self, array: Any, axes: str) -> None:
+        self.array, self.axes = array, axes
+        self.names = "c" + "".join(a for a in "xyz" if a in axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(
+            1 if n not in self.axes else int(self.array.shape[self.axes.index(n)])
+            for n in self.names
+        )
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.array.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.names)
+
+    def _stored_index(self, index: tuple) -> tuple:
+        return tuple(index[self.names.index(a)] for a in self.axes)
+
+    def _to_stored(self) -> tuple[int, ...]:
+        """Axis permutation user order -> storage order (over the stored axes only)."""
+        kept = [n for n in self.names if n in self.axes]
+        return tuple(kept.index(a) for a in self.axes)
+
+    def __getitem__(self, index: tuple) -> np.ndarray:
+        block = np.asarray(self.array[self._stored_index(index)])
+        kept = [n for n in self.names if n in self.axes]
+        block = np.transpose(block, [self.axes.index(n) for n in kept])
+        return block if "c" in self.axes else block[None]
+
+    def __setitem__(self, index: tuple, value: np.ndarray) -> None:
+        value = value if "c" in self.axes else value[0]
+        self.array[self._stored_index(index)] = np.transpose(value, self._to_stored())
+
+
+def plain_axes(ndim: int, n_dim: int, n_ch: int) -> str:
+    """Axis names of an array without axis metadata: the training data's rule.
+
+    3 axes are (x, y, z), never (ch, x, y); a 2D net also takes one image (x, y).
+    """
+    if ndim == 4:
+        return "cxyz"
+    if ndim == 3 and n_ch == 1:
+        return "xyz"
+    if ndim == 2 and n_dim == 2:
+        return "xy"
+    layouts = "(x, y), (x, y, z) or (ch, x, y, z)" if n_dim == 2 else "(x, y, z) or (ch, x, y, z)"
+    raise PredictionError(
+        f"The input has {ndim} axes and no axis names, but a {n_dim}D net with {n_ch} "
+        f"channel(s) reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
+    )
+
+
+def is_zarr(path: Path) -> bool:
+    return path.suffix in (".zarr", ".n5") or path.is_dir()
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """Where the input lives and how its axes are named; picklable, opened by each worker.
+
+    Attributes
+    ----------
+    path, key
+        The h5 file or zarr store and the dataset / array inside it (None: the store itself).
+    axes
+        Stored axis names, e.g. ``"czyx"`` (OME-Zarr) or ``"xyz"`` (h5).
+    voxel_size, translation
+        Physical voxel size and origin in user order (x, y[, z]), from OME metadata (else 1, 0).
+    """
+
+    path: str
+    key: str | None
+    axes: str
+    voxel_size: tuple[float, ...]
+    translation: tuple[float, ...]
+
+    def open(self) -> AxesView:
+        """The input in user order ``(c, x, y[, z])`` (h5 files stay open in this process)."""
+        return AxesView(open_array(Path(self.path), self.key), self.axes)
+
+
+_H5_FILES: dict[tuple[str, int], h5py.File] = {}
+
+
+def open_array(path: Path, key: str | None) -> Any:
+    """The array ``key`` of an h5 file or zarr store, read-only."""
+    if is_zarr(path):
+        node = open_zarr_node(path, key)
+        if not hasattr(node, "shape"):
+            names = ", ".join(repr(k) for k in node.keys()) or "none"
+            raise PredictionError(
+                f"'{path}{':' + key if key else ''}' is a zarr group, not an array, and has no "
+                f"OME-Zarr multiscales metadata; name the array as INPUT.zarr:KEY "
+                f"(its members: {names})."
+            )
+        return node
+    handle = _H5_FILES.get((str(path), os.getpid()))
+    if handle is None:
+        handle = _H5_FILES[str(path), os.getpid()] = h5py.File(path, "r")
+    return handle[key]
+
+
+def open_zarr_node(path: Path, key: str | None, mode: str = "r") -> Any:
+    """A zarr group or array (``key`` inside the store), with a readable error."""
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode=mode)
+        return node[key] if key else node
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise PredictionError(
+            f"The zarr store '{path}' has no array or group '{key or '/'}' ({exc})."
+        ) from None
+
+
+def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSource:
+    """An OME-Zarr image's level ``level``, its axes, voxel size and translation.
+
+    The metadata is parsed and validated by ome-zarr-models (NGFF 0.4 and 0.5).
+    """
+    from ome_zarr_models import open_ome_zarr
+
+    where = f"{path}{':' + key if key else ''}"
+    try:
+        image = open_ome_zarr(group)
+        attributes = image.attributes
+        multiscale = getattr(attributes, "ome", attributes).multiscales[0]  # 0.5 / 0.4
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise PredictionError(
+            f"The input '{where}' has OME-Zarr multiscales metadata that does not validate as "
+            f"an NGFF 0.4/0.5 image: {str(exc).splitlines()[0]}"
+        ) from None
+    axes = "".join(a.name.lower() for a in multiscale.axes)
+    if not (set(axes) <= OME_AXES and {"x", "y"} <= set(axes) and len(set(axes)) == len(axes)):
+        raise PredictionError(
+            f"The OME-Zarr input '{where}' has axes ({', '.join(axes)}), but prediction reads "
+            f"images with the axes x, y and optionally z and c (channel), no t or others. "
+            f"Select the time point or position into an image of its own."
+        )
+    if not 0 <= level < len(multiscale.datasets):
+        raise PredictionError(
+            f"--level {level}: the OME-Zarr input '{where}' has levels 0..."
+            f"{len(multiscale.datasets) - 1}."
+        )
+    dataset = multiscale.datasets[level]
+    scale, translation = level_transform(dataset.coordinateTransformations, len(axes))
+    spatial = [axes.index(a) for a in "xyz" if a in axes]
+    array_key = f"{key.rstrip('/')}/{dataset.path}" if key else dataset.path
+    return InputSource(str(path), array_key, axes, tuple(scale[i] for i in spatial),
+                       tuple(translation[i] for i in spatial))  # fmt: skip
+
+
+def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float], list[float]]:
+    """``scale`` and ``translation`` per axis of one level (identity where absent)."""
+    scale, translation = [1.0] * n_axes, [0.0] * n_axes
+    for t in transforms:
+        if t.type == "scale" and getattr(t, "scale", None) is not None:
+            scale = [float(v) for v in t.scale]
+        elif t.type == "translation" and getattr(t, "translation", None) is not None:
+            translation = [float(v) for v in t.translation]
+    return scale, translation
+
+
+def is_ome_group(node: Any) -> bool:
+    attrs = dict(getattr(node, "attrs", {}))
+    return "multiscales" in attrs or "multiscales" in attrs.get("ome", {})
+
+
+def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int) -> InputSource:
+    """Describe INPUT (h5 ``file.h5:key``, a zarr array, or an OME-Zarr image)."""
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        node = open_zarr_node(path, key)
+        if is_ome_group(node):
+            return ome_source(path, key, node, level)
+        array = open_array(path, key)
+        names = getattr(getattr(array, "metadata", None), "dimension_names", None)
+        if names and all(names) and set("".join(names).lower()) <= OME_AXES:
+            axes = "".join(n.lower() for n in names)
+        else:
+            axes = plain_axes(array.ndim, n_dim, n_ch)
+        return plain_source(path, key, axes)
+    raise PredictionError(f"'{path}' is not a zarr store.")
+
+
+def plain_source(path: Path, key: str | None, axes: str) -> InputSource:
+    """An input without physical metadata: voxel size 1, origin 0."""
+    n = sum(a in axes for a in "xyz")
+    return InputSource(str(path), key, axes, (1.0,) * n, (0.0,) * n)
+
+
+def output_axes(n_spatial: int) -> str:
+    """Stored axes of the OME-Zarr output: ``czyx`` (3D) or ``cyx`` (2D), NGFF's order."""
+    return "czyx" if n_spatial == 3 else "cyx"
+
+
+@dataclass(frozen=True)
+class OutputStore:
+    """The OME-Zarr output image: level 0 seen in user order, and its done record."""
+
+    path: str
+    axes: str
+
+    def level0(self) -> AxesView:
+        return AxesView(open_zarr_node(Path(self.path), LEVEL0, mode="r+"), self.axes)
+
+    def done(self, mode: str = "r+") -> Any:
+        """One uint8 per block (1 = its data is written), one chunk per block."""
+        return open_zarr_node(Path(self.path), DONE, mode=mode)
+
+
+def stored_order(user: Sequence[Any], axes: str) -> tuple[Any, ...]:
+    """Per-axis values in user order ``(c, x, y[, z])`` -> the store's ``axes`` order."""
+    names = "c" + "xyz"[: len(user) - 1]
+    return tuple(user[names.index(a)] for a in axes)
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What the output image must be: checked against an existing store before resuming.
+
+    ``shape`` and ``block`` are in user order ``(c, x, y[, z])``; ``voxel_size`` and
+    ``translation`` (of level 0) per spatial axis in user order.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    block: tuple[int, ...]
+    grid: tuple[int, ...]
+    voxel_size: tuple[float, ...]
+    translation: tuple[float, ...]
+    settings: dict
+
+    @property
+    def axes(self) -> str:
+        return output_axes(len(self.shape) - 1)
+
+
+def create_output_store(path: Path, plan: OutputPlan) -> OutputStore:
+    """A new OME-Zarr image (zarr v3, NGFF 0.5) for ``plan``; chunks are the blocks."""
+    import zarr
+
+    axes = plan.axes
+    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    root.create_array(
+        LEVEL0, shape=stored_order(plan.shape, axes), chunks=stored_order(plan.block, axes),
+        dtype=plan.dtype, fill_value=0, dimension_names=list(axes),
+    )  # fmt: skip
+    root.create_array(DONE, shape=plan.grid, chunks=(1,) * len(plan.grid), dtype="uint8",
+                      fill_value=0)  # fmt: skip
+    write_ome_metadata(root, plan, levels=1)
+    root.attrs["elektronn"] = plan.settings
+    return OutputStore(str(path), axes)
+
+
+def write_ome_metadata(root: Any, plan: OutputPlan, levels: int) -> None:
+    """NGFF multiscales metadata through ome-zarr-py: named, typed axes, scale, translation.
+
+    Level ``k`` is down-sampled 2^k times in y and x (the mean of 2 x 2 voxels, whose centre
+    lies half a voxel further), like ome-zarr-py's own scaler.
+    """
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_multiscales_metadata
+
+    axes = plan.axes
+    datasets = []
+    for k in range(levels):
+        factor = [1.0] + [2.0**k if a in "xy" else 1.0 for a in "xyz"[: len(plan.voxel_size)]]
+        size = [1.0, *plan.voxel_size]
+        origin = [0.0, *plan.translation]
+        shift = [o + (f - 1) / 2 * s for o, f, s in zip(origin, factor, size)]
+        datasets.append({"path": str(k), "coordinateTransformations": [
+            {"type": "scale", "scale": list(stored_order([s * f for s, f in zip(size, factor)],
+                                                         axes))},
+            {"type": "translation", "translation": list(stored_order(shift, axes))},
+        ]})  # fmt: skip
+    ome_axes = [{"name": a, "type": "channel" if a == "c" else "space"} for a in axes]
+    write_multiscales_metadata(root, datasets, fmt=FormatV05(), axes=ome_axes, name="prob")
+
+
+def open_output_store(path: Path, plan: OutputPlan) -> OutputStore:
+    """The existing output image, refused when it was made for another prediction."""
+    import zarr
+
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        array, done = root[LEVEL0], root[DONE]
+        settings = dict(root.attrs.get("elektronn", {}))
+    except (KeyError, FileNotFoundError, ValueError, TypeError):
+        raise PredictionError(
+            f"OUTPUT '{path}' exists but is not an elektronn prediction store (no '{LEVEL0}' "
+            f"and '{DONE}' arrays). Use --overwrite to replace it, or choose a new OUTPUT."
+        ) from None
+    found = dict(shape=tuple(array.shape), dtype=str(array.dtype), chunks=tuple(array.chunks),
+                 blocks=tuple(done.shape), **settings)  # fmt: skip
+    wanted = dict(shape=stored_order(plan.shape, plan.axes), dtype=plan.dtype,
+                  chunks=stored_order(plan.block, plan.axes), blocks=plan.grid,
+                  **plan.settings)  # fmt: skip
+    differ = [k for k in wanted if normalised(found.get(k)) != normalised(wanted[k])]
+    if differ:
+        what = "; ".join(f"{k} {found.get(k)!r} (now {wanted[k]!r})" for k in differ)
+        raise PredictionError(
+            f"OUTPUT '{path}' exists from another prediction: {what}. Resuming would mix "
+            f"the two; use --overwrite to start afresh, or choose a new OUTPUT."
+        )
+    return OutputStore(str(path), plan.axes)
+
+
+def normalised(value: Any) -> Any:
+    """Tuples and lists compare alike (zarr attributes come back as lists)."""
+    if isinstance(value, (list, tuple)):
+        return [normalised(v) for v in value]
+    return value
+
+
+def write_pyramid(store: OutputStore, plan: OutputPlan, levels: int) -> None:
+    """Levels 1..``levels``: each the 2 x 2 mean in y and x of the one before, chunk by
+    chunk (so memory stays at a few chunks), then the metadata naming all levels."""
+    import zarr
+
+    root = zarr.open_group(store.path, mode="r+")
+    source = root[LEVEL0]
+    for k in range(1, levels + 1):
+        shape = tuple(-(-n // 2) if a in "xy" else n for n, a in zip(source.shape, store.axes))
+        target = root.create_array(str(k), shape=shape, chunks=source.chunks, dtype=source.dtype,
+                                   fill_value=0, dimension_names=list(store.axes),
+                                   overwrite=True)  # fmt: skip
+        for box in chunk_boxes(shape, source.chunks):
+            wide = tuple(slice(2 * s.start, 2 * s.stop) if a in "xy" else s
+                         for s, a in zip(box, store.axes))  # fmt: skip
+            target[box] = halve_yx(np.asarray(source[wide]), store.axes, target.dtype)
+        source = target
+    write_ome_metadata(root, plan, levels=levels + 1)
+
+
+def chunk_boxes(shape: Sequence[int], chunks: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+    """The chunk grid of an array as boxes (clipped at its end)."""
+    ranges = [range(0, n, c) for n, c in zip(shape, chunks, strict=True)]
+    for starts in itertools.product(*ranges):
+        yield tuple(slice(s, min(s + c, n)) for s, c, n in zip(starts, chunks, shape))
+
+
+def halve_yx(block: np.ndarray, axes: str, dtype: np.dtype) -> np.ndarray:
+    """Mean of 2 x 2 voxels in y and x (an odd edge repeats its last voxel)."""
+    out = block.astype(np.float32)
+    for axis in (axes.index("y"), axes.index("x")):
+        if out.shape[axis] % 2:
+            edge = np.take(out, [-1], axis=axis)
+            out = np.concatenate([out, edge], axis=axis)
+        pairs = out.shape[axis] // 2
+        out = out.reshape(*out.shape[:axis], pairs, 2, *out.shape[axis + 1 :]).mean(axis + 1)
+    return np.rint(out).astype(dtype) if np.dtype(dtype).kind == "u" else out.astype(dtype)
