@@ -12,7 +12,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-import torch
 import zarr
 from test_predict_cli import save_run, tiny_net
 
@@ -23,12 +22,7 @@ from elektronn.predict.stores import DONE, AxesView
 distributed = pytest.importorskip("dask.distributed")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

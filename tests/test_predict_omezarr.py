@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 import zarr
 from ome_zarr.format import FormatV05
 from ome_zarr.io import parse_url
@@ -15,13 +14,7 @@ from test_predict_cli import save_run, tiny_net
 from elektronn.predict import predict_dense
 from elektronn.predict.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ome_image(path, zyx, axes="zyx", voxel=(50.0, 4.0, 4.0)):
