@@ -95,7 +95,8 @@ def test_elektronn_predict_reads_the_package(package, sample, tmp_path):
         argv = [str(model_arg), f"{sample[0]}:raw", str(tmp_path / f"{name}.h5"), "--gpu=false"]
         assert predict_main(argv) == 0
     with h5py.File(tmp_path / "zip.h5") as a, h5py.File(tmp_path / "param.h5") as b:
-        np.testing.assert_array_equal(a["prob"][()], b["prob"][()])
+        # the tiles may differ (the default tile is timed per save directory): fp32 tolerance
+        np.testing.assert_allclose(a["prob"][()], b["prob"][()], atol=1e-6, rtol=0)
 
 
 def test_param_file_zip_fine_tunes(package, tmp_path, tiny_data):
