@@ -125,18 +125,58 @@ def pooled_size(size: int, f: int, p: int, mfp: bool) -> int | None:
     return out // p if out % p == 0 else None
 
 
+def _walk_layers(
+    size: int, filters: Sequence[int], pools: Sequence[int], mfp: Sequence[bool]
+) -> tuple[list[tuple[int, int]], int]:
+    """Per layer ``(unpooled, pooled)`` lengths up to the first layer ``size`` does not fit.
+
+    Returns the lengths and the index of that layer (``len(filters)`` when all fit), so that
+    both the list of valid sizes and the error for an invalid one come from the same walk.
+    """
+    sizes: list[tuple[int, int]] = []
+    for layer, (f, p, m) in enumerate(zip(filters, pools, mfp)):
+        pooled = pooled_size(size, f, p, m)
+        if pooled is None:
+            return sizes, layer
+        sizes.append((size - f + 1, pooled))
+        size = pooled
+    return sizes, len(sizes)
+
+
 def layer_sizes(
     size: int, filters: Sequence[int], pools: Sequence[int], mfp: Sequence[bool]
 ) -> LayerSizes | None:
     """Per layer ``(unpooled, pooled)`` lengths on one axis, or None if ``size`` is invalid."""
-    sizes = []
-    for f, p, m in zip(filters, pools, mfp):
-        pooled = pooled_size(size, f, p, m)
-        if pooled is None:
-            return None
-        sizes.append((size - f + 1, pooled))
-        size = pooled
-    return tuple(sizes)
+    sizes, failed = _walk_layers(size, filters, pools, mfp)
+    return tuple(sizes) if failed == len(filters) else None
+
+
+def _misfit_message(
+    size: int, filters: tuple[int, ...], pools: tuple[int, ...], mfp: tuple[bool, ...], axis: int
+) -> str:
+    """Why ``size`` is no valid input on one axis: the failing layer and the nearest valid sizes."""
+    sizes, layer = _walk_layers(size, filters, pools, mfp)
+    length = sizes[-1][1] if sizes else size
+    f, p = filters[layer], pools[layer]
+    near = _valid_near(valid_input_sizes(filters, pools, mfp), size)
+    if length - f + 1 < 1:
+        return (
+            f"conv layer {layer}: input length {length} along spatial axis {axis} is smaller "
+            f"than the filter ({f}); the input ({size}) is too small for this net (valid input "
+            f"sizes near it: {near})."
+        )
+    out = length - f + 1
+    if mfp[layer]:
+        return (
+            f"MFP: conv layer {layer} outputs length {out} along spatial axis {axis}, but max "
+            f"fragment pooling by {p} needs (length + 1) divisible by {p}. The input ({size}) is "
+            f"not an MFP-valid size: use fov - 1 + k*stride per axis (k >= 1), e.g. {near}."
+        )
+    return (
+        f"conv layer {layer}: the conv output has length {out} along spatial axis {axis}, which "
+        f"is not divisible by the pooling factor {p}. The input ({size}) is not a valid input of "
+        f"this net; use one that the architecture calculator lists (near it: {near})."
+    )
 
 
 @lru_cache(maxsize=256)
@@ -327,24 +367,53 @@ class Architecture:
         """Voxels predicted by one forward pass, after reassembling MFP fragments."""
         return prod(self.dense_output_shape)
 
-    def label_patch_shape(self, strided: bool) -> tuple[int, ...]:
-        """Shape of the labels cut for one input patch in img-img training (reference §2.3).
+    def layer_shapes_for(
+        self, input_shape: Sequence[int], mfp: bool | None = None
+    ) -> tuple[LayerSizes, ...]:
+        """Per conv layer, per axis ``(unpooled, pooled)`` lengths of any input shape.
+
+        The net checks every input here, so that a size the layers cannot take is refused with
+        the failing layer named instead of being cropped silently by torch's pooling (which
+        would misalign outputs and labels).
 
         Parameters
         ----------
-        strided
-            True when training without MFP: the output has stride S, so the labels are
-            subsampled ``[::S]``. The patch ``(n - 1) * S + 1`` then gives exactly n labels.
+        input_shape
+            Spatial input shape in internal order.
+        mfp
+            None: the layers' own MFP flags; True / False: MFP in every pooling layer or none
+            (dense prediction runs MFP on a net trained without it).
 
-        Returns
-        -------
-        tuple of int
-            ``input_shape - 2 * int_offset``, or its length after ``[::S]`` if strided.
+        Raises
+        ------
+        ArchitectureError
+            Naming the layer and axis where the input does not fit, and valid sizes near it.
         """
-        full = tuple(p - 2 * o for p, o in zip(self.input_shape, self.int_offset))
-        if not strided:
-            return full
-        return tuple((n - 1) // s + 1 for n, s in zip(full, self.stride))
+        flags = self.mfp if mfp is None else (bool(mfp),) * len(self.mfp)
+        if len(input_shape) != self.n_dim:
+            raise ArchitectureError(
+                f"The input has the spatial shape {tuple(input_shape)}, but this is a "
+                f"{self.n_dim}D net: it needs {self.n_dim} spatial axes."
+            )
+        per_axis = []
+        for axis, size in enumerate(input_shape):
+            fa, pa = tuple(f[axis] for f in self.filters), tuple(p[axis] for p in self.pool)
+            sizes = layer_sizes(int(size), fa, pa, flags)
+            if sizes is None:
+                raise ArchitectureError(_misfit_message(int(size), fa, pa, flags, axis))
+            per_axis.append(sizes)
+        return tuple(tuple(a[i] for a in per_axis) for i in range(len(self.filters)))
+
+    def output_shape_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
+        """Spatial output of the conv layers (per MFP fragment) for any valid input shape.
+
+        Raises
+        ------
+        ArchitectureError
+            As :meth:`layer_shapes_for`.
+        """
+        layers = self.layer_shapes_for(input_shape, mfp)
+        return tuple(p for _, p in layers[-1]) if layers else tuple(int(n) for n in input_shape)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for storing in parameter files."""
@@ -423,15 +492,19 @@ def layer_param_counts(
     return counts
 
 
-def param_count(
-    arch: Architecture,
-    n_ch: int,
-    nof_filters: Sequence[int],
-    mlp_layers: Sequence[int],
-    n_lab: int,
-) -> int:
-    """Total number of trainable parameters (see :func:`layer_param_counts`)."""
-    return sum(c for _, c in layer_param_counts(arch, n_ch, nof_filters, mlp_layers, n_lab))
+def label_patch_shape(
+    input_shape: Sequence[int], int_offset: Sequence[int], stride: Sequence[int] | None = None
+) -> tuple[int, ...]:
+    """Shape of the labels cut for one input patch in img-img training (reference §2.3).
+
+    ``input_shape - 2 * int_offset`` per axis. With ``stride`` (training without MFP: the
+    output has stride S) the labels are subsampled ``[::S]``, giving ``ceil(n / S)``; the
+    patch ``(n - 1) * S + 1`` then gives exactly n labels.
+    """
+    full = tuple(int(p) - 2 * int(o) for p, o in zip(input_shape, int_offset, strict=True))
+    if stride is None:
+        return full
+    return tuple((n - 1) // int(s) + 1 for n, s in zip(full, stride, strict=True))
 
 
 def ram_estimate_bytes(n_image_voxels: int, n_label_voxels: int) -> int:
@@ -521,12 +594,49 @@ def compute_architecture(
         if desired_input is None
         else to_internal_order(desired_input, n_dim, "desired_input")
     )
+    return _architecture(
+        n_dim, f_int, p_int, mfp_t, desired, force_center, border_mode, (filters, pool)
+    )
+
+
+def arch_from_layers(
+    n_dim: int,
+    filters: tuple[tuple[int, ...], ...],
+    pool: tuple[tuple[int, ...], ...],
+    mfp: bool,
+    input_shape: Sequence[int] | None,
+) -> Architecture:
+    """The geometry of a built net from its per-layer values, already in internal order.
+
+    The net (``ElektronnNet.arch``) and dense prediction use this, so that they size their
+    inputs, outputs and MFP fragments with the same rule as the config checks.
+    ``input_shape`` None chooses the largest valid input, as ``desired_input=None`` does.
+    """
+    desired = (None,) * n_dim if input_shape is None else tuple(int(n) for n in input_shape)
+    return _architecture(n_dim, filters, pool, (bool(mfp),) * len(filters), desired)
+
+
+def _architecture(
+    n_dim: int,
+    filters: tuple[tuple[int, ...], ...],
+    pool: tuple[tuple[int, ...], ...],
+    mfp: tuple[bool, ...],
+    desired: tuple[int | None, ...],
+    force_center: bool = False,
+    border_mode: str | None = None,
+    user_values: tuple[Sequence, Sequence] | None = None,
+) -> Architecture:
+    """Run the per-axis calculation on internal-order layers and assemble the result.
+
+    ``user_values`` are the options 'filters' and 'pool' as the user wrote them, for messages.
+    """
     messages: list[str] = []
     axes = []
+    named = user_values or (filters, pool)
     for ax, name in enumerate(axis_names(n_dim)):
-        fa, pa = tuple(f[ax] for f in f_int), tuple(p[ax] for p in p_int)
-        _check_centred(field_of_view(fa, pa), name, force_center, messages, filters, pool)
-        axes.append(_compute_axis(fa, pa, mfp_t, desired[ax], name, border_mode, messages))
+        fa, pa = tuple(f[ax] for f in filters), tuple(p[ax] for p in pool)
+        _check_centred(field_of_view(fa, pa), name, force_center, messages, *named)
+        axes.append(_compute_axis(fa, pa, mfp, desired[ax], name, border_mode, messages))
     return Architecture(
         n_dim=n_dim,
         input_shape=tuple(a.input_size for a in axes),
@@ -538,33 +648,9 @@ def compute_architecture(
         mfp_stride=tuple(a.mfp_stride for a in axes),
         dense_output_shape=tuple(a.output_size * a.mfp_stride for a in axes),
         valid_inputs=tuple(a.valid for a in axes),
-        filters=f_int,
-        pool=p_int,
-        mfp=mfp_t,
+        filters=filters,
+        pool=pool,
+        mfp=mfp,
         layer_shapes=tuple(tuple(a.layers[i] for a in axes) for i in range(len(filters))),
         messages=tuple(messages),
-    )
-
-
-def valid_size_at_least(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
-    """Smallest valid input ≥ ``shape`` per axis, e.g. to pad an image up to a usable tile.
-
-    Clamped to the largest valid size (below :data:`MAX_INPUT`) where ``shape`` exceeds it,
-    so a caller that tiles a large image gets its largest possible tile.
-    """
-    return tuple(
-        next((v for v in valid if v >= s), valid[-1])
-        for valid, s in zip(arch.valid_inputs, shape, strict=True)
-    )
-
-
-def valid_size_at_most(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
-    """Largest valid input ≤ ``shape`` per axis, e.g. the biggest tile that fits an image.
-
-    Clamped to the smallest valid size where ``shape`` is below it (the caller must then pad),
-    which is the same rule as for a too small ``desired_input``.
-    """
-    return tuple(
-        max((v for v in valid if v <= s), default=valid[0])
-        for valid, s in zip(arch.valid_inputs, shape, strict=True)
     )

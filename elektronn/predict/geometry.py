@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..net.mfp import fov_and_stride
 from .errors import PredictionError
 
 
@@ -102,7 +101,7 @@ class NetGeometry:
 def net_geometry(model: Any) -> NetGeometry:
     """The dense-prediction geometry of an :class:`~elektronn.net.model.ElektronnNet`.
 
-    FOV and stride come from :func:`elektronn.net.mfp.fov_and_stride`, the function that
+    FOV and stride come from the net's architecture calculator (``model.arch``), which also
     defines which inputs :func:`~elektronn.net.mfp.mfp_forward` accepts, so every tile
     this module sizes is one MFP can run.
 
@@ -117,6 +116,6 @@ def net_geometry(model: Any) -> NetGeometry:
             "patch (img-scalar / vect-scalar), so it cannot predict a dense probability map. "
             "Dense prediction needs an img-img net, whose output layer is convolutional."
         )
-    fov, stride = fov_and_stride(model.conv_blocks)
+    fov, stride = model.arch.fov, model.arch.stride
     axes = tuple(AxisGeometry(f, s) for f, s in zip(fov, stride, strict=True))
     return NetGeometry(axes, model.n_ch, model.n_lab)
