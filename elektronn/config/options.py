@@ -95,6 +95,15 @@ OPTIONS: tuple[Option, ...] = (
        "'max' or 'maxabs' (max of absolute values, sign kept); global or per conv layer."),
     _O("MFP", [], ("list", "bool", "int"), "!", NETWORK,
        "Max fragment pooling per conv layer; only for prediction, [] disables it."),
+    _O("architecture", "cnn", ("str",), "$", NETWORK,
+       "'cnn' (conv layers + pooling) or 'unet' (valid U-Net; filters/pool/nof_filters per "
+       "level, last pool 1)."),
+    _O("unet_n_convs", 2, ("int",), "$", NETWORK,
+       "U-Net: valid convolutions per level (encoder and decoder)."),
+    _O("unet_upsampling", "transposed", ("str",), "$", NETWORK,
+       "U-Net up-sampling: 'transposed' (convolution) or 'nearest' (+ 1x1 convolution)."),
+    _O("unet_batch_norm", False, ("bool",), "$", NETWORK,
+       "U-Net: batch norm after each conv (running statistics in eval: tiles stay exact)."),
     # MLP and others
     _O("rnn_layer_kwargs", None, ("dict", "None"), "$", MLP,
        "dict(n_hid=..., activation_func='tanh') adds a recurrent layer before the MLP "
@@ -139,6 +148,13 @@ OPTIONS: tuple[Option, ...] = (
        "Training with lazy annotations (per-cube 'info' dataset in the label files)."),
     _O("warp_on", False, ("bool", "float"), "!", IMAGES,
        "Random warping of training patches: True, or the fraction of patches to warp."),
+    _O("elastic_deform", False, ("bool", "float"), "$", IMAGES,
+       "Elastic deformation of training patches (composed with the warp): True or a fraction."),
+    _O("elastic_spacing", [32, 32, 4], ("int", "float", "list"), "$", IMAGES,
+       "Elastic control-grid spacing in voxels, scalar or (x,y[,z]); z-aware for anisotropy."),
+    _O("elastic_strength", 3.0, ("int", "float", "list"), "$", IMAGES,
+       "Elastic in-plane displacement (standard deviation per control point) in voxels, "
+       "scalar or (x,y)."),
     _O("border_mode", "crop", ("str",), "!", IMAGES,
        "img-scalar images of invalid size: 'crop', 'keep', '0-pad', 'c-pad', 'mirror' or "
        "'reject'."),

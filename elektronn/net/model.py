@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..arch import Architecture, arch_from_layers
 from .layers import ConvBlock, Perceptron, RecurrentLayer
 from .mfp import mfp_forward
+from .unet import UNet
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class NetSpec:
     mfp
         ``forward`` uses Max Fragment Pooling in every pooling layer and returns the dense
         output (training with ``MFP``: the data then gives unstrided labels).
+    architecture
+        ``'cnn'`` (:class:`ElektronnNet`) or ``'unet'`` (:class:`~.unet.UNet`; ``filters``,
+        ``pool``, ``nof_filters`` and ``activation_func`` are then per level).
+    unet_n_convs, unet_upsampling, unet_batch_norm
+        U-Net only: valid convolutions per level, ``'transposed'`` or ``'nearest'``, batch norm.
     """
 
     n_ch: int
@@ -67,6 +73,10 @@ class NetSpec:
     rnn_layer_kwargs: dict[str, Any] | None
     input_shape: tuple[int, ...] | None
     mfp: bool = False
+    architecture: str = "cnn"
+    unet_n_convs: int = 2
+    unet_upsampling: str = "transposed"
+    unet_batch_norm: bool = False
 
     @property
     def n_conv(self) -> int:
@@ -125,6 +135,10 @@ class NetSpec:
                 f"'dropout_rates' has {len(self.dropout_rates)} entries for {n_layers} layers "
                 f"(conv + MLP); give one per layer or []."
             )
+        if self.architecture == "unet" and (self.mfp or not self.conv_output):
+            raise ValueError(
+                "A U-Net has a dense conv output: it takes neither MFP nor MLP / RNN layers."
+            )
         if self.mfp and not self.conv_output:
             raise ValueError("MFP needs a net with a conv output (img-img, no MLP layers).")
         if not self.conv_output and self.input_shape is None:
@@ -162,9 +176,22 @@ def spec_from_config(config: Any, n_ch: int, n_lab: int, example_shape=None) -> 
         rnn_layer_kwargs=dict(config.rnn_layer_kwargs) if config.rnn_layer_kwargs else None,
         input_shape=input_shape,
         mfp=mfp_in_training(getattr(config, "MFP", None), pool),
+        **unet_options(config),
     )
     spec.check()
     return spec
+
+
+def unet_options(config: Any) -> dict[str, Any]:
+    """The U-Net fields of a :class:`NetSpec` (nothing for a CNN, so CNN specs stay as before)."""
+    if config.architecture != "unet":
+        return {}
+    return {
+        "architecture": "unet",
+        "unet_n_convs": int(config.unet_n_convs),
+        "unet_upsampling": config.unet_upsampling,
+        "unet_batch_norm": bool(config.unet_batch_norm),
+    }
 
 
 def mfp_in_training(mfp: list[bool] | None, pool: tuple[tuple[int, ...], ...]) -> bool:
@@ -300,7 +327,12 @@ class ElektronnNet(nn.Module):
         return self.strided_forward(x)
 
 
-def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> ElektronnNet:
+def net_from_spec(spec: NetSpec) -> nn.Module:
+    """The net a spec describes: an :class:`ElektronnNet` (CNN) or a :class:`~.unet.UNet`."""
+    return UNet(spec) if spec.architecture == "unet" else ElektronnNet(spec)
+
+
+def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> nn.Module:
     """Build the net that a (normalised) config describes.
 
     Parameters
@@ -321,4 +353,4 @@ def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> Elekt
     ValueError
         For inconsistent options (with the option named) or input shapes the layers cannot take.
     """
-    return ElektronnNet(spec_from_config(config, n_ch, n_lab, example_shape))
+    return net_from_spec(spec_from_config(config, n_ch, n_lab, example_shape))
