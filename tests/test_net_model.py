@@ -36,7 +36,6 @@ def config(**options) -> SimpleNamespace:
         target="nll",
         rnn_layer_kwargs=None,
         MFP=[],
-        architecture="cnn",
     )
     values.update(options)
     return SimpleNamespace(**values)

@@ -183,8 +183,11 @@ def spec_from_config(config: Any, n_ch: int, n_lab: int, example_shape=None) -> 
 
 
 def unet_options(config: Any) -> dict[str, Any]:
-    """The U-Net fields of a :class:`NetSpec` (nothing for a CNN, so CNN specs stay as before)."""
-    if config.architecture != "unet":
+    """The U-Net fields of a :class:`NetSpec` (nothing for a CNN, so CNN specs stay as before).
+
+    Configs made before the option existed (and stand-ins without it) describe CNNs.
+    """
+    if getattr(config, "architecture", "cnn") != "unet":
         return {}
     return {
         "architecture": "unet",
