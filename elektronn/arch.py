@@ -932,11 +932,14 @@ def unet_from_layers(
         fa, pa = tuple(f[ax] for f in filters), tuple(p[ax] for p in pool)
         valid = unet_valid_sizes(fa, pa, n_convs)
         if not valid:
+            probe = desired[ax] or MAX_INPUT - 1
+            level = unet_axis_sizes(probe, fa, pa, n_convs)[1]
             raise ArchitectureError(
                 f"No input size below {MAX_INPUT} fits the U-Net on axis {name} (filters "
-                f"{list(fa)}, pool {list(pa)}, {n_convs} convs per level): some level always "
-                f"ends below 1 voxel, pools a length its factor does not divide, or needs an "
-                f"odd skip crop. Change 'filters', 'pool' or 'unet_n_convs'."
+                f"{list(fa)}, pool {list(pa)}, {n_convs} convs per level): for the input "
+                f"{probe}, level {level} fails; some level always ends below 1 voxel, pools a "
+                f"length its factor does not divide, or needs an odd skip crop. Change "
+                f"'filters', 'pool' or 'unet_n_convs'."
             )
         size = choose_input_size(valid, desired[ax], name, None, messages)
         sizes, _ = unet_axis_sizes(size, fa, pa, n_convs)

@@ -93,7 +93,7 @@ def test_an_invalid_input_names_the_level_and_valid_sizes():
 def test_bad_unet_options_are_explained():
     with pytest.raises(ArchitectureError, match="last U-Net level"):
         compute_unet_architecture([3, 3], [2, 2], 100, 2)
-    with pytest.raises(ArchitectureError, match="No input size below"):
+    with pytest.raises(ArchitectureError, match="No input size below.*input 100, level 0 fails"):
         compute_unet_architecture([3, 2], [3, 1], 100, 2, n_convs=1)  # crops always 3
     with pytest.raises(ArchitectureError, match="unet_upsampling"):
         compute_unet_architecture([3, 3], [2, 1], 100, 2, upsampling="bilinear")
