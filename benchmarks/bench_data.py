@@ -4,9 +4,11 @@ Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke
 
 1. patches/s and Mvox/s on one core (``torch.set_num_threads(1)``) for a 3D patch (7,127,127)
    and a 2D patch 256×256 with warping on: the warp alone (coordinates, bounding box,
-   resampling of image and labels), whole ``getbatch`` calls (sampling, warp, flips, grey
-   augmentation), and ``scipy.ndimage.map_coordinates`` (order=1 image, order=0 labels) on the
-   *same* coordinates, precomputed outside the timing -- so the ratio is conservative;
+   resampling of image and labels), the warp composed with elastic deformation (the random
+   B-spline field included; goal >= 0.8x the warp alone), whole ``getbatch`` calls (sampling,
+   warp, flips, grey augmentation, elastic), and ``scipy.ndimage.map_coordinates`` (order=1
+   image, order=0 labels) on the *same* coordinates, precomputed outside the timing -- so the
+   ratio is conservative;
 2. the total PSS of trainer + workers for 0, 2 and 4 background workers over a generated data
    set of >= 1 GB float32 (written to /tmp and deleted afterwards), against the target
    ``PSS(0) + n * prefetched batch bytes + 100 MB``.
@@ -31,7 +33,14 @@ from scipy import ndimage
 
 from elektronn.data import BackgroundBatches, ImageData
 from elektronn.data.geometry import PatchGeometry
-from elektronn.data.warping import sample_warp_params, source_coordinates, start_range, warp_patch
+from elektronn.data.warping import (
+    elastic_displacement,
+    elastic_settings,
+    sample_warp_params,
+    source_coordinates,
+    start_range,
+    warp_patch,
+)
 
 MB = 2**20
 CASES = {
@@ -77,6 +86,23 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
             warp_patch(image, labels, coords, start, geometry)
         return len(jobs)
 
+    elastic = elastic_settings(True, [24, 24, 4], 3.0, n_dim)
+    elastic_jobs = []
+    for i in range(n_patches):  # the field of job i is drawn from seed i, also when timed
+        params = sample_warp_params(rng, n_dim)
+        shift = elastic_displacement(np.random.default_rng(i), geometry.patch, elastic)
+        coords = source_coordinates(params, geometry.patch, shift)
+        start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, labels.shape))
+        elastic_jobs.append((params, start))
+
+    def ours_elastic() -> int:
+        for i, (params, start) in enumerate(elastic_jobs):
+            shift = elastic_displacement(np.random.default_rng(i), geometry.patch, elastic)
+            coords = source_coordinates(params, geometry.patch, shift)
+            start_range(coords, labels.shape)
+            warp_patch(image, labels, coords, start, geometry)
+        return len(elastic_jobs)
+
     points = []
     for params, start in jobs:
         c = source_coordinates(params, geometry.patch)
@@ -118,8 +144,10 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
     rates = best_rates(
         {
             "warp alone (ours)": ours,
+            "warp+elastic alone (ours)": ours_elastic,
             "getbatch, warp": batches(flip=False),
             "getbatch, warp+flip+grey": batches(flip=True, grey_augment_channels=[0]),
+            "getbatch, warp+elastic": batches(flip=False, elastic=elastic),
             "map_coordinates (same coords)": reference,
         },
         repeats,

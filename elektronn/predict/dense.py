@@ -50,7 +50,8 @@ def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry,
     """``f(x) -> logits``: the dense output ``(bs, n_lab, *(in - fov + 1))`` of a batch.
 
     ``'auto'`` runs the plain forward pass for a net without pooling and for a U-Net (both
-    already dense) and MFP otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for benchmarks and checks.
+    already dense) and MFP otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for
+    benchmarks and checks.
     ``precision='bf16'`` runs it under bfloat16 autocast (float32 logits).
     """
     if method not in METHODS:
