@@ -41,13 +41,13 @@ VARIANTS = (  # (name, precision, channels_last, torch_compile); the first is th
 )
 
 
-def example_config(batch_size: int | None):
+def example_config(batch_size: int | None, example: Path = EXAMPLE, extra: tuple = ()):
     from elektronn.config import load_config
 
-    sets = ["save_path='/tmp/elektronn-bench'", "plot_on=False"]
+    sets = ["save_path='/tmp/elektronn-bench'", "plot_on=False", *extra]
     if batch_size is not None:
         sets.append(f"batch_size={batch_size}")
-    return load_config(EXAMPLE, sets)
+    return load_config(example, sets)
 
 
 def fixed_batch(config) -> tuple[np.ndarray, np.ndarray]:
