@@ -141,7 +141,7 @@ def _spline_matrix(n: int, spacing: float) -> np.ndarray:
     """
     n_control = int(np.ceil((n - 1) / spacing)) + 3
     t = np.arange(n)[:, None] / spacing - (np.arange(n_control)[None, :] - 1)
-    return _bspline(t).astype(np.float32)
+    return np.ascontiguousarray(_bspline(t), dtype=np.float32)
 
 
 def elastic_displacement(
@@ -155,8 +155,10 @@ def elastic_displacement(
     mz, mx, my = (_spline_matrix(n, s) for n, s in zip(patch, settings.spacing, strict=True))
     control = rng.standard_normal((2, mz.shape[1], mx.shape[1], my.shape[1])).astype(np.float32)
     control *= np.asarray(settings.strength, np.float32)[:, None, None, None]
-    field = np.einsum("zi,cijk->czjk", mz, control)
-    return np.matmul(np.matmul(mx, field), my.T)
+    field = torch.from_numpy(np.einsum("zi,cijk->czjk", mz, control))
+    # torch, not numpy: its matmul keeps to the process's torch threads (no BLAS thread pool)
+    field = torch.matmul(torch.matmul(torch.from_numpy(mx), field), torch.from_numpy(my.T))
+    return field.numpy()
 
 
 @dataclass(frozen=True)
