@@ -115,6 +115,8 @@ def test_the_config_builds_the_unet_architecture(tmp_path):
         load_config(write_config(tmp_path, "MFP = [True, True]\n"))
     with pytest.raises(ConfigError, match="MLP_layers"):
         load_config(write_config(tmp_path, "MLP_layers = [10]\n"))
+    with pytest.raises(ConfigError, match="pooling_mode"):
+        load_config(write_config(tmp_path, "pooling_mode = 'maxabs'\n"))
     with pytest.raises(ConfigError, match="'architecture' is 'resnet'"):
         load_config(write_config(tmp_path, "architecture = 'resnet'\n"))
 

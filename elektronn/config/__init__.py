@@ -83,6 +83,11 @@ def build_unet_architecture(values: dict[str, Any]):
         )
     if any(values["MFP"]):
         raise ConfigError(MFP_UNET_MESSAGE)
+    if any(mode != "max" for mode in values["pooling_mode"]):
+        raise ConfigError(
+            f"Option 'pooling_mode' is {values['pooling_mode']!r}, but a U-Net down-samples by "
+            f"max pooling only: leave pooling_mode at 'max' with architecture='unet'."
+        )
     try:
         return compute_unet_architecture(
             values["filters"],
