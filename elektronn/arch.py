@@ -18,6 +18,9 @@ is also PyTorch's layout. For a conv layer of filter f followed by pooling p on 
 
 The field of view after layer k is ``S_k + sum_{i<=k} (f_i - 1) S_{i-1}`` with
 ``S_i = p_1 ... p_i``. Without MFP the valid inputs are ``FOV + (n - 1) S`` for n outputs.
+
+The valid-convolution U-Net (``architecture = 'unet'``) is computed by the same per-axis
+simulation, per level instead of per layer (see the U-Net section below).
 """
 
 from __future__ import annotations
@@ -395,14 +398,20 @@ class Architecture:
                 f"The input has the spatial shape {tuple(input_shape)}, but this is a "
                 f"{self.n_dim}D net: it needs {self.n_dim} spatial axes."
             )
-        per_axis = []
-        for axis, size in enumerate(input_shape):
-            fa, pa = tuple(f[axis] for f in self.filters), tuple(p[axis] for p in self.pool)
-            sizes = layer_sizes(int(size), fa, pa, flags)
-            if sizes is None:
-                raise ArchitectureError(_misfit_message(int(size), fa, pa, flags, axis))
-            per_axis.append(sizes)
+        per_axis = [self._axis_sizes(int(n), axis, flags) for axis, n in enumerate(input_shape)]
         return tuple(tuple(a[i] for a in per_axis) for i in range(len(self.filters)))
+
+    def _axis_values(self, axis: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Filters and pools of every layer on one axis."""
+        return tuple(f[axis] for f in self.filters), tuple(p[axis] for p in self.pool)
+
+    def _axis_sizes(self, size: int, axis: int, flags: tuple[bool, ...]) -> LayerSizes:
+        """One axis of :meth:`layer_shapes_for`."""
+        fa, pa = self._axis_values(axis)
+        sizes = layer_sizes(size, fa, pa, flags)
+        if sizes is None:
+            raise ArchitectureError(_misfit_message(size, fa, pa, flags, axis))
+        return sizes
 
     def output_shape_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
         """Spatial output of the conv layers (per MFP fragment) for any valid input shape.
@@ -761,19 +770,15 @@ class UNetArchitecture(Architecture):
         """
         if mfp:
             raise ArchitectureError(MFP_UNET_MESSAGE)
-        if len(input_shape) != self.n_dim:
-            raise ArchitectureError(
-                f"The input has the spatial shape {tuple(input_shape)}, but this is a "
-                f"{self.n_dim}D U-Net: it needs {self.n_dim} spatial axes."
-            )
-        per_axis = []
-        for axis, size in enumerate(input_shape):
-            fa, pa = tuple(f[axis] for f in self.filters), tuple(p[axis] for p in self.pool)
-            sizes, failed = unet_axis_sizes(int(size), fa, pa, self.n_convs)
-            if failed is not None:
-                raise ArchitectureError(_unet_misfit(int(size), fa, pa, self.n_convs, axis))
-            per_axis.append(sizes)
-        return tuple(tuple(a[i] for a in per_axis) for i in range(len(self.filters)))
+        return super().layer_shapes_for(input_shape, False)
+
+    def _axis_sizes(self, size: int, axis: int, flags: tuple[bool, ...]) -> LayerSizes:
+        """One axis of :meth:`layer_shapes_for` (``flags`` unused: a U-Net has no MFP)."""
+        fa, pa = self._axis_values(axis)
+        sizes, failed = unet_axis_sizes(size, fa, pa, self.n_convs)
+        if failed is not None:
+            raise ArchitectureError(_unet_misfit(size, fa, pa, self.n_convs, axis))
+        return sizes
 
     def output_shape_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
         """The U-Net's (dense) output shape for any valid input shape."""
