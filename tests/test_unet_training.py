@@ -70,3 +70,12 @@ def test_unet_trains_previews_predicts_and_resumes(tmp_path, tiny_data):
     got, expected = timeline_losses(save_dir), timeline_losses(full_dir)
     assert sorted(got) == list(range(11))
     assert all(got[step] == loss for step, loss in expected.items())
+
+
+def test_unet_with_batch_norm_trains_data_parallel(tmp_path, tiny_data):
+    config = tiny_config(tmp_path, UNET)
+    result = run_cli(config, "--gpu=false", "--nproc=2", "--set", "n_steps=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 processes (DDP)" in result.stdout
+    model = build_model_from_params(tmp_path / "runs" / "tiny" / "tiny_end.param")
+    assert isinstance(model, UNet) and model.encoder[0].norms[0].num_batches_tracked > 0
