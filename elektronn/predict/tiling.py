@@ -1,7 +1,8 @@
 """Exact tiling of the output frame: adjacent output blocks, each read with its FOV halo.
 
 Per axis the output frame (length ``n_out``) is cut into ``k`` blocks of one common size
-``t`` (a multiple of the net's stride). ``t`` is shrunk from the requested tile to the
+``t`` (a valid tile output: a multiple of a CNN's stride, ``min_output + j*S`` for a U-Net,
+whose tiles also start on multiples of S). ``t`` is shrunk from the requested tile to the
 smallest valid size that still needs only ``k`` blocks, so the last block, which is shifted
 back to end at the frame's border, overlaps its neighbour by less than ``k`` strides: nearly
 every output voxel is computed once, and never from padding. Only a frame smaller than one
