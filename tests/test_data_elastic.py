@@ -114,5 +114,8 @@ def test_bad_elastic_options_name_the_option():
     assert elastic_settings(0.5, [8, 6, 2], [3, 1], 3).spacing == (2.0, 8.0, 6.0)
     with pytest.raises(DataError, match="elastic_spacing"):
         elastic_settings(True, [8, 0, 2], 3.0, 3)
+    assert elastic_settings(True, [8, 6], 3.0, 2).spacing == (1.0, 8.0, 6.0)
+    with pytest.raises(DataError, match=r"elastic_spacing.*\(x, y, z\)"):
+        elastic_settings(True, [8, 6], 3.0, 3)
     with pytest.raises(DataError, match="elastic_strength"):
         elastic_settings(True, 8, [1, 2, 3], 2)

@@ -104,7 +104,7 @@ def elastic_settings(
     rate = 1.0 if deform is True else float(deform or 0.0)
     if rate <= 0.0:
         return None
-    xyz = _per_axis(spacing, 3, "elastic_spacing")
+    xyz = _per_axis(spacing, 3, "elastic_spacing", short_ok=n_dim == 2)
     xy = _per_axis(strength, 2, "elastic_strength")
     if min(xyz) <= 0 or min(xy) < 0 or not 0.0 < rate <= 1.0:
         raise DataError(
@@ -116,13 +116,14 @@ def elastic_settings(
     return ElasticSettings(rate, (z, xyz[0], xyz[1]), (xy[0], xy[1]))
 
 
-def _per_axis(value: Any, n: int, name: str) -> tuple[float, ...]:
-    """A scalar or a user-order list as ``n`` floats (a 2D net may give only x and y)."""
+def _per_axis(value: Any, n: int, name: str, short_ok: bool = False) -> tuple[float, ...]:
+    """A scalar or a user-order list as ``n`` floats; ``short_ok``: (x, y) will do (2D nets)."""
     values = [value] * n if isinstance(value, (int, float)) else list(value)
-    if n == 3 and len(values) == 2:
-        values.append(values[1])
+    if short_ok and len(values) == n - 1:
+        values.append(1.0)  # the z spacing of a 2D net, whose patches are one slice deep
     if len(values) != n:
-        raise DataError(f"Option '{name}' is {value!r}: give a number or {n} numbers (x, y, z).")
+        order = "(x, y, z)" if n == 3 else "(x, y)"
+        raise DataError(f"Option '{name}' is {value!r}: give a number or {n} numbers {order}.")
     return tuple(float(v) for v in values)
 
 
