@@ -4,9 +4,11 @@ Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke
 
 1. patches/s and Mvox/s on one core (``torch.set_num_threads(1)``) for a 3D patch (7,127,127)
    and a 2D patch 256×256 with warping on: the warp alone (coordinates, bounding box,
-   resampling of image and labels), whole ``getbatch`` calls (sampling, warp, flips, grey
-   augmentation), and ``scipy.ndimage.map_coordinates`` (order=1 image, order=0 labels) on the
-   *same* coordinates, precomputed outside the timing -- so the ratio is conservative;
+   resampling of image and labels), the warp composed with elastic deformation (the random
+   B-spline field included; goal >= 0.8x the warp alone), whole ``getbatch`` calls (sampling,
+   warp, flips, grey augmentation, elastic), and ``scipy.ndimage.map_coordinates`` (order=1
+   image, order=0 labels) on the *same* coordinates, precomputed outside the timing -- so the
+   ratio is conservative;
 2. the total PSS of trainer + workers for 0, 2 and 4 background workers over a generated data
    set of >= 1 GB float32 (written to /tmp and deleted afterwards), against the target
    ``PSS(0) + n * prefetched batch bytes + 100 MB``.
@@ -31,12 +33,20 @@ from scipy import ndimage
 
 from elektronn.data import BackgroundBatches, ImageData
 from elektronn.data.geometry import PatchGeometry
-from elektronn.data.warping import sample_warp_params, source_coordinates, start_range, warp_patch
+from elektronn.data.warping import (
+    elastic_displacement,
+    elastic_settings,
+    sample_warp_params,
+    source_coordinates,
+    start_range,
+    warp_patch,
+)
 
 MB = 2**20
 CASES = {
     # name: (n_dim, patch (internal order), int_offset, stride, volume (ch, z, x, y))
     "3D (7,127,127)": (3, (7, 127, 127), (1, 20, 20), (1, 2, 2), (1, 40, 400, 400)),
+    "3D 64^3": (3, (64, 64, 64), (10, 10, 10), (2, 2, 2), (1, 100, 200, 200)),
     "2D 256x256": (2, (256, 256), (30, 30), (2, 2), (1, 10, 600, 600)),
 }
 
@@ -77,6 +87,23 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
             warp_patch(image, labels, coords, start, geometry)
         return len(jobs)
 
+    elastic = elastic_settings(True, [24, 24, 4], 3.0, n_dim)
+    elastic_jobs = []
+    for i in range(n_patches):  # the field of job i is drawn from seed i, also when timed
+        params = sample_warp_params(rng, n_dim)
+        shift = elastic_displacement(np.random.default_rng(i), geometry.patch, elastic)
+        coords = source_coordinates(params, geometry.patch, shift)
+        start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, labels.shape))
+        elastic_jobs.append((params, start))
+
+    def ours_elastic() -> int:
+        for i, (params, start) in enumerate(elastic_jobs):
+            shift = elastic_displacement(np.random.default_rng(i), geometry.patch, elastic)
+            coords = source_coordinates(params, geometry.patch, shift)
+            start_range(coords, labels.shape)
+            warp_patch(image, labels, coords, start, geometry)
+        return len(elastic_jobs)
+
     points = []
     for params, start in jobs:
         c = source_coordinates(params, geometry.patch)
@@ -115,16 +142,57 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
         return make
 
     voxels = np.prod(geometry.patch) / 1e6
+    peers = monai_elastic(n_dim, patch, image, labels, n_patches)
     rates = best_rates(
         {
+            **peers,
             "warp alone (ours)": ours,
+            "warp+elastic alone (ours)": ours_elastic,
             "getbatch, warp": batches(flip=False),
             "getbatch, warp+flip+grey": batches(flip=True, grey_augment_channels=[0]),
+            "getbatch, warp+elastic": batches(flip=False, elastic=elastic),
             "map_coordinates (same coords)": reference,
         },
         repeats,
     )
     return [(name, what, rate, rate * voxels) for what, rate in rates.items()]
+
+
+def monai_elastic(
+    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray, n_patches: int
+) -> dict[str, Callable[[], int]]:
+    """MONAI's elastic transform (image bilinear, labels nearest) on the same output patch.
+
+    ``Rand3DElastic`` / ``Rand2DElastic`` with rotation, scaling and shear like our warp, on a
+    source box 32 voxels larger in x and y; empty when MONAI is not installed.
+    """
+    try:
+        from monai.transforms import Rand2DElastic, Rand3DElastic
+    except ImportError:
+        return {}
+    spatial = patch if n_dim == 3 else (1, *patch)
+    box = tuple(
+        slice(0, min(n + (32 if a else 2), m))
+        for a, (n, m) in enumerate(zip(spatial, image.shape[1:], strict=True))
+    )
+    src = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))
+    lab = torch.from_numpy(labels[box][None].astype(np.float32))
+    affine = dict(rotate_range=0.26, shear_range=0.05, scale_range=0.1, prob=1.0)
+    if n_dim == 3:
+        transform = Rand3DElastic(sigma_range=(5, 7), magnitude_range=(50, 150),
+                                  spatial_size=patch, **affine)  # fmt: skip
+    else:
+        transform = Rand2DElastic(spacing=(24, 24), magnitude_range=(1, 3), spatial_size=patch,
+                                  **affine)  # fmt: skip
+        src, lab = src[:, 0], lab[:, 0]
+
+    def run() -> int:
+        for _ in range(n_patches):
+            transform(src, mode="bilinear")
+            transform(lab, mode="nearest", randomize=False)
+        return n_patches
+
+    return {f"MONAI {type(transform).__name__}": run}
 
 
 def write_big_volume(folder: str, n_z: int) -> float:
@@ -192,7 +260,7 @@ def main() -> None:
         print(f"{'patch':16} {'method':31} {'patches/s':>10} {'Mvox/s':>8} {'vs scipy':>8}")
         for name in CASES:
             rows = warp_speed(name, n_patches, repeats, tmp)
-            reference = rows[-1][2]
+            reference = rows[-1][2]  # map_coordinates
             for case, what, rate, mvox in rows:
                 ratio = "" if rate == reference else f"{rate / reference:7.1f}x"
                 print(f"{case:16} {what:31} {rate:10.1f} {mvox:8.2f} {ratio}")

@@ -1,11 +1,12 @@
-"""Quality of the ISBI 2012 example after a fixed training time (issue 4 target).
+"""Quality of the ISBI 2012 examples after a fixed training time (issues 4 and 18).
 
-Trains ``examples/isbi2012_membranes.py`` through the real CLI for ``--minutes`` (default 30),
-then predicts the held-out validation slices z = 25..29 densely with the final parameters and
-reports the pixel error (threshold 0.5) against the trivial all-interior baseline (0.22 on
-the whole volume), plus the training curve (step, minutes, monitored validation error).
+Trains each chosen example (the CNN ``examples/isbi2012_membranes.py`` and the U-Net
+``examples/isbi2012_unet.py``, one after the other, each for ``--minutes``, default 30)
+through the real CLI, then predicts the held-out validation slices z = 25..29 densely with
+the final parameters and reports the pixel errors (threshold 0.5) side by side, against the
+trivial all-interior baseline, plus each training curve (step, minutes, monitored error).
 
-Run: ``python benchmarks/bench_isbi_quality.py [--minutes 30]``.
+Run: ``python benchmarks/bench_isbi_quality.py [--minutes 30] [--examples cnn unet]``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import h5py
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "elektronn" / "examples" / "isbi2012_membranes.py"
+EXAMPLES = {
+    "cnn": ROOT / "elektronn" / "examples" / "isbi2012_membranes.py",
+    "unet": ROOT / "elektronn" / "examples" / "isbi2012_unet.py",
+}
 ISBI = ROOT.parent / "shared" / "data" / "isbi2012"
 SAVE = Path("/tmp/elektronn-isbi-quality")
 
 
-def train(minutes: float) -> Path:
-    sets = [f"save_path={SAVE}", f"max_runtime={int(minutes * 60)}", "save_name=isbi"]
-    command = [sys.executable, "-m", "elektronn.train", str(EXAMPLE)]
+def train(name: str, minutes: float) -> Path:
+    sets = [f"save_path={SAVE}", f"max_runtime={int(minutes * 60)}", f"save_name={name}"]
+    command = [sys.executable, "-m", "elektronn.train", str(EXAMPLES[name])]
     for s in sets:
         command += ["--set", s]
     subprocess.run(command, check=True)
-    return SAVE / "isbi"
+    return SAVE / name
 
 
 def validation_pixel_error(save_dir: Path) -> tuple[float, float]:
@@ -39,7 +43,7 @@ def validation_pixel_error(save_dir: Path) -> tuple[float, float]:
     from elektronn.net.paramfile import build_model_from_params
     from elektronn.predict.dense import predict_dense
 
-    model = build_model_from_params(save_dir / "isbi_end.param")
+    model = build_model_from_params(save_dir / f"{save_dir.name}_end.param")
     with h5py.File(ISBI / "train-volume.h5") as f:
         raw = f["raw"][:, :, 25:30]
     with h5py.File(ISBI / "train-labels.h5") as f:
@@ -52,23 +56,28 @@ def validation_pixel_error(save_dir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--examples", nargs="+", choices=sorted(EXAMPLES), default=["cnn", "unet"])
     args = parser.parse_args()
     if not ISBI.is_dir():
         sys.exit(f"ISBI data not found at {ISBI}")
-    t0 = time.perf_counter()
-    save_dir = train(args.minutes)
-    error, trivial = validation_pixel_error(save_dir)
-    errors = np.load(save_dir / "Backup" / "isbi.errors.npy")
-    print(f"\nISBI 2012, {args.minutes:g} min training (wall {time.perf_counter() - t0:.0f} s)")
-    print("| figure | elektronn | baseline (all interior) | ratio |\n|---|---:|---:|---:|")
-    print(f"| validation pixel error, z=25..29 | {error:.4f} | {trivial:.4f} | "
-          f"{error / trivial:.2f} |")  # fmt: skip
-    print(
-        "\nCurve (monitor batches of 20 patches):\n"
-        "| step | minutes | valid error % |\n|---:|---:|---:|"
-    )
-    for row in errors[:: max(1, len(errors) // 12)]:
-        print(f"| {int(row[0])} | {row[1] / 60:.1f} | {row[3]:.1f} |")
+    rows, curves = [], []
+    for name in args.examples:
+        t0 = time.perf_counter()
+        save_dir = train(name, args.minutes)
+        error, trivial = validation_pixel_error(save_dir)
+        errors = np.load(save_dir / "Backup" / f"{name}.errors.npy")
+        rows.append(f"| {name} ({EXAMPLES[name].name}) | {int(errors[-1, 0])} | {error:.4f} | "
+                    f"{trivial:.4f} | {time.perf_counter() - t0:.0f} |")  # fmt: skip
+        curves.append((name, errors))
+    print(f"\nISBI 2012, {args.minutes:g} min training per example")
+    print("| example | steps | validation pixel error, z=25..29 | all interior | wall s |")
+    print("|---|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    for name, errors in curves:
+        print(f"\n{name} curve (monitor batches):")
+        print("| step | minutes | valid error % |\n|---:|---:|---:|")
+        for row in errors[:: max(1, len(errors) // 12)]:
+            print(f"| {int(row[0])} | {row[1] / 60:.1f} | {row[3]:.1f} |")
 
 
 if __name__ == "__main__":

@@ -220,7 +220,7 @@ def macs_per_output_voxel(model: torch.nn.Module, method: str) -> float:
     being the stride before layer ``k``. Layers after the last pooling cost the same in both.
     """
     total, stride = 0.0, [1] * model.n_dim
-    total_stride = [math.prod(b.pool[a] for b in model.conv_blocks) for a in range(model.n_dim)]
+    total_stride = model.arch.stride
     for block in [*model.conv_blocks, model.output_layer]:
         conv = block.conv
         macs = conv.in_channels * conv.out_channels * math.prod(conv.kernel_size)

@@ -39,7 +39,7 @@ VARIANTS = (  # (name, precision, channels_last, torch_compile); the first is th
 )
 
 
-def example_config(batch_size: int | None, *sets: str):
+def example_config(batch_size: int | None, example: Path = EXAMPLE, extra: tuple = ()):
     from elektronn.config import load_config
 
     sets = [
@@ -47,11 +47,17 @@ def example_config(batch_size: int | None, *sets: str):
         "plot_on=False",
         "random_seed=0",
         "background_processes=0",
-        *sets,
+        *extra,
     ]
     if batch_size is not None:
         sets.append(f"batch_size={batch_size}")
-    return load_config(EXAMPLE, sets)
+    return load_config(example, sets)
+
+
+def variant_sets(precision: str, channels_last: bool, compile_option) -> tuple[str, ...]:
+    """``--set`` values of one speed variant (the config is read-only once loaded)."""
+    return (f"precision={precision!r}", f"channels_last={channels_last}",
+            f"torch_compile={compile_option!r}")  # fmt: skip
 
 
 def fixed_batch(config) -> tuple[np.ndarray, np.ndarray]:
@@ -129,9 +135,8 @@ def main() -> None:
     for name, precision, channels_last, compile_option in VARIANTS:
         if compile_option and args.skip_compile:
             continue
-        config = example_config(args.batch_size, f"precision={precision!r}",
-                                f"channels_last={channels_last}",
-                                f"torch_compile={compile_option!r}")  # fmt: skip
+        config = example_config(args.batch_size, extra=variant_sets(precision, channels_last,
+                                                                    compile_option))  # fmt: skip
         rate = steps_per_s(config, device, batch, args.steps, args.warmup)
         baseline = baseline or rate
         achieved = rate * flops / 1e12

@@ -18,6 +18,9 @@ is also PyTorch's layout. For a conv layer of filter f followed by pooling p on 
 
 The field of view after layer k is ``S_k + sum_{i<=k} (f_i - 1) S_{i-1}`` with
 ``S_i = p_1 ... p_i``. Without MFP the valid inputs are ``FOV + (n - 1) S`` for n outputs.
+
+The valid-convolution U-Net (``architecture = 'unet'``) is computed by the same per-axis
+simulation, per level instead of per layer (see the U-Net section below).
 """
 
 from __future__ import annotations
@@ -127,18 +130,58 @@ def pooled_size(size: int, f: int, p: int, mfp: bool) -> int | None:
     return out // p if out % p == 0 else None
 
 
+def _walk_layers(
+    size: int, filters: Sequence[int], pools: Sequence[int], mfp: Sequence[bool]
+) -> tuple[list[tuple[int, int]], int]:
+    """Per layer ``(unpooled, pooled)`` lengths up to the first layer ``size`` does not fit.
+
+    Returns the lengths and the index of that layer (``len(filters)`` when all fit), so that
+    both the list of valid sizes and the error for an invalid one come from the same walk.
+    """
+    sizes: list[tuple[int, int]] = []
+    for layer, (f, p, m) in enumerate(zip(filters, pools, mfp)):
+        pooled = pooled_size(size, f, p, m)
+        if pooled is None:
+            return sizes, layer
+        sizes.append((size - f + 1, pooled))
+        size = pooled
+    return sizes, len(sizes)
+
+
 def layer_sizes(
     size: int, filters: Sequence[int], pools: Sequence[int], mfp: Sequence[bool]
 ) -> LayerSizes | None:
     """Per layer ``(unpooled, pooled)`` lengths on one axis, or None if ``size`` is invalid."""
-    sizes = []
-    for f, p, m in zip(filters, pools, mfp):
-        pooled = pooled_size(size, f, p, m)
-        if pooled is None:
-            return None
-        sizes.append((size - f + 1, pooled))
-        size = pooled
-    return tuple(sizes)
+    sizes, failed = _walk_layers(size, filters, pools, mfp)
+    return tuple(sizes) if failed == len(filters) else None
+
+
+def _misfit_message(
+    size: int, filters: tuple[int, ...], pools: tuple[int, ...], mfp: tuple[bool, ...], axis: int
+) -> str:
+    """Why ``size`` is no valid input on one axis: the failing layer and the nearest valid sizes."""
+    sizes, layer = _walk_layers(size, filters, pools, mfp)
+    length = sizes[-1][1] if sizes else size
+    f, p = filters[layer], pools[layer]
+    near = _valid_near(valid_input_sizes(filters, pools, mfp), size)
+    if length - f + 1 < 1:
+        return (
+            f"conv layer {layer}: input length {length} along spatial axis {axis} is smaller "
+            f"than the filter ({f}); the input ({size}) is too small for this net (valid input "
+            f"sizes near it: {near})."
+        )
+    out = length - f + 1
+    if mfp[layer]:
+        return (
+            f"MFP: conv layer {layer} outputs length {out} along spatial axis {axis}, but max "
+            f"fragment pooling by {p} needs (length + 1) divisible by {p}. The input ({size}) is "
+            f"not an MFP-valid size: use fov - 1 + k*stride per axis (k >= 1), e.g. {near}."
+        )
+    return (
+        f"conv layer {layer}: the conv output has length {out} along spatial axis {axis}, which "
+        f"is not divisible by the pooling factor {p}. The input ({size}) is not a valid input of "
+        f"this net; use one that the architecture calculator lists (near it: {near})."
+    )
 
 
 @lru_cache(maxsize=256)
@@ -329,24 +372,67 @@ class Architecture:
         """Voxels predicted by one forward pass, after reassembling MFP fragments."""
         return prod(self.dense_output_shape)
 
-    def label_patch_shape(self, strided: bool) -> tuple[int, ...]:
-        """Shape of the labels cut for one input patch in img-img training (reference §2.3).
+    def layer_shapes_for(
+        self, input_shape: Sequence[int], mfp: bool | None = None
+    ) -> tuple[LayerSizes, ...]:
+        """Per conv layer, per axis ``(unpooled, pooled)`` lengths of any input shape.
+
+        The net checks every input here, so that a size the layers cannot take is refused with
+        the failing layer named instead of being cropped silently by torch's pooling (which
+        would misalign outputs and labels).
 
         Parameters
         ----------
-        strided
-            True when training without MFP: the output has stride S, so the labels are
-            subsampled ``[::S]``. The patch ``(n - 1) * S + 1`` then gives exactly n labels.
+        input_shape
+            Spatial input shape in internal order.
+        mfp
+            None: the layers' own MFP flags; True / False: MFP in every pooling layer or none
+            (dense prediction runs MFP on a net trained without it).
 
-        Returns
-        -------
-        tuple of int
-            ``input_shape - 2 * int_offset``, or its length after ``[::S]`` if strided.
+        Raises
+        ------
+        ArchitectureError
+            Naming the layer and axis where the input does not fit, and valid sizes near it.
         """
-        full = tuple(p - 2 * o for p, o in zip(self.input_shape, self.int_offset))
-        if not strided:
-            return full
-        return tuple((n - 1) // s + 1 for n, s in zip(full, self.stride))
+        flags = self.mfp if mfp is None else (bool(mfp),) * len(self.mfp)
+        if len(input_shape) != self.n_dim:
+            raise ArchitectureError(
+                f"The input has the spatial shape {tuple(input_shape)}, but this is a "
+                f"{self.n_dim}D net: it needs {self.n_dim} spatial axes."
+            )
+        per_axis = [self._axis_sizes(int(n), axis, flags) for axis, n in enumerate(input_shape)]
+        return tuple(tuple(a[i] for a in per_axis) for i in range(len(self.filters)))
+
+    def _axis_values(self, axis: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Filters and pools of every layer on one axis."""
+        return tuple(f[axis] for f in self.filters), tuple(p[axis] for p in self.pool)
+
+    def _axis_sizes(self, size: int, axis: int, flags: tuple[bool, ...]) -> LayerSizes:
+        """One axis of :meth:`layer_shapes_for`."""
+        fa, pa = self._axis_values(axis)
+        sizes = layer_sizes(size, fa, pa, flags)
+        if sizes is None:
+            raise ArchitectureError(_misfit_message(size, fa, pa, flags, axis))
+        return sizes
+
+    def output_shape_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
+        """Spatial output of the conv layers (per MFP fragment) for any valid input shape.
+
+        Raises
+        ------
+        ArchitectureError
+            As :meth:`layer_shapes_for`.
+        """
+        layers = self.layer_shapes_for(input_shape, mfp)
+        return tuple(p for _, p in layers[-1]) if layers else tuple(int(n) for n in input_shape)
+
+    def dense_tiling(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Per axis ``(fov, step, smallest output, lattice)`` of exact tiled prediction.
+
+        With MFP a CNN's dense output of the input ``fov - 1 + k*S`` is ``k*S`` and every
+        output voxel is computed alike, so tiles may start anywhere (lattice 1).
+        """
+        return tuple((f, s, s, 1) for f, s in zip(self.fov, self.stride))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for storing in parameter files."""
@@ -425,15 +511,19 @@ def layer_param_counts(
     return counts
 
 
-def param_count(
-    arch: Architecture,
-    n_ch: int,
-    nof_filters: Sequence[int],
-    mlp_layers: Sequence[int],
-    n_lab: int,
-) -> int:
-    """Total number of trainable parameters (see :func:`layer_param_counts`)."""
-    return sum(c for _, c in layer_param_counts(arch, n_ch, nof_filters, mlp_layers, n_lab))
+def label_patch_shape(
+    input_shape: Sequence[int], int_offset: Sequence[int], stride: Sequence[int] | None = None
+) -> tuple[int, ...]:
+    """Shape of the labels cut for one input patch in img-img training (reference §2.3).
+
+    ``input_shape - 2 * int_offset`` per axis. With ``stride`` (training without MFP: the
+    output has stride S) the labels are subsampled ``[::S]``, giving ``ceil(n / S)``; the
+    patch ``(n - 1) * S + 1`` then gives exactly n labels.
+    """
+    full = tuple(int(p) - 2 * int(o) for p, o in zip(input_shape, int_offset, strict=True))
+    if stride is None:
+        return full
+    return tuple((n - 1) // int(s) + 1 for n, s in zip(full, stride, strict=True))
 
 
 def ram_estimate_bytes(n_image_voxels: int, n_label_voxels: int) -> int:
@@ -467,6 +557,17 @@ def _mfp_flags(mfp: Sequence | None, n_layers: int) -> tuple[bool, ...]:
             f"bool per conv layer, or [] for no max fragment pooling."
         )
     return tuple(bool(m) for m in mfp)
+
+
+def _check_dims(filters: Sequence, pool: Sequence, n_dim: int) -> None:
+    """n_dim is 2 or 3 and 'filters' and 'pool' have one entry per layer (or level) each."""
+    if n_dim not in (2, 3):
+        raise ArchitectureError(f"Option 'n_dim' is {n_dim!r}, but must be 2 or 3.")
+    if len(filters) != len(pool):
+        raise ArchitectureError(
+            f"Option 'filters' has {len(filters)} entries but 'pool' has {len(pool)}: give one "
+            f"entry per conv layer (U-Net: per level) in each."
+        )
 
 
 def compute_architecture(
@@ -508,13 +609,7 @@ def compute_architecture(
         For malformed options, an even FOV with ``force_center``, a rejected input size or a
         net that no input size fits.
     """
-    if n_dim not in (2, 3):
-        raise ArchitectureError(f"Option 'n_dim' is {n_dim!r}, but must be 2 or 3.")
-    if len(filters) != len(pool):
-        raise ArchitectureError(
-            f"Option 'filters' has {len(filters)} entries but 'pool' has {len(pool)}: give one "
-            f"entry per conv layer in each."
-        )
+    _check_dims(filters, pool, n_dim)
     f_int = _layers_internal(filters, n_dim, "filters")
     p_int = _layers_internal(pool, n_dim, "pool")
     mfp_t = _mfp_flags(mfp, len(filters))
@@ -523,12 +618,49 @@ def compute_architecture(
         if desired_input is None
         else to_internal_order(desired_input, n_dim, "desired_input")
     )
+    return _architecture(
+        n_dim, f_int, p_int, mfp_t, desired, force_center, border_mode, (filters, pool)
+    )
+
+
+def arch_from_layers(
+    n_dim: int,
+    filters: tuple[tuple[int, ...], ...],
+    pool: tuple[tuple[int, ...], ...],
+    mfp: bool,
+    input_shape: Sequence[int] | None,
+) -> Architecture:
+    """The geometry of a built net from its per-layer values, already in internal order.
+
+    The net (``ElektronnNet.arch``) and dense prediction use this, so that they size their
+    inputs, outputs and MFP fragments with the same rule as the config checks.
+    ``input_shape`` None chooses the largest valid input, as ``desired_input=None`` does.
+    """
+    desired = (None,) * n_dim if input_shape is None else tuple(int(n) for n in input_shape)
+    return _architecture(n_dim, filters, pool, (bool(mfp),) * len(filters), desired)
+
+
+def _architecture(
+    n_dim: int,
+    filters: tuple[tuple[int, ...], ...],
+    pool: tuple[tuple[int, ...], ...],
+    mfp: tuple[bool, ...],
+    desired: tuple[int | None, ...],
+    force_center: bool = False,
+    border_mode: str | None = None,
+    user_values: tuple[Sequence, Sequence] | None = None,
+) -> Architecture:
+    """Run the per-axis calculation on internal-order layers and assemble the result.
+
+    ``user_values`` are the options 'filters' and 'pool' as the user wrote them, for messages.
+    """
     messages: list[str] = []
     axes = []
+    named = user_values or (filters, pool)
     for ax, name in enumerate(axis_names(n_dim)):
-        fa, pa = tuple(f[ax] for f in f_int), tuple(p[ax] for p in p_int)
-        _check_centred(field_of_view(fa, pa), name, force_center, messages, filters, pool)
-        axes.append(_compute_axis(fa, pa, mfp_t, desired[ax], name, border_mode, messages))
+        fa, pa = tuple(f[ax] for f in filters), tuple(p[ax] for p in pool)
+        _check_centred(field_of_view(fa, pa), name, force_center, messages, *named)
+        axes.append(_compute_axis(fa, pa, mfp, desired[ax], name, border_mode, messages))
     return Architecture(
         n_dim=n_dim,
         input_shape=tuple(a.input_size for a in axes),
@@ -540,33 +672,306 @@ def compute_architecture(
         mfp_stride=tuple(a.mfp_stride for a in axes),
         dense_output_shape=tuple(a.output_size * a.mfp_stride for a in axes),
         valid_inputs=tuple(a.valid for a in axes),
-        filters=f_int,
-        pool=p_int,
-        mfp=mfp_t,
+        filters=filters,
+        pool=pool,
+        mfp=mfp,
         layer_shapes=tuple(tuple(a.layers[i] for a in axes) for i in range(len(filters))),
         messages=tuple(messages),
     )
 
 
-def valid_size_at_least(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
-    """Smallest valid input ≥ ``shape`` per axis, e.g. to pad an image up to a usable tile.
+# --- U-Net with valid convolutions ----------------------------------------------------------
+#
+# Level l applies ``n_convs`` valid convolutions of filter f_l (each removes f_l - 1), then,
+# except on the last level, pools by p_l (the length must divide exactly). The decoder goes
+# back up: up-sampling by p_l, the skip of level l cropped symmetrically to the decoder's
+# length (the crop must be even), concatenation and again ``n_convs`` convolutions. The net's
+# output is dense (stride 1), but it is translation-equivariant only for shifts that are
+# multiples of the product S of the pools: valid inputs and exact tiles step by S.
 
-    Clamped to the largest valid size (below :data:`MAX_INPUT`) where ``shape`` exceeds it,
-    so a caller that tiles a large image gets its largest possible tile.
+UNET_UPSAMPLING = ("transposed", "nearest")
+
+
+def unet_axis_sizes(
+    size: int, filters: Sequence[int], pools: Sequence[int], n_convs: int
+) -> tuple[tuple[tuple[int, int], ...], int | None]:
+    """Per level ``(encoder, decoder)`` lengths on one axis (decoder of the last level: its own).
+
+    Returns the lengths and None, or the lengths up to the failing level and that level's
+    index (where the failure comes from: a too small length, a pool that does not divide, or
+    an odd crop), so the valid sizes and the error for an invalid one come from one walk.
     """
+    encoder = []
+    for level, (f, p) in enumerate(zip(filters, pools)):
+        size -= n_convs * (f - 1)
+        if size < 1 or (level < len(filters) - 1 and size % p):
+            return tuple((e, 0) for e in encoder), level
+        encoder.append(size)
+        size = size if level == len(filters) - 1 else size // p
+    decoder = [0] * len(filters)
+    decoder[-1] = encoder[-1]
+    for level in range(len(filters) - 2, -1, -1):
+        size *= pools[level]
+        crop = encoder[level] - size
+        size -= n_convs * (filters[level] - 1)
+        if crop < 0 or crop % 2 or size < 1:
+            return tuple(zip(encoder, decoder)), level
+        decoder[level] = size
+    return tuple(zip(encoder, decoder)), None
+
+
+@lru_cache(maxsize=256)
+def unet_valid_sizes(
+    filters: tuple[int, ...], pools: tuple[int, ...], n_convs: int
+) -> tuple[int, ...]:
+    """Every input length in ``range(2, MAX_INPUT)`` a U-Net takes on one axis (cached)."""
     return tuple(
-        next((v for v in valid if v >= s), valid[-1])
-        for valid, s in zip(arch.valid_inputs, shape, strict=True)
+        s for s in range(2, MAX_INPUT) if unet_axis_sizes(s, filters, pools, n_convs)[1] is None
     )
 
 
-def valid_size_at_most(arch: Architecture, shape: Sequence[int]) -> tuple[int, ...]:
-    """Largest valid input ≤ ``shape`` per axis, e.g. the biggest tile that fits an image.
+def _unet_misfit(
+    size: int, filters: tuple[int, ...], pools: tuple[int, ...], n_convs: int, axis: int
+) -> str:
+    """Why ``size`` is no valid U-Net input on one axis, with the valid sizes near it."""
+    sizes, level = unet_axis_sizes(size, filters, pools, n_convs)
+    near = _valid_near(unet_valid_sizes(filters, pools, n_convs), size)
+    where = "encoder" if len(sizes) < len(filters) else "decoder"
+    return (
+        f"U-Net level {level} ({where}) gets no valid length on spatial axis {axis} for the "
+        f"input {size}: every level's convolutions must leave at least 1 voxel, every pooled "
+        f"length must divide by its pool factor and every skip crop must be even. Valid "
+        f"inputs near it: {near}."
+    )
 
-    Clamped to the smallest valid size where ``shape`` is below it (the caller must then pad),
-    which is the same rule as for a too small ``desired_input``.
+
+@dataclass(frozen=True)
+class UNetArchitecture(Architecture):
+    """Geometry of a valid-convolution U-Net (same fields as :class:`Architecture`).
+
+    Per level (``filters``, ``pool``, ``layer_shapes`` = per axis ``(encoder, decoder)``
+    lengths); ``stride`` and ``mfp_stride`` are 1 (the output is dense), ``fov`` is
+    ``input - output + 1``, ``offset`` the margin ``(input - output) / 2`` (= ``int_offset``;
+    the crop is symmetric) and ``step`` the product S of the pools: valid inputs, and the
+    starts of exact prediction tiles, step by S.
     """
-    return tuple(
-        max((v for v in valid if v <= s), default=valid[0])
-        for valid, s in zip(arch.valid_inputs, shape, strict=True)
+
+    n_convs: int = 2
+    upsampling: str = "transposed"
+    batch_norm: bool = False
+    step: tuple[int, ...] = ()
+
+    def layer_shapes_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
+        """Per level, per axis ``(encoder, decoder)`` lengths of any input shape.
+
+        Raises
+        ------
+        ArchitectureError
+            Naming the level and axis where the input does not fit (and with ``mfp``: max
+            fragment pooling is for CNNs only).
+        """
+        if mfp:
+            raise ArchitectureError(MFP_UNET_MESSAGE)
+        return super().layer_shapes_for(input_shape, False)
+
+    def _axis_sizes(self, size: int, axis: int, flags: tuple[bool, ...]) -> LayerSizes:
+        """One axis of :meth:`layer_shapes_for` (``flags`` unused: a U-Net has no MFP)."""
+        fa, pa = self._axis_values(axis)
+        sizes, failed = unet_axis_sizes(size, fa, pa, self.n_convs)
+        if failed is not None:
+            raise ArchitectureError(_unet_misfit(size, fa, pa, self.n_convs, axis))
+        return sizes
+
+    def output_shape_for(self, input_shape: Sequence[int], mfp: bool | None = None) -> tuple:
+        """The U-Net's (dense) output shape for any valid input shape."""
+        return tuple(dec for _, dec in self.layer_shapes_for(input_shape, mfp)[0])
+
+    def dense_tiling(self) -> tuple[tuple[int, int, int, int], ...]:
+        """Per axis ``(fov, step, smallest output, lattice)`` of exact tiled prediction.
+
+        Outputs grow by S with the input; tiles must start on multiples of S (the lattice),
+        so the smallest tile output is the smallest valid one of at least S.
+        """
+        rows = []
+        for f, s, valid in zip(self.fov, self.step, self.valid_inputs):
+            smallest = next(n - (f - 1) for n in valid if n - (f - 1) >= s)
+            rows.append((f, s, smallest, s))
+        return tuple(rows)
+
+    def summary_lines(
+        self,
+        n_ch: int,
+        nof_filters: Sequence[int],
+        mlp_layers: Sequence[int],
+        n_lab: int,
+        batch_size: int,
+    ) -> list[str]:
+        """The start-up summary: per level encoder / decoder sizes and parameters, FOV, offset."""
+        names = ",".join(axis_names(self.n_dim))
+        lines = [
+            f"U-Net ({self.n_dim}D, axes ({names}), {self.n_convs} valid convs per level, "
+            f"{self.upsampling} up-sampling{', batch norm' if self.batch_norm else ''}): input "
+            f"{_shape(self.input_shape)}, {n_ch} channel(s), batch size {batch_size}"
+        ]
+        counts = unet_param_counts(self, n_ch, nof_filters, n_lab)
+        for level, nof in enumerate(nof_filters):
+            enc, dec = zip(*self.layer_shapes[level])
+            last = level == len(nof_filters) - 1
+            text = f"  level {level}: {nof} filters {_shape(self.filters[level])} -> {_shape(enc)}"
+            text += (
+                " (bottom)" if last else f", pool {_shape(self.pool[level])}; up -> {_shape(dec)}"
+            )
+            lines.append(f"{text}; {counts[level][1]:,} params")
+        lines.append(f"  output: {n_lab} outputs {_shape(self.output_shape)} (1x1 conv); "
+                     f"{counts[-1][1]:,} params")  # fmt: skip
+        lines.append(
+            f"FOV {_shape(self.fov)}, offset {self.offset}, output stride 1, tiles on the "
+            f"lattice {_shape(self.step)}"
+        )
+        lines.append(f"Parameters: {sum(c for _, c in counts):,}")
+        return lines
+
+
+MFP_UNET_MESSAGE = (
+    "Option 'MFP' is set, but architecture='unet' gives a dense output already: max fragment "
+    "pooling is for CNNs only. Use MFP=[] with a U-Net."
+)
+
+
+def unet_param_counts(
+    arch: UNetArchitecture, n_ch: int, nof_filters: Sequence[int], n_lab: int
+) -> list[tuple[str, int]]:
+    """Weights + biases (+ batch-norm scales and shifts) per level, then the output layer.
+
+    A level has ``n_convs`` convolutions, and below the top level's decoder one up-sampling
+    (a transposed convolution of kernel = pool, or a 1x1 convolution after nearest
+    up-sampling) from the level below into this level's width; its first decoder conv sees
+    the skip and the up-sampled maps concatenated.
+    """
+    bn = 2 if arch.batch_norm else 0
+    counts, n_in = [], n_ch
+    last = len(nof_filters) - 1
+
+    def convs(n_first: int, nof: int, f: Sequence[int]) -> int:
+        return sum((n * prod(f) + 1 + bn) * nof for n in [n_first] + [nof] * (arch.n_convs - 1))
+
+    for level, nof in enumerate(nof_filters):
+        f = arch.filters[level]
+        total = convs(n_in, nof, f)
+        if level < last:
+            up = prod(arch.pool[level]) if arch.upsampling == "transposed" else 1
+            total += nof_filters[level + 1] * nof * up + nof + convs(2 * nof, nof, f)
+        counts.append((f"level {level}", total))
+        n_in = nof
+    counts.append(("output", nof_filters[0] * n_lab + n_lab))
+    return counts
+
+
+def compute_unet_architecture(
+    filters: Sequence,
+    pool: Sequence,
+    desired_input: Any,
+    n_dim: int,
+    n_convs: int = 2,
+    upsampling: str = "transposed",
+    batch_norm: bool = False,
+    force_center: bool = False,
+) -> UNetArchitecture:
+    """Compute the geometry of a valid-convolution U-Net from the config values (user order).
+
+    Parameters
+    ----------
+    filters, pool
+        Per level: an int or an (x, y[, z]) list; the last level's pool must be 1.
+    desired_input
+        As for CNNs: the valid input closest below (the smallest if below all).
+    n_convs, upsampling, batch_norm
+        Convolutions per level, ``'transposed'`` or ``'nearest'``, batch norm after each conv.
+    force_center
+        img-img: an even field of view is an error.
+
+    Raises
+    ------
+    ArchitectureError
+        For malformed options, a last pool other than 1, or no valid input size.
+    """
+    _check_dims(filters, pool, n_dim)
+    f_int = _layers_internal(filters, n_dim, "filters")
+    p_int = _layers_internal(pool, n_dim, "pool")
+    if not f_int:
+        raise ArchitectureError("architecture='unet' needs at least one level in 'filters'.")
+    if any(p != 1 for p in p_int[-1]):
+        raise ArchitectureError(
+            f"Option 'pool' is {list(pool)!r}, but the last U-Net level is the bottom of the U "
+            f"and is not pooled: its entry must be 1 (e.g. pool=[2, 2, 2, 2, 1])."
+        )
+    if not _is_int(n_convs) or n_convs < 1:
+        raise ArchitectureError(f"Option 'unet_n_convs' is {n_convs!r}; it must be an int >= 1.")
+    if upsampling not in UNET_UPSAMPLING:
+        raise ArchitectureError(
+            f"Option 'unet_upsampling' is {upsampling!r}; use one of {', '.join(UNET_UPSAMPLING)}."
+        )
+    desired = (
+        (None,) * n_dim
+        if desired_input is None
+        else to_internal_order(desired_input, n_dim, "desired_input")
+    )
+    return unet_from_layers(
+        n_dim, f_int, p_int, int(n_convs), upsampling, bool(batch_norm), desired, force_center
+    )
+
+
+def unet_from_layers(
+    n_dim: int,
+    filters: tuple[tuple[int, ...], ...],
+    pool: tuple[tuple[int, ...], ...],
+    n_convs: int,
+    upsampling: str,
+    batch_norm: bool,
+    desired: Sequence[int | None] | None,
+    force_center: bool = False,
+) -> UNetArchitecture:
+    """The U-Net geometry from internal-order levels (what a built net computes itself)."""
+    desired = (None,) * n_dim if desired is None else tuple(desired)
+    messages: list[str] = []
+    per_axis = []
+    for ax, name in enumerate(axis_names(n_dim)):
+        fa, pa = tuple(f[ax] for f in filters), tuple(p[ax] for p in pool)
+        valid = unet_valid_sizes(fa, pa, n_convs)
+        if not valid:
+            probe = desired[ax] or MAX_INPUT - 1
+            level = unet_axis_sizes(probe, fa, pa, n_convs)[1]
+            raise ArchitectureError(
+                f"No input size below {MAX_INPUT} fits the U-Net on axis {name} (filters "
+                f"{list(fa)}, pool {list(pa)}, {n_convs} convs per level): for the input "
+                f"{probe}, level {level} fails; some level always ends below 1 voxel, pools a "
+                f"length its factor does not divide, or needs an odd skip crop. Change "
+                f"'filters', 'pool' or 'unet_n_convs'."
+            )
+        size = choose_input_size(valid, desired[ax], name, None, messages)
+        sizes, _ = unet_axis_sizes(size, fa, pa, n_convs)
+        fov = size - sizes[0][1] + 1
+        _check_centred(fov, name, force_center, messages, list(filters), list(pool))
+        per_axis.append((size, fov, prod(pa), sizes, valid))
+    ones = (1,) * n_dim
+    return UNetArchitecture(
+        n_dim=n_dim,
+        input_shape=tuple(a[0] for a in per_axis),
+        fov=tuple(a[1] for a in per_axis),
+        offset=tuple((a[1] - 1) / 2 for a in per_axis),
+        int_offset=tuple(a[1] // 2 for a in per_axis),
+        stride=ones,
+        output_shape=tuple(a[3][0][1] for a in per_axis),
+        mfp_stride=ones,
+        dense_output_shape=tuple(a[3][0][1] for a in per_axis),
+        valid_inputs=tuple(a[4] for a in per_axis),
+        filters=filters,
+        pool=pool,
+        mfp=(False,) * len(filters),
+        layer_shapes=tuple(tuple(a[3][i] for a in per_axis) for i in range(len(filters))),
+        messages=tuple(messages),
+        n_convs=n_convs,
+        upsampling=upsampling,
+        batch_norm=batch_norm,
+        step=tuple(a[2] for a in per_axis),
     )

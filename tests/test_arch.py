@@ -4,6 +4,7 @@ Fast and torch-free: the calculator is plain Python, and these tests pin the siz
 data pipeline, the network and dense prediction all rely on.
 """
 
+import dataclasses
 import subprocess
 import sys
 
@@ -14,14 +15,13 @@ from elektronn.arch import (
     MAX_INPUT,
     Architecture,
     ArchitectureError,
+    arch_from_layers,
     compute_architecture,
     field_of_view,
+    label_patch_shape,
     layer_param_counts,
-    param_count,
     ram_estimate_bytes,
     to_internal_order,
-    valid_size_at_least,
-    valid_size_at_most,
 )
 
 NEURO_FILTERS = [[4, 4, 1], [3, 3, 1], [3, 3, 3], [3, 3, 3], [2, 2, 1]]
@@ -72,7 +72,7 @@ def test_ex1_parameter_count_and_summary():
     a = compute_architecture([3, 3], [2, 2], 26, 2)
     counts = layer_param_counts(a, 1, [16, 32], [300, 300], 10)
     assert [c for _, c in counts] == [160, 4_640, 240_300, 90_300, 3_010]
-    assert param_count(a, 1, [16, 32], [300, 300], 10) == 338_410
+    assert sum(c for _, c in counts) == 338_410
     lines = a.summary_lines(1, [16, 32], [300, 300], 10, 50)
     assert lines[-1] == "Parameters: 338,410"
     assert any("24x24" in line and "12x12" in line for line in lines)
@@ -124,15 +124,15 @@ def test_ex2_neuro_3d_layers_and_labels():
     assert [pooled for _, pooled in z_sizes] == [7, 7, 5, 3, 3]
     assert a.output_shape == a.dense_output_shape == (3, 25, 25)
     assert a.n_output_voxels == 1_875 and a.n_fragments == 1
-    assert a.label_patch_shape(strided=False) == (3, 97, 97)
-    assert a.label_patch_shape(strided=True) == (3, 25, 25)
+    assert label_patch_shape(a.input_shape, a.int_offset) == (3, 97, 97)
+    assert label_patch_shape(a.input_shape, a.int_offset, a.stride) == (3, 25, 25)
 
 
 def test_ex2_neuro_3d_parameter_count():
     a = neuro()
     counts = layer_param_counts(a, 1, NEURO_NOF, [], 2)
     assert [c for _, c in counts] == [170, 2_275, 27_040, 54_050, 12_060, 122]
-    assert param_count(a, 1, NEURO_NOF, [], 2) == 95_717
+    assert sum(c for _, c in counts) == 95_717
     lines = a.summary_lines(1, NEURO_NOF, [], 2, 1)
     assert lines[-1] == "Parameters: 95,717"
     assert any("3x25x25 (1x1 conv)" in line for line in lines)
@@ -146,7 +146,7 @@ def test_ex2b_neuro_with_mfp():
     assert a.output_shape == (3, 24, 24)
     assert a.mfp_stride == (1, 4, 4) and a.n_fragments == 16
     assert a.dense_output_shape == (3, 96, 96)
-    assert a.dense_output_shape[1] == 126 - 30 == a.label_patch_shape(strided=False)[1]
+    assert a.dense_output_shape[1] == 126 - 30 == label_patch_shape(a.input_shape, a.int_offset)[1]
     assert any("16 fragments" in line for line in a.summary_lines(1, NEURO_NOF, [], 2, 1))
 
 
@@ -160,8 +160,8 @@ def test_ex3_2d_img_img_without_mfp():
     assert a.fov == (41, 41) and a.offset == (20.5, 20.5) and a.int_offset == (20, 20)
     assert [layer[0] for layer in a.layer_shapes] == [(172, 86), (82, 41), (38, 38), (35, 35)]
     assert a.output_shape == (35, 35)
-    assert a.label_patch_shape(strided=False) == (137, 137)
-    assert a.label_patch_shape(strided=True) == (35, 35)
+    assert label_patch_shape(a.input_shape, a.int_offset) == (137, 137)
+    assert label_patch_shape(a.input_shape, a.int_offset, a.stride) == (35, 35)
 
 
 def test_ex3_2d_img_img_with_mfp():
@@ -169,7 +169,7 @@ def test_ex3_2d_img_img_with_mfp():
     assert a.valid_inputs[0] == tuple(range(44, MAX_INPUT, 4))
     assert a.input_shape == (180, 180) and a.messages == ()
     assert a.output_shape == (35, 35)
-    assert a.dense_output_shape == (140, 140) == a.label_patch_shape(strided=False)
+    assert a.dense_output_shape == (140, 140) == label_patch_shape(a.input_shape, a.int_offset)
 
 
 def test_ex4_docstring_example():
@@ -221,7 +221,7 @@ def test_mfp_pool_factor_three_gives_equal_fragments():
     assert a.input_shape == (58, 58)
     assert a.layer_shapes[0][0] == (56, 18)
     assert a.output_shape == (16, 16) and a.n_fragments == 9
-    assert a.dense_output_shape == (48, 48) == a.label_patch_shape(strided=False)
+    assert a.dense_output_shape == (48, 48) == label_patch_shape(a.input_shape, a.int_offset)
 
 
 def test_mfp_rejects_sizes_the_original_rule_let_through_for_pool_three():
@@ -255,7 +255,7 @@ def test_mfp_with_pool_two_matches_the_original_rule(filters, pools, mfp):
 def test_full_mfp_dense_output_is_input_minus_fov_plus_one():
     a = neuro(mfp=[1, 1, 1, 1, 1])
     assert a.dense_output_shape == tuple(i - f + 1 for i, f in zip(a.input_shape, a.fov))
-    assert a.dense_output_shape == a.label_patch_shape(strided=False)
+    assert a.dense_output_shape == label_patch_shape(a.input_shape, a.int_offset)
 
 
 def test_partial_mfp_keeps_a_residual_stride():
@@ -280,7 +280,7 @@ def test_closed_forms_without_mfp(filters, pools):
     assert a.input_shape[0] == a.valid_inputs[0][-1]
     assert a.output_shape[0] == (a.input_shape[0] - fov) // s + 1
     if fov % 2:  # labels sit at the neurons' centres and striding gives one label per output
-        assert a.label_patch_shape(strided=True) == a.output_shape
+        assert label_patch_shape(a.input_shape, a.int_offset, a.stride) == a.output_shape
 
 
 def test_anisotropic_2d_tuples_are_per_axis():
@@ -349,12 +349,28 @@ def test_malformed_architectures_name_the_option(kwargs, match):
         compute_architecture(**args)
 
 
-def test_valid_size_helpers():
+def test_any_input_shape_is_sized_by_the_same_rule():
     a = compute_architecture([6, 4], [2, 1], 40, 2)  # valid: 13, 15, 17, ...
-    assert valid_size_at_least(a, (40, 41)) == (41, 41)
-    assert valid_size_at_most(a, (40, 41)) == (39, 41)
-    assert valid_size_at_most(a, (2, 2)) == (13, 13)
-    assert valid_size_at_least(a, (MAX_INPUT, 3)) == (a.valid_inputs[0][-1], 13)
+    assert a.layer_shapes_for(a.input_shape) == a.layer_shapes
+    assert a.output_shape_for((13, 41)) == (1, 15)
+    with pytest.raises(
+        ArchitectureError,
+        match=r"not divisible by the pooling factor 2.*near it: \[37, 39, 41, 43\]",
+    ):
+        a.output_shape_for((40, 41))
+    with pytest.raises(ArchitectureError, match="smaller than the filter"):
+        a.output_shape_for((5, 13))
+    with pytest.raises(ArchitectureError, match=r"needs \(length \+ 1\) divisible by 2"):
+        a.output_shape_for((13, 13), mfp=True)
+    assert a.output_shape_for((14, 18), mfp=True) == (1, 3)
+    with pytest.raises(ArchitectureError, match="2D net"):
+        a.output_shape_for((13, 13, 13))
+
+
+def test_a_built_net_gets_the_config_geometry():
+    a = neuro(mfp=[1] * 5)
+    b = arch_from_layers(3, a.filters, a.pool, True, a.input_shape)
+    assert b == dataclasses.replace(a, messages=())
 
 
 def test_to_dict_round_trips():

@@ -55,6 +55,8 @@ def test_every_option_of_the_specification_is_in_the_table():
     ]  # fmt: skip
     beyond_the_original = [
         "random_seed", "data_in_memory", "precision", "channels_last", "torch_compile",
+        "architecture", "unet_n_convs", "unet_upsampling", "unet_batch_norm", "elastic_deform",
+        "elastic_spacing", "elastic_strength",
     ]  # fmt: skip
     assert sorted(spec_names + beyond_the_original) == sorted(OPTIONS_BY_NAME)
     assert all(o.doc and o.mode in ("", "!", "$") for o in OPTIONS)

@@ -180,6 +180,9 @@ def test_from_config_and_batch_kwargs(tmp_path):
         example_ignore_threshold=0.1,
         lazy_labels=True,
         use_example_weights=False,
+        elastic_deform=False,
+        elastic_spacing=[32, 32, 4],
+        elastic_strength=3.0,
     )
     data = ImageData.from_config(config)
     kwargs = batch_kwargs_from_config(config)
@@ -192,6 +195,7 @@ def test_from_config_and_batch_kwargs(tmp_path):
         "ignore_thresh": 0.1,
         "ret_info": True,
         "ret_example_weights": False,
+        "elastic": None,
     }
     batch = data.getbatch(config.batch_size, **kwargs)
     assert [b.shape for b in batch] == [(3, 1, 9, 9), (3, 3, 3), (3, 2), (3, 2)]

@@ -4,7 +4,7 @@ import pytest
 import torch
 from makers import tiny_net
 
-from elektronn.net.mfp import fov_and_stride, mfp_forward, shift_and_stitch
+from elektronn.net.mfp import mfp_forward, shift_and_stitch
 
 
 def make_net(filters, pool, nof=None, act="tanh", pooling_mode="max", mlp=(), input_shape=None):
@@ -16,7 +16,7 @@ def make_net(filters, pool, nof=None, act="tanh", pooling_mode="max", mlp=(), in
 
 def check_mfp_equals_stitch(model, k):
     """MFP on the input fov - 1 + k*S per axis: dense shape and equality with stitching."""
-    fov, stride = fov_and_stride(model.conv_blocks)
+    fov, stride = model.arch.fov, model.arch.stride
     size = [f - 1 + n * s for f, n, s in zip(fov, k, stride, strict=True)]
     x = torch.randn(2, 2, *size, dtype=torch.float64)
     with torch.no_grad():
@@ -63,19 +63,19 @@ def test_reference_example_3_geometry():
     model = make_net(
         [(6, 6), (5, 5), (4, 4), (4, 4)], [(2, 2), (2, 2), (1, 1), (1, 1)], nof=[2] * 4
     )
-    assert fov_and_stride(model.conv_blocks) == ((41, 41), (4, 4))
+    assert (model.arch.fov, model.arch.stride) == ((41, 41), (4, 4))
     with torch.no_grad():
         dense = mfp_forward(model, torch.randn(1, 2, 180, 180, dtype=torch.float64))
     assert dense.shape == (1, 3, 140, 140)
 
 
-def test_fov_and_stride_match_the_architecture_calculator():
+def test_the_net_geometry_matches_the_config_calculator():
     arch_module = pytest.importorskip("elektronn.arch")
     model = make_net([(1, 4, 4), (1, 3, 3), (3, 3, 3)], [(1, 2, 2), (1, 2, 2), (1, 1, 1)])
     user_filters = [[4, 4, 1], [3, 3, 1], [3, 3, 3]]
     user_pool = [[2, 2, 1], [2, 2, 1], [1, 1, 1]]
     arch = arch_module.compute_architecture(user_filters, user_pool, None, 3, mfp=[1, 1, 0])
-    fov, stride = fov_and_stride(model.conv_blocks)
+    fov, stride = model.arch.fov, model.arch.stride
     assert fov == tuple(arch.fov) and stride == tuple(arch.stride)
 
 
@@ -98,7 +98,7 @@ def test_nets_with_an_mlp_head_cannot_predict_densely():
 
 def test_stitching_works_for_any_input_size():
     model = make_net([(3, 3), (2, 2)], [(2, 2), (2, 2)])
-    (fov, _), _ = fov_and_stride(model.conv_blocks)
+    fov = model.arch.fov[0]
     x = torch.randn(1, 2, fov + 2, fov + 5, dtype=torch.float64)
     with torch.no_grad():
         dense = shift_and_stitch(model, x)
@@ -116,7 +116,7 @@ def test_stitching_works_for_any_input_size():
 
 def test_mfp_forward_is_differentiable():
     model = make_net([(2, 2), (3, 3)], [(2, 2), (2, 2)]).train()
-    (fov, _), (stride, _) = fov_and_stride(model.conv_blocks)
+    fov, stride = model.arch.fov[0], model.arch.stride[0]
     x = torch.randn(1, 2, fov - 1 + stride, fov - 1 + stride, dtype=torch.float64)
     mfp_forward(model, x).square().sum().backward()
     grads = [p.grad for p in model.parameters()]

@@ -290,16 +290,6 @@ def test_mfp_option_gives_the_dense_output_in_training():
     out.sum().backward()
 
 
-def test_describe_lists_every_layer():
-    model = build_model(neuro_config(), 1, 2)
-    lines = model.describe((7, 127, 127))
-    assert len(lines) == 1 + 1 + 5 + 1 + 1
-    assert "(2, 3, 25, 25)" in lines[-2] and "95,717" in lines[-1]
-    assert "pool 1x2x2 max" in lines[2]
-    mnist = build_model(mnist_config(), 1, 10).describe()
-    assert "(300,)" in mnist[4] and "338,410" in mnist[-1]
-
-
 def test_spec_round_trip_rebuilds_the_same_net():
     model = build_model(mnist_config(dropout_rates=[0.1] * 4), 1, 10)
     rebuilt = ElektronnNet(type(model.spec).from_dict(model.spec.to_dict()))

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..arch import ArchitectureError, compute_architecture
+from ..arch import (
+    MFP_UNET_MESSAGE,
+    ArchitectureError,
+    compute_architecture,
+    compute_unet_architecture,
+)
 from .chain import ConfigError, gather_values
 from .checks import check_consistency, check_types, missing_mandatory, normalise, resolve_paths
 from .options import OPTIONS_BY_NAME
@@ -55,6 +60,8 @@ def build_architecture(values: dict[str, Any]):
     """The architecture of an image-mode net, or None for vect-scalar."""
     if values["mode"] == "vect-scalar":
         return None
+    if values["architecture"] == "unet":
+        return build_unet_architecture(values)
     try:
         return compute_architecture(
             values["filters"],
@@ -73,6 +80,35 @@ def build_architecture(values: dict[str, Any]):
             f"for n_dim={values['n_dim']}: {exc}. Use ints or one {values['n_dim']}-tuple "
             f"per layer."
         ) from None
+
+
+def build_unet_architecture(values: dict[str, Any]):
+    """The U-Net geometry; MFP and MLP layers are refused (its output is dense already)."""
+    if values["mode"] != "img-img" or values["MLP_layers"]:
+        raise ConfigError(
+            f"architecture='unet' predicts a dense map: it needs mode 'img-img' and "
+            f"MLP_layers=[] (mode is {values['mode']!r}, MLP_layers {values['MLP_layers']!r})."
+        )
+    if any(values["MFP"]):
+        raise ConfigError(MFP_UNET_MESSAGE)
+    if any(mode != "max" for mode in values["pooling_mode"]):
+        raise ConfigError(
+            f"Option 'pooling_mode' is {values['pooling_mode']!r}, but a U-Net down-samples by "
+            f"max pooling only: leave pooling_mode at 'max' with architecture='unet'."
+        )
+    try:
+        return compute_unet_architecture(
+            values["filters"],
+            values["pool"],
+            values["desired_input"],
+            values["n_dim"],
+            n_convs=values["unet_n_convs"],
+            upsampling=values["unet_upsampling"],
+            batch_norm=values["unet_batch_norm"],
+            force_center=True,
+        )
+    except ArchitectureError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def config_from_values(values: dict[str, Any], config_file: str, set_by_user: set[str]) -> Config:

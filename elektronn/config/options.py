@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..arch import UNET_UPSAMPLING
+
 
 @dataclass(frozen=True)
 class Option:
@@ -57,6 +59,7 @@ COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
                  "max-autotune-no-cudagraphs")  # fmt: skip
 BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
 PRE_PROCESSES = (None, "standardise")
+ARCHITECTURES = ("cnn", "unet")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -114,6 +117,16 @@ OPTIONS: tuple[Option, ...] = (
        choices=POOLING_MODES),
     _O("MFP", [], ("list", "bool", "int"), "!", NETWORK,
        "Max fragment pooling per conv layer; only for prediction, [] disables it."),
+    _O("architecture", "cnn", ("str",), "$", NETWORK,
+       "cnn: conv layers + pooling; unet: valid U-Net (filters/pool/nof_filters per level, "
+       "last pool 1).", choices=ARCHITECTURES),
+    _O("unet_n_convs", 2, ("int",), "$", NETWORK,
+       "U-Net: valid convolutions per level (encoder and decoder)."),
+    _O("unet_upsampling", "transposed", ("str",), "$", NETWORK,
+       "U-Net up-sampling: transposed convolution, or nearest + 1x1 convolution.",
+       choices=UNET_UPSAMPLING),
+    _O("unet_batch_norm", False, ("bool",), "$", NETWORK,
+       "U-Net: batch norm after each conv (running statistics in eval: tiles stay exact)."),
     # MLP and others
     _O("rnn_layer_kwargs", None, ("dict", "None"), "$", MLP,
        "dict(n_hid=..., activation_func='tanh') adds a recurrent layer before the MLP "
@@ -159,6 +172,13 @@ OPTIONS: tuple[Option, ...] = (
        "Training with lazy annotations (per-cube 'info' dataset in the label files)."),
     _O("warp_on", False, ("bool", "float"), "!", IMAGES,
        "Random warping of training patches: True, or the fraction of patches to warp."),
+    _O("elastic_deform", False, ("bool", "float"), "$", IMAGES,
+       "Elastic deformation of training patches (composed with the warp): True or a fraction."),
+    _O("elastic_spacing", [32, 32, 4], ("int", "float", "list"), "$", IMAGES,
+       "Elastic control-grid spacing in voxels, scalar or (x,y[,z]); z-aware for anisotropy."),
+    _O("elastic_strength", 3.0, ("int", "float", "list"), "$", IMAGES,
+       "Elastic in-plane displacement (standard deviation per control point) in voxels, "
+       "scalar or (x,y)."),
     _O("border_mode", "crop", ("str",), "!", IMAGES,
        "What img-scalar does with images of invalid size.", choices=BORDER_MODES),
     _O("pre_process", None, ("str", "None"), "$", IMAGES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..arch import label_patch_shape
 from .errors import DataError
 
 
@@ -73,8 +74,8 @@ class PatchGeometry:
 
     @property
     def label_patch(self) -> tuple[int, int, int]:
-        """Unstrided label patch size, ``patch - 2 * offset`` per axis."""
-        return tuple(p - 2 * o for p, o in zip(self.patch, self.offset, strict=True))
+        """Unstrided label patch size (the calculator's rule: ``patch - 2 * offset``)."""
+        return label_patch_shape(self.patch, self.offset)
 
     @property
     def label_region(self) -> tuple[slice, slice, slice]:
@@ -88,10 +89,9 @@ class PatchGeometry:
 
     def label_shape(self, strided: bool) -> tuple[int, ...]:
         """Shape of one example's label patch as it appears in the batch."""
-        shape = self.label_patch
-        if strided:
-            shape = tuple(-(-n // s) for n, s in zip(shape, self.stride, strict=True))
-        return self.squeeze(shape)
+        return self.squeeze(
+            label_patch_shape(self.patch, self.offset, self.stride if strided else None)
+        )
 
     def squeeze(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Drop the depth-1 z axis of a 2D net from a ``(..., z, x, y)`` shape."""

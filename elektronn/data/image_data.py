@@ -41,6 +41,10 @@ from .sampling import (
 )
 from .source import DataSource
 from .warping import (
+    IDENTITY_WARP,
+    ElasticSettings,
+    elastic_displacement,
+    elastic_settings,
     sample_warp_params,
     source_box,
     source_coordinates,
@@ -287,6 +291,7 @@ class ImageData(DataSource):
         ignore_thresh: float = 0.0,
         ret_info: bool = False,
         ret_example_weights: bool = False,
+        elastic: ElasticSettings | None = None,
     ) -> tuple[np.ndarray, ...]:
         """A batch of random patches.
 
@@ -306,6 +311,9 @@ class ImageData(DataSource):
             Channels to grey-augment.
         warp_on
             True, or the fraction of examples to warp.
+        elastic
+            Elastic deformation of training examples, composed with the warp (see
+            :mod:`.warping`); None (the default) draws nothing, so batches are as without it.
         ignore_thresh
             Redraw a patch (at most ``MAX_ATTEMPTS`` times) whose fraction of negative labels
             exceeds this; 0 disables. Cubes with classes flagged "not present" are exempt.
@@ -323,6 +331,7 @@ class ImageData(DataSource):
         )
         geometry, train = self.geometry, source == "train"
         warp = (1.0 if warp_on is True else float(warp_on or 0.0)) if train else 0.0
+        elastic = elastic if train else None
         data = np.empty((batch_size, *self.example_shape), np.float32)
         scalar = self.mode == "img-scalar"
         label_shape = () if scalar else geometry.label_shape(strided)
@@ -333,7 +342,7 @@ class ImageData(DataSource):
         for i in range(batch_size):
             cube, patch, lab = self._draw(
                 self.train_cubes if train else self.valid_cubes,
-                probabilities, warp, flip, ignore_thresh, steps,
+                probabilities, warp, flip, ignore_thresh, steps, elastic,
             )  # fmt: skip
             data[i] = patch.reshape(self.example_shape)
             if scalar:
@@ -391,12 +400,13 @@ class ImageData(DataSource):
         flip: bool,
         ignore_thresh: float,
         steps: tuple[slice, ...],
+        elastic: ElasticSettings | None = None,
     ) -> tuple[Volume, np.ndarray, np.ndarray]:
         """One flipped example and its cube; redrawn while it is too unlabelled (bounded)."""
         scalar = self.mode == "img-scalar"
         for _attempt in range(MAX_ATTEMPTS):
             cube = self.cubes[indices[choose(self.rng, probabilities)]]
-            patch, lab = self._example(cube, warp)
+            patch, lab = self._example(cube, warp, elastic)
             if flip:
                 patch, flipped = random_flip(
                     self.rng, patch, None if scalar else lab, self.geometry,
@@ -408,7 +418,9 @@ class ImageData(DataSource):
                 break
         return cube, patch, lab
 
-    def _example(self, cube: Volume, warp: float) -> tuple[np.ndarray, np.ndarray]:
+    def _example(
+        self, cube: Volume, warp: float, elastic: ElasticSettings | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One unflipped example: data ``(ch, dz, dx, dy)`` and its unstrided labels.
 
         Only the patch's box is read from the cube (the warp's source box when warped), which
@@ -422,9 +434,13 @@ class ImageData(DataSource):
             orientations = self._orientations_of(cube)  # anisotropic_data may change at runtime
             order = orientations[int(self.rng.integers(len(orientations)))]
         shape = tuple(cube.shape[a] for a in order)
-        if warp and self.rng.random() < warp:
-            params = sample_warp_params(self.rng, self.n_dim)
-            coords = source_coordinates(params, self.geometry.patch)
+        warped = bool(warp) and self.rng.random() < warp
+        deformed = elastic is not None and self.rng.random() < elastic.rate
+        if warped or deformed:
+            params = sample_warp_params(self.rng, self.n_dim) if warped else IDENTITY_WARP
+            patch_shape = self.geometry.patch
+            shift = elastic_displacement(self.rng, patch_shape, elastic) if deformed else None
+            coords = source_coordinates(params, patch_shape, shift)
             ranges = start_range(coords, shape)
             if ranges is not None:
                 self.n_successful_warp += 1
@@ -498,6 +514,9 @@ def batch_kwargs_from_config(config: Any) -> dict[str, Any]:
         "flip": config.flip_data,
         "grey_augment_channels": list(config.grey_augment_channels),
         "warp_on": config.warp_on,
+        "elastic": elastic_settings(
+            config.elastic_deform, config.elastic_spacing, config.elastic_strength, config.n_dim
+        ),
         "ignore_thresh": config.example_ignore_threshold,
         "ret_info": config.lazy_labels,
         "ret_example_weights": config.use_example_weights,

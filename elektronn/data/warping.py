@@ -11,6 +11,13 @@ Why it is fast (the design target is several times ``scipy.ndimage.map_coordinat
   stack of slices at once;
 * labels use nearest-neighbour sampling on the same grid, only for the label region.
 
+Elastic deformation (off by default) adds a smooth random in-plane displacement, a cubic
+B-spline over a coarse control grid (spacing per axis, so it is z-aware), to the same source
+coordinates: the image is still resampled once and only a bounding box of the displaced
+positions is read (the warp's box widened by the field's extreme displacements). The source
+z stays a function of the output z, which keeps the two-slice interpolation; the displacement
+moves x and y only.
+
 Images are interpolated linearly, labels take the nearest source label, so label values stay
 classes. The patch is placed so that its whole source box lies inside the cube; a warp whose
 box does not fit fails (and the caller cuts an unwarped patch, counting the failure).
@@ -19,11 +26,14 @@ box does not fit fails (and the caller cuts an unwarped patch, counting the fail
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import DataError
 from .geometry import PatchGeometry
 
 
@@ -64,6 +74,94 @@ def sample_warp_params(rng: np.random.Generator, n_dim: int) -> WarpParams:
     )
 
 
+#: The warp that changes nothing: an elastic deformation alone is composed with it.
+IDENTITY_WARP = WarpParams(0.0, 0.0, 0.0, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0))
+
+
+@dataclass(frozen=True)
+class ElasticSettings:
+    """Elastic deformation of a fraction ``rate`` of the training patches.
+
+    ``spacing`` is the control-grid spacing (z, x, y) and ``strength`` the standard deviation
+    of the control points' (x, y) displacements, both in voxels.
+    """
+
+    rate: float
+    spacing: tuple[float, float, float]
+    strength: tuple[float, float]
+
+
+def elastic_settings(
+    deform: Any, spacing: Any, strength: Any, n_dim: int
+) -> ElasticSettings | None:
+    """The settings of the options ``elastic_*`` (user order (x, y[, z])), None when off.
+
+    Raises
+    ------
+    DataError
+        For a spacing that is not positive or a negative strength, naming the option.
+    """
+    rate = 1.0 if deform is True else float(deform or 0.0)
+    if rate <= 0.0:
+        return None
+    xyz = _per_axis(spacing, 3, "elastic_spacing", short_ok=n_dim == 2)
+    xy = _per_axis(strength, 2, "elastic_strength")
+    if min(xyz) <= 0 or min(xy) < 0 or not 0.0 < rate <= 1.0:
+        raise DataError(
+            f"Options elastic_deform={deform!r}, elastic_spacing={spacing!r}, "
+            f"elastic_strength={strength!r}: the spacing must be positive (voxels), the "
+            f"strength non-negative (voxels) and elastic_deform True or a fraction in (0, 1]."
+        )
+    z = xyz[2] if n_dim == 3 else 1.0
+    return ElasticSettings(rate, (z, xyz[0], xyz[1]), (xy[0], xy[1]))
+
+
+def _per_axis(value: Any, n: int, name: str, short_ok: bool = False) -> tuple[float, ...]:
+    """A scalar or a user-order list as ``n`` floats; ``short_ok``: (x, y) will do (2D nets)."""
+    values = [value] * n if isinstance(value, (int, float)) else list(value)
+    if short_ok and len(values) == n - 1:
+        values.append(1.0)  # the z spacing of a 2D net, whose patches are one slice deep
+    if len(values) != n:
+        order = "(x, y, z)" if n == 3 else "(x, y)"
+        raise DataError(f"Option '{name}' is {value!r}: give a number or {n} numbers {order}.")
+    return tuple(float(v) for v in values)
+
+
+def _bspline(u: np.ndarray) -> np.ndarray:
+    """The cubic B-spline kernel (twice continuously differentiable: a smooth field)."""
+    a = np.abs(u)
+    return np.where(a < 1, 2 / 3 - a**2 + a**3 / 2, np.where(a < 2, (2 - a) ** 3 / 6, 0.0))
+
+
+@lru_cache(maxsize=64)
+def _spline_matrix(n: int, spacing: float) -> np.ndarray:
+    """``(n, n_control)`` weights of the control points on an axis of ``n`` voxels.
+
+    Control points sit every ``spacing`` voxels from one spacing before the first voxel to
+    beyond the last, so every voxel has its four neighbours.
+    """
+    n_control = int(np.ceil((n - 1) / spacing)) + 3
+    t = np.arange(n)[:, None] / spacing - (np.arange(n_control)[None, :] - 1)
+    return np.ascontiguousarray(_bspline(t), dtype=np.float32)
+
+
+def elastic_displacement(
+    rng: np.random.Generator, patch: tuple[int, int, int], settings: ElasticSettings
+) -> np.ndarray:
+    """A random smooth ``(2, dz, dx, dy)`` displacement (x, then y component) in voxels.
+
+    The spline is applied axis by axis with matrix products, smallest array first, so the
+    field costs a fraction of the resampling.
+    """
+    mz, mx, my = (_spline_matrix(n, s) for n, s in zip(patch, settings.spacing, strict=True))
+    control = rng.standard_normal((2, mz.shape[1], mx.shape[1], my.shape[1])).astype(np.float32)
+    control *= np.asarray(settings.strength, np.float32)[:, None, None, None]
+    field = torch.from_numpy(np.einsum("zi,cijk->czjk", mz, control))
+    # torch, not numpy: its matmul keeps to the process's torch threads (no BLAS thread pool)
+    field = torch.matmul(torch.matmul(torch.from_numpy(mx), field), torch.from_numpy(my.T))
+    return field.numpy()
+
+
 @dataclass(frozen=True)
 class SourceCoordinates:
     """Where each output voxel of a patch reads from, relative to the patch's start corner.
@@ -89,6 +187,8 @@ class SourceCoordinates:
         Patch centre (z, x, y), added to the centred source positions.
     low, high
         Inclusive integer bounding box of the source positions per axis (z, x, y).
+    displacement
+        ``(2, dz, dx, dy)`` elastic displacement of source x and y in voxels, or None.
     """
 
     x: np.ndarray
@@ -99,12 +199,15 @@ class SourceCoordinates:
     centre: tuple[float, float, float]
     low: tuple[int, int, int]
     high: tuple[int, int, int]
+    displacement: np.ndarray | None = None
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Full ``(dz, dx, dy)`` arrays of source x and y (for checks and references)."""
+        """Full ``(dz, dx, dy)`` arrays of source x and y (for the elastic box and checks)."""
         x, y = self.x[None, :, None], self.y[None, None, :]
         u = _bilinear(self.u_terms, x, y) + self.centre[1]
         v = _bilinear(self.v_terms, x, y) + self.centre[2]
+        if self.displacement is not None:
+            u, v = u + self.displacement[0], v + self.displacement[1]
         return u, v
 
     def grid(self) -> np.ndarray:
@@ -126,8 +229,13 @@ class SourceCoordinates:
         x = torch.from_numpy(self.x.astype(np.float32))[None, :, None, None]
         grid = torch.addcmul(
             torch.from_numpy(intercept)[:, None], x, torch.from_numpy(slope)[:, None]
-        )
-        return grid.numpy()
+        ).numpy()
+        if self.displacement is not None:
+            for channel, component, axis in ((0, 1, 2), (1, 0, 1)):
+                scale = np.float32(2.0 / max(self.high[axis] - self.low[axis], 1))
+                view = torch.from_numpy(grid[..., channel])
+                view.add_(torch.from_numpy(self.displacement[component]), alpha=float(scale))
+        return grid
 
 
 def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -135,8 +243,10 @@ def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x * (p + r * y) + q * y
 
 
-def source_coordinates(params: WarpParams, patch: tuple[int, int, int]) -> SourceCoordinates:
-    """Map the output grid of ``patch`` (z, x, y) through the warp.
+def source_coordinates(
+    params: WarpParams, patch: tuple[int, int, int], displacement: np.ndarray | None = None
+) -> SourceCoordinates:
+    """Map the output grid of ``patch`` (z, x, y) through the warp (and the displacement).
 
     With output coordinates (x, y, z) centred on the patch and half-sizes h:
     ``x' = x (1/s_x + st0 y/h_y + st2 z/h_z)``, ``y' = y (1/s_y + st1 x/h_x + st3 z/h_z)``,
@@ -163,11 +273,23 @@ def source_coordinates(params: WarpParams, patch: tuple[int, int, int]) -> Sourc
         np.array([y[0], y[-1]])[None, None, :],
     )
     low, high = [int(np.floor(w.min()))], [int(np.ceil(w.max()))]
-    for terms, c in ((u_terms, centre[1]), (v_terms, centre[2])):
-        corners = _bilinear(terms, corners_x, corners_y) + c
-        low.append(int(np.floor(corners.min())))
-        high.append(int(np.ceil(corners.max())))
-    return SourceCoordinates(x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high))
+    for k, (terms, c) in enumerate(((u_terms, centre[1]), (v_terms, centre[2]))):
+        corners = _bilinear(terms, corners_x, corners_y) + c  # a bilinear map's extremes
+        shift = (0.0, 0.0) if displacement is None else _extremes(displacement[k])
+        low.append(int(np.floor(corners.min() + shift[0])))
+        high.append(int(np.ceil(corners.max() + shift[1])))
+    return SourceCoordinates(
+        x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), displacement
+    )
+
+
+def _extremes(values: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest entry: with the warp's corners, a box around every position.
+
+    The box of warp + displacement is at most the field's range wider than the exact one, and
+    costs no pass over all positions.
+    """
+    return float(values.min()), float(values.max())
 
 
 def start_range(

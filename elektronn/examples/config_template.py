@@ -59,6 +59,14 @@ nof_filters = []
 pooling_mode = 'max'
 # (*) Max fragment pooling per conv layer; only for prediction, [] disables it.
 MFP = []
+# ($) cnn: conv layers + pooling; unet: valid U-Net (filters/pool/nof_filters per level, last pool 1). One of: 'cnn', 'unet'.
+architecture = 'cnn'
+# ($) U-Net: valid convolutions per level (encoder and decoder).
+unet_n_convs = 2
+# ($) U-Net up-sampling: transposed convolution, or nearest + 1x1 convolution. One of: 'transposed', 'nearest'.
+unet_upsampling = 'transposed'
+# ($) U-Net: batch norm after each conv (running statistics in eval: tiles stay exact).
+unet_batch_norm = False
 
 # --- Multi Layer Perceptron (MLP) and Others ---
 # ($) dict(n_hid=..., activation_func='tanh') adds a recurrent layer before the MLP (vect-scalar only).
@@ -105,6 +113,12 @@ anisotropic_data = True
 lazy_labels = False
 # (*) Random warping of training patches: True, or the fraction of patches to warp.
 warp_on = False
+# ($) Elastic deformation of training patches (composed with the warp): True or a fraction.
+elastic_deform = False
+# ($) Elastic control-grid spacing in voxels, scalar or (x,y[,z]); z-aware for anisotropy.
+elastic_spacing = [32, 32, 4]
+# ($) Elastic in-plane displacement (standard deviation per control point) in voxels, scalar or (x,y).
+elastic_strength = 3.0
 # (*) What img-scalar does with images of invalid size. One of: 'crop', 'keep', '0-pad', 'c-pad', 'mirror', 'reject'.
 border_mode = 'crop'
 # ($) 'standardise' gives the images zero mean and unit standard deviation. One of: None, 'standardise'.

@@ -2,5 +2,5 @@
 
 Modules: :mod:`.layers` (activations, max/maxabs pooling, dropout, conv/perceptron/RNN
 layers), :mod:`.model` (:func:`~.model.build_model`, :class:`~.model.ElektronnNet`),
-:mod:`.losses`, :mod:`.paramfile`, :mod:`.mfp`.
+:mod:`.unet` (the valid U-Net), :mod:`.losses`, :mod:`.paramfile`, :mod:`.mfp`.
 """

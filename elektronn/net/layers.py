@@ -50,48 +50,16 @@ def activation_function(name: str) -> Callable[[Tensor], Tensor]:
     return ACTIVATIONS[name]
 
 
-def pooled_length(length: int, pool: int, axis: int, layer: str) -> int:
-    """Length after non-overlapping pooling by ``pool``; the length must divide exactly.
-
-    Dropping a remainder (what ``torch`` pooling does) would shift every later output away
-    from the centre of its field of view and misalign it with its label, so an input size
-    the architecture calculator does not list as valid is an error, not silently cropped.
-    """
-    if length % pool:
-        raise ValueError(
-            f"{layer}: the conv output has length {length} along spatial axis {axis}, which is "
-            f"not divisible by the pooling factor {pool}. The input size is not a valid input "
-            f"of this net; use one that the architecture calculator lists (arch.valid_inputs)."
-        )
-    return length // pool
-
-
-def conv_output_shape(
-    shape: Sequence[int], filters: Sequence[int], pool: Sequence[int], layer: str
-) -> tuple[int, ...]:
-    """Spatial shape after a valid convolution and pooling (errors name ``layer``)."""
-    out = []
-    for axis, (n, f, p) in enumerate(zip(shape, filters, pool, strict=True)):
-        if n - f + 1 < 1:
-            raise ValueError(
-                f"{layer}: input length {n} along spatial axis {axis} is smaller than the "
-                f"filter ({f}); the input is too small for this net."
-            )
-        out.append(pooled_length(n - f + 1, p, axis, layer))
-    return tuple(out)
-
-
 def pool_nd(x: Tensor, pool: Sequence[int], mode: str) -> Tensor:
     """Non-overlapping pooling of ``(bs, ch, *spatial)`` with window = stride = ``pool``.
 
     ``maxabs`` keeps, per window, the element of larger absolute value with its sign: the
     window maximum if it is at least minus the window minimum, else the minimum (ties go to
-    the positive value, as in the original).
+    the positive value, as in the original). Lengths must divide by ``pool``: the net checks
+    its inputs with the architecture calculator, because torch would drop a remainder.
     """
     if all(p == 1 for p in pool):
         return x
-    for axis, (n, p) in enumerate(zip(x.shape[2:], pool, strict=True)):
-        pooled_length(n, p, axis, "pooling")
     max_pool = F.max_pool2d if len(pool) == 2 else F.max_pool3d
     high = max_pool(x, tuple(pool))
     if mode == "max":

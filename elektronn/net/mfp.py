@@ -14,6 +14,9 @@ Unlike ELEKTRONN 1.x this works for any pool factor: a fragment has length ``len
 which the MFP-valid input sizes make divisible by ``p`` (``(len + 1) % p == 0``); the
 original required ``len % p == 1``, which is the same thing only for ``p = 2``.
 
+Every length (fragments, FOV, stride) comes from the net's architecture calculator
+(``model.arch``), which also refuses inputs that are not MFP-valid, naming the layer.
+
 Both functions take an :class:`~elektronn.net.model.ElektronnNet` with a conv output and a
 batch ``(bs, ch, *spatial)``, and return dense logits ``(bs, n_lab, *(spatial - fov + 1))``.
 """
@@ -29,21 +32,6 @@ import torch
 from torch import Tensor
 
 
-def fov_and_stride(blocks: Sequence[Any]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Field of view and total pooling stride per axis of a stack of conv blocks.
-
-    A layer widens the field by ``(f - 1) * s`` (filter) and ``(p - 1) * s`` (pooling
-    window), ``s`` being the stride before it: FOV = S + Σ (f_i − 1)·S_(i−1).
-    """
-    n_dim = len(blocks[0].pool)
-    fov, stride = [1] * n_dim, [1] * n_dim
-    for block in blocks:
-        for a, (f, p) in enumerate(zip(block.conv.kernel_size, block.pool, strict=True)):
-            fov[a] += (f - 1 + p - 1) * stride[a]
-            stride[a] *= p
-    return tuple(fov), tuple(stride)
-
-
 def _require_conv_output(model: Any) -> None:
     if not model.spec.conv_output:
         raise ValueError(
@@ -52,24 +40,13 @@ def _require_conv_output(model: Any) -> None:
         )
 
 
-def _fragment_length(length: int, pool: int, axis: int, layer: int) -> int:
-    """Length of each fragment before pooling; ValueError unless it divides by ``pool``."""
-    fragment = length - pool + 1
-    if fragment < pool or fragment % pool:
-        raise ValueError(
-            f"MFP: conv layer {layer} outputs length {length} along spatial axis {axis}, but "
-            f"max fragment pooling by {pool} needs (length + 1) divisible by {pool}. The input "
-            f"is not an MFP-valid size: use fov - 1 + k*stride per axis (k >= 1)."
-        )
-    return fragment
+def _fragment_pool(
+    block: Any, h: Tensor, lengths: Sequence[int]
+) -> tuple[Tensor, list[tuple[int, ...]]]:
+    """All ``p^d`` pooled fragments of a conv response, stacked on the batch axis.
 
-
-def _fragment_pool(block: Any, h: Tensor, layer: int) -> tuple[Tensor, list[tuple[int, ...]]]:
-    """All ``p^d`` pooled fragments of a conv response, stacked on the batch axis."""
-    lengths = [
-        _fragment_length(n, p, a, layer)
-        for a, (n, p) in enumerate(zip(h.shape[2:], block.pool, strict=True))
-    ]
+    ``lengths`` are the fragment lengths before pooling (``pooled * p``, from the calculator).
+    """
     windows = list(itertools.product(*(range(p) for p in block.pool)))
     fragments = [
         block.finish(h[(..., *(slice(o, o + n) for o, n in zip(window, lengths, strict=True)))])
@@ -117,11 +94,13 @@ def mfp_forward(model: Any, x: Tensor) -> Tensor:
     offsets: list[tuple[int, ...]] = [(0,) * n_dim]
     stride = (1,) * n_dim
     h = x
-    for layer, block in enumerate(model.conv_blocks):
+    shapes = model.arch.layer_shapes_for(x.shape[2:], mfp=True)
+    for block, sizes in zip(model.conv_blocks, shapes, strict=True):
         if math.prod(block.pool) == 1:
             h = block(h)
             continue
-        h, windows = _fragment_pool(block, block.convolve(h), layer)
+        lengths = [pooled * p for (_, pooled), p in zip(sizes, block.pool, strict=True)]
+        h, windows = _fragment_pool(block, block.convolve(h), lengths)
         offsets = [
             tuple(a + o * s for a, o, s in zip(old, window, stride, strict=True))
             for window in windows
@@ -139,7 +118,7 @@ def shift_and_stitch(model: Any, x: Tensor) -> Tensor:
     input at least as large as the field of view; MFP must give the same result.
     """
     _require_conv_output(model)
-    fov, stride = fov_and_stride(model.conv_blocks)
+    fov, stride = model.arch.fov, model.arch.stride
     size = x.shape[2:]
     out_size = [n - f + 1 for n, f in zip(size, fov, strict=True)]
     if min(out_size) < 1:

@@ -18,8 +18,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .layers import ConvBlock, Perceptron, RecurrentLayer, conv_output_shape
+from ..arch import Architecture, arch_from_layers
+from .layers import ConvBlock, Perceptron, RecurrentLayer
 from .mfp import mfp_forward
+from .unet import UNet
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class NetSpec:
     mfp
         ``forward`` uses Max Fragment Pooling in every pooling layer and returns the dense
         output (training with ``MFP``: the data then gives unstrided labels).
+    architecture
+        ``'cnn'`` (:class:`ElektronnNet`) or ``'unet'`` (:class:`~.unet.UNet`; ``filters``,
+        ``pool``, ``nof_filters`` and ``activation_func`` are then per level).
+    unet_n_convs, unet_upsampling, unet_batch_norm
+        U-Net only: valid convolutions per level, ``'transposed'`` or ``'nearest'``, batch norm.
     """
 
     n_ch: int
@@ -66,6 +73,10 @@ class NetSpec:
     rnn_layer_kwargs: dict[str, Any] | None
     input_shape: tuple[int, ...] | None
     mfp: bool = False
+    architecture: str = "cnn"
+    unet_n_convs: int = 2
+    unet_upsampling: str = "transposed"
+    unet_batch_norm: bool = False
 
     @property
     def n_conv(self) -> int:
@@ -124,6 +135,10 @@ class NetSpec:
                 f"'dropout_rates' has {len(self.dropout_rates)} entries for {n_layers} layers "
                 f"(conv + MLP); give one per layer or []."
             )
+        if self.architecture == "unet" and (self.mfp or not self.conv_output):
+            raise ValueError(
+                "A U-Net has a dense conv output: it takes neither MFP nor MLP / RNN layers."
+            )
         if self.mfp and not self.conv_output:
             raise ValueError("MFP needs a net with a conv output (img-img, no MLP layers).")
         if not self.conv_output and self.input_shape is None:
@@ -161,9 +176,25 @@ def spec_from_config(config: Any, n_ch: int, n_lab: int, example_shape=None) -> 
         rnn_layer_kwargs=dict(config.rnn_layer_kwargs) if config.rnn_layer_kwargs else None,
         input_shape=input_shape,
         mfp=mfp_in_training(getattr(config, "MFP", None), pool),
+        **unet_options(config),
     )
     spec.check()
     return spec
+
+
+def unet_options(config: Any) -> dict[str, Any]:
+    """The U-Net fields of a :class:`NetSpec` (nothing for a CNN, so CNN specs stay as before).
+
+    Configs made before the option existed (and stand-ins without it) describe CNNs.
+    """
+    if getattr(config, "architecture", "cnn") != "unet":
+        return {}
+    return {
+        "architecture": "unet",
+        "unet_n_convs": int(config.unet_n_convs),
+        "unet_upsampling": config.unet_upsampling,
+        "unet_batch_norm": bool(config.unet_batch_norm),
+    }
 
 
 def mfp_in_training(mfp: list[bool] | None, pool: tuple[tuple[int, ...], ...]) -> bool:
@@ -182,6 +213,17 @@ def mfp_in_training(mfp: list[bool] | None, pool: tuple[tuple[int, ...], ...]) -
     return any(pooled)
 
 
+def net_architecture(spec: NetSpec) -> Architecture | None:
+    """The calculator's geometry of the net's conv layers (None without conv layers).
+
+    Every size the net, MFP and dense prediction use comes from it, so they cannot disagree
+    with the config checks or the data pipeline.
+    """
+    if not spec.n_conv:
+        return None
+    return arch_from_layers(spec.n_dim, spec.filters, spec.pool, spec.mfp, spec.input_shape)
+
+
 class ElektronnNet(nn.Module):
     """The network; ``forward(x)`` returns logits.
 
@@ -193,6 +235,9 @@ class ElektronnNet(nn.Module):
     ----------
     spec
         The :class:`NetSpec` it was built from.
+    arch
+        Its :class:`~elektronn.arch.Architecture` (FOV, stride, valid sizes, per-layer
+        shapes for any input), or None for a net without conv layers.
     conv_blocks
         ``nn.ModuleList`` of :class:`~elektronn.net.layers.ConvBlock` (what MFP walks).
     rnn
@@ -208,6 +253,7 @@ class ElektronnNet(nn.Module):
         spec.check()
         self.spec = spec
         self.n_ch, self.n_lab, self.n_dim = spec.n_ch, spec.n_lab, spec.n_dim
+        self.arch = net_architecture(spec)
         self.conv_blocks = nn.ModuleList(self._conv_layers())
         n_in = spec.nof_filters[-1] if spec.n_conv else spec.n_ch
         if spec.conv_output:
@@ -249,7 +295,7 @@ class ElektronnNet(nn.Module):
             return spec.input_shape[-1] if spec.rnn_layer_kwargs else math.prod(spec.input_shape)
         if spec.rnn_layer_kwargs is not None:
             raise ValueError("A recurrent layer cannot follow conv layers (vect-scalar only).")
-        return spec.nof_filters[-1] * math.prod(self.conv_output_shape(spec.input_shape))
+        return spec.nof_filters[-1] * math.prod(self.arch.output_shape_for(spec.input_shape, False))
 
     def _recurrent_layer(self, n_in: int) -> RecurrentLayer | None:
         kwargs = self.spec.rnn_layer_kwargs
@@ -257,16 +303,10 @@ class ElektronnNet(nn.Module):
             return None
         return RecurrentLayer(n_in, int(kwargs["n_hid"]), kwargs.get("activation_func", "tanh"))
 
-    def conv_output_shape(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
-        """Spatial shape after the conv blocks for a spatial input shape (ValueError if invalid)."""
-        for i, block in enumerate(self.conv_blocks):
-            spatial = conv_output_shape(
-                spatial, block.conv.kernel_size, block.pool, f"conv layer {i}"
-            )
-        return spatial
-
     def features(self, x: Tensor) -> Tensor:
-        """The conv blocks with ordinary (strided) pooling."""
+        """The conv blocks with ordinary (strided) pooling; invalid input sizes are refused."""
+        if self.arch is not None:
+            self.arch.layer_shapes_for(x.shape[2:], mfp=False)
         for block in self.conv_blocks:
             x = block(x)
         return x
@@ -289,79 +329,13 @@ class ElektronnNet(nn.Module):
             return mfp_forward(self, x)
         return self.strided_forward(x)
 
-    def describe(self, input_shape: tuple[int, ...] | None = None) -> list[str]:
-        """Printable lines, one per layer, for the start-up summary.
 
-        Each line gives the output shape per example, the filter and pooling, activation,
-        dropout rate, parameter count and MFLOPs per example (2 × multiply-adds).
-
-        Parameters
-        ----------
-        input_shape
-            Spatial input shape (image nets, internal order) or example shape
-            (vect-scalar); defaults to the shape the net was built for.
-        """
-        shape = tuple(input_shape or self.spec.input_shape or ())
-        lines = [f"{'layer':<10} {'output shape':<22} {'details':<44} {'params':>10} {'MFLOPs':>9}"]
-        current: tuple[int, ...] = (self.n_ch, *shape) if self.spec.n_conv else shape
-        lines.append(f"{'input':<10} {str(current):<22}")
-        for i, block in enumerate(self.conv_blocks):
-            current, line = _describe_conv(f"conv {i}", block, current)
-            lines.append(line)
-        if self.rnn is not None:
-            n_taps, n_hid = current[0], self.rnn.rnn.hidden_size
-            macs = n_taps * (current[-1] + n_hid) * n_hid
-            current = (n_hid,)
-            details = f"recurrent over {n_taps} taps, {self.rnn.activation}"
-            lines.append(_line("rnn", current, details, self.rnn, macs))
-        elif not self.spec.conv_output:
-            current = (math.prod(current),)
-        for j, layer in enumerate(self.mlp):
-            current, line = _describe_perceptron(f"mlp {j}", layer, current)
-            lines.append(line)
-        if self.spec.conv_output:
-            _, line = _describe_conv("output", self.output_layer, current)
-        else:
-            _, line = _describe_perceptron("output", self.output_layer, current)
-        lines.append(line)
-        total = sum(p.numel() for p in self.parameters())
-        lines.append(f"{'total':<10} {'':<22} {'':<44} {total:>10,}")
-        return lines
+def net_from_spec(spec: NetSpec) -> nn.Module:
+    """The net a spec describes: an :class:`ElektronnNet` (CNN) or a :class:`~.unet.UNet`."""
+    return UNet(spec) if spec.architecture == "unet" else ElektronnNet(spec)
 
 
-def _line(name: str, shape: tuple[int, ...], details: str, module: nn.Module, macs: int) -> str:
-    n_params = sum(p.numel() for p in module.parameters())
-    return f"{name:<10} {str(shape):<22} {details:<44} {n_params:>10,} {2 * macs / 1e6:>9.3f}"
-
-
-def _dropout_text(module: nn.Module) -> str:
-    return f", dropout {module.dropout.rate:g}" if module.dropout is not None else ""
-
-
-def _describe_conv(
-    name: str, block: ConvBlock, shape: tuple[int, ...]
-) -> tuple[tuple[int, ...], str]:
-    conv = block.conv
-    spatial = conv_output_shape(shape[1:], conv.kernel_size, block.pool, name)
-    unpooled = [n - f + 1 for n, f in zip(shape[1:], conv.kernel_size, strict=True)]
-    macs = conv.in_channels * math.prod(conv.kernel_size) * conv.out_channels * math.prod(unpooled)
-    out = (conv.out_channels, *spatial)
-    details = f"filter {'x'.join(map(str, conv.kernel_size))}"
-    if math.prod(block.pool) > 1:
-        details += f", pool {'x'.join(map(str, block.pool))} {block.pooling_mode}"
-    details += f", {block.activation}{_dropout_text(block)}"
-    return out, _line(name, out, details, block, macs)
-
-
-def _describe_perceptron(
-    name: str, layer: Perceptron, shape: tuple[int, ...]
-) -> tuple[tuple[int, ...], str]:
-    out = (layer.linear.out_features,)
-    details = f"fully connected, {layer.activation}{_dropout_text(layer)}"
-    return out, _line(name, out, details, layer, shape[0] * out[0])
-
-
-def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> ElektronnNet:
+def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> nn.Module:
     """Build the net that a (normalised) config describes.
 
     Parameters
@@ -382,4 +356,4 @@ def build_model(config: Any, n_ch: int, n_lab: int, example_shape=None) -> Elekt
     ValueError
         For inconsistent options (with the option named) or input shapes the layers cannot take.
     """
-    return ElektronnNet(spec_from_config(config, n_ch, n_lab, example_shape))
+    return net_from_spec(spec_from_config(config, n_ch, n_lab, example_shape))

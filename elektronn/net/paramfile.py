@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UserError
-from .model import ElektronnNet, NetSpec
+from .model import ElektronnNet, NetSpec, net_from_spec
 
 PACKAGED_PARAM_FILE = "elektronn.param"
 """The parameter file's name inside a bioimage.io package from ``elektronn-export``."""
@@ -219,7 +219,7 @@ def build_model_from_params(path: str | os.PathLike) -> ElektronnNet:
     """
     checkpoint = load_params(path)
     try:
-        model = ElektronnNet(NetSpec.from_dict(checkpoint["net"]))
+        model = net_from_spec(NetSpec.from_dict(checkpoint["net"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ParamFileError(
             f"Parameter file {path} has no usable net description ({exc})."
@@ -256,6 +256,14 @@ def init_from_param_file(
             f"but this config trains a {_net_kind(model.n_dim)} net, so none of its weights "
             f"can initialise it. Give the file of a net with the same n_dim and mode, or "
             f"param_file = None to start from random weights."
+        )
+    file_arch = (checkpoint.get("net") or {}).get("architecture", "cnn")
+    if file_arch != model.spec.architecture:
+        raise ParamFileError(
+            f"Parameter file {path} (option 'param_file') holds a net of architecture "
+            f"'{file_arch}', but this config trains architecture='{model.spec.architecture}': "
+            f"the layers of a CNN and a U-Net do not correspond. Give the file of a "
+            f"'{model.spec.architecture}' net, or param_file = None to start from random weights."
         )
     report = load_into_model(model, checkpoint["state_dict"])
     if not report.copied and not report.adapted:

@@ -49,8 +49,9 @@ def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry,
                   precision: str = "fp32") -> DenseForward:  # fmt: skip
     """``f(x) -> logits``: the dense output ``(bs, n_lab, *(in - fov + 1))`` of a batch.
 
-    ``'auto'`` runs the plain forward pass for a net without pooling (already dense) and MFP
-    otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for benchmarks and checks.
+    ``'auto'`` runs the plain forward pass for a net without pooling and for a U-Net (both
+    already dense) and MFP otherwise; ``'stitch'`` is the naive S^d-pass reference, kept for
+    benchmarks and checks.
     ``precision='bf16'`` runs it under bfloat16 autocast (float32 logits).
     """
     if method not in METHODS:
@@ -59,9 +60,15 @@ def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry,
         raise PredictionError(
             f"precision={precision!r} is unknown: use one of {', '.join(AUTOCAST_DTYPES)}."
         )
+    unet = model.spec.architecture == "unet"
+    if unet and method != "auto":
+        raise PredictionError(
+            f"method={method!r} is for CNNs (max fragment pooling, shift-and-stitch); a U-Net's "
+            f"output is dense already: use method='auto'."
+        )
     if method == "stitch":
         forward = functools.partial(shift_and_stitch, model)
-    elif method == "auto" and all(s == 1 for s in geometry.step):
+    elif method == "auto" and (unet or all(s == 1 for s in geometry.step)):
         forward = model
     else:
         forward = functools.partial(mfp_forward, model)
@@ -92,7 +99,8 @@ def tile_probabilities(
 
 def widest_layer(model: torch.nn.Module) -> int:
     """The largest channel count of any conv layer (what tile memory scales with)."""
-    return max(max(b.conv.in_channels, b.conv.out_channels) for b in model.conv_blocks)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    return max(max(c.in_channels, c.out_channels) for c in convs)
 
 
 def default_tile(
@@ -106,7 +114,7 @@ def default_tile(
     """
     out = [g.round_output(g.output_size(n)) for g, n in zip(axes, frame_in, strict=True)]
     while math.prod(g.input_size(o) for g, o in zip(axes, out)) > budget_voxels:
-        shrinkable = [i for i, (g, o) in enumerate(zip(axes, out)) if o > g.step]
+        shrinkable = [i for i, (g, o) in enumerate(zip(axes, out)) if o > g.smallest_output]
         if not shrinkable:
             break
         i = max(shrinkable, key=out.__getitem__)

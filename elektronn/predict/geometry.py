@@ -6,7 +6,9 @@ net (total pooling stride ``S``) produces that dense output, by MFP or by shift-
 only for inputs ``fov - 1 + k*S`` (``k >= 1``), whose dense output is ``k*S``. These are
 exactly the MFP-valid input sizes of the architecture calculator. Tiles of such sizes whose
 outputs are adjacent blocks compute every output voxel once, so a tiled prediction equals
-one pass over the whole volume.
+one pass over the whole volume. A valid U-Net's output is dense already, of length
+``min_output + k*S``; it equals a single pass only for tiles that start on multiples of S
+(its ``lattice``), so its tiles overlap by less than S where their outputs are not multiples.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..net.mfp import fov_and_stride
 from .errors import PredictionError
 
 
@@ -28,10 +29,24 @@ class AxisGeometry:
         Field of view (receptive field) of the net along this axis.
     step
         Total pooling stride ``S``: valid tile inputs grow in steps of ``S``.
+    min_output
+        The smallest valid tile output; 0 means ``step`` (a CNN with MFP: outputs ``k*S``).
+        A U-Net's outputs are ``min_output + k*S``.
+    lattice
+        Tiles must start on multiples of it (in the output frame) for the tiled output to
+        equal a single pass: 1 for CNNs (MFP computes every voxel alike), S for a U-Net,
+        whose pooling grid must stay where a single pass puts it.
     """
 
     fov: int
     step: int
+    min_output: int = 0
+    lattice: int = 1
+
+    @property
+    def smallest_output(self) -> int:
+        """The smallest valid tile output."""
+        return self.min_output or self.step
 
     @property
     def left(self) -> int:
@@ -57,12 +72,22 @@ class AxisGeometry:
         return n_output + self.halo
 
     def round_output(self, n_output: int) -> int:
-        """The largest valid tile output <= ``n_output``, at least one step."""
-        return max(self.step, n_output // self.step * self.step)
+        """The largest valid tile output <= ``n_output``, at least the smallest one."""
+        low = self.smallest_output
+        return max(low, low + (n_output - low) // self.step * self.step)
 
     def ceil_output(self, n_output: int) -> int:
         """The smallest valid tile output >= ``n_output``."""
-        return max(self.step, -(-n_output // self.step) * self.step)
+        low = self.smallest_output
+        return max(low, low - (low - n_output) // self.step * self.step)
+
+    def lattice_floor(self, n: int) -> int:
+        """``n`` rounded down to the tile lattice."""
+        return n // self.lattice * self.lattice
+
+    def lattice_ceil(self, n: int) -> int:
+        """``n`` rounded up to the tile lattice."""
+        return -(-n // self.lattice) * self.lattice
 
 
 @dataclass(frozen=True)
@@ -102,9 +127,10 @@ class NetGeometry:
 def net_geometry(model: Any) -> NetGeometry:
     """The dense-prediction geometry of an :class:`~elektronn.net.model.ElektronnNet`.
 
-    FOV and stride come from :func:`elektronn.net.mfp.fov_and_stride`, the function that
-    defines which inputs :func:`~elektronn.net.mfp.mfp_forward` accepts, so every tile
-    this module sizes is one MFP can run.
+    FOV, step, smallest output and lattice come from the net's architecture calculator
+    (``model.arch.dense_tiling()``), which also defines which inputs
+    :func:`~elektronn.net.mfp.mfp_forward` (and a U-Net) accepts, so every tile this module
+    sizes is one the net can run.
 
     Raises
     ------
@@ -117,6 +143,5 @@ def net_geometry(model: Any) -> NetGeometry:
             "patch (img-scalar / vect-scalar), so it cannot predict a dense probability map. "
             "Dense prediction needs an img-img net, whose output layer is convolutional."
         )
-    fov, stride = fov_and_stride(model.conv_blocks)
-    axes = tuple(AxisGeometry(f, s) for f, s in zip(fov, stride, strict=True))
+    axes = tuple(AxisGeometry(*row) for row in model.arch.dense_tiling())
     return NetGeometry(axes, model.n_ch, model.n_lab)

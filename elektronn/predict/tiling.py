@@ -1,7 +1,8 @@
 """Exact tiling of the output frame: adjacent output blocks, each read with its FOV halo.
 
 Per axis the output frame (length ``n_out``) is cut into ``k`` blocks of one common size
-``t`` (a multiple of the net's stride). ``t`` is shrunk from the requested tile to the
+``t`` (a valid tile output: a multiple of a CNN's stride, ``min_output + j*S`` for a U-Net,
+whose tiles also start on multiples of S). ``t`` is shrunk from the requested tile to the
 smallest valid size that still needs only ``k`` blocks, so the last block, which is shifted
 back to end at the frame's border, overlaps its neighbour by less than ``k`` strides: nearly
 every output voxel is computed once, and never from padding. Only a frame smaller than one
@@ -43,12 +44,20 @@ class AxisTiling:
 
 
 def tile_axis(geometry: AxisGeometry, n_out: int, tile_in: int) -> AxisTiling:
-    """Tiles for one axis, with an input of at most ``tile_in`` (rounded to a valid size)."""
+    """Tiles for one axis, with an input of at most ``tile_in`` (rounded to a valid size).
+
+    Tiles start on the geometry's lattice: they advance by the tile output rounded down to
+    it, and the last one starts at the first lattice point from which it reaches the frame's
+    end (for a lattice > 1 it may read up to ``lattice - 1`` voxels past the volume, which
+    are mirrored, and their outputs cropped).
+    """
     wanted = geometry.round_output(geometry.output_size(tile_in))
-    n_tiles = math.ceil(n_out / wanted)
+    n_tiles = math.ceil(n_out / geometry.lattice_floor(wanted))
     tile_out = geometry.ceil_output(math.ceil(n_out / n_tiles))
-    last = max(0, n_out - tile_out)
-    starts = tuple(min(i * tile_out, last) for i in range(n_tiles))
+    advance = geometry.lattice_floor(tile_out)
+    last = geometry.lattice_ceil(max(0, n_out - tile_out))
+    count = -(-last // advance) + 1
+    starts = tuple(min(i * advance, last) for i in range(count))
     return AxisTiling(n_out, tile_out, starts, geometry)
 
 

@@ -1,0 +1,54 @@
+"""3D anisotropic U-Net on the ISBI 2012 stack, with elastic deformation.
+
+Flat 1x3x3 filters on the first level (the 50 nm sections are ~10x thicker than a pixel),
+3x3x3 below it, and pooling only in x and y (pool (2,2,1) in (x,y,z) order): input
+(x,y,z) = (108,108,14) -> output (68,68,2), 175,130 parameters. The elastic control grid is
+coarse in z (spacing 24 px in x, y; 4 sections in z). Train z = 0..15, validate z = 16..29
+(a patch needs 14 sections); data as in ``neuro_3d``.
+"""
+
+import os as _os
+
+_here = _os.path.dirname(__file__)
+_data = _os.environ.get("ISBI2012_DIR", _os.path.join(_here, "../../../shared/data/isbi2012/"))
+
+save_path = "~/CNN_Training/3D/"
+save_name = "neuro_3d_unet"
+
+architecture = "unet"
+n_dim = 3
+desired_input = [108, 108, 14]
+filters = [[3, 3, 1], [3, 3, 3], [3, 3, 3]]
+pool = [[2, 2, 1], [2, 2, 1], 1]
+nof_filters = [12, 24, 48]
+unet_batch_norm = True
+activation_func = "relu"
+batch_size = 1
+n_lab = 2
+
+mode = "img-img"
+data_path = label_path = _data
+d_files = [("train-volume.h5", "raw", (0, 16)), ("train-volume.h5", "raw", (16, 30))]
+l_files = [("train-labels.h5", "labels", (0, 16)), ("train-labels.h5", "labels", (16, 30))]
+valid_cubes = [1]
+anisotropic_data = True
+flip_data = True
+grey_augment_channels = [0]
+warp_on = 0.7
+elastic_deform = True
+elastic_spacing = [24, 24, 4]
+elastic_strength = 3.0
+background_processes = 2
+preview_data_path = _os.path.join(_data, "test-volume.h5")
+preview_kwargs = dict(export_class=1, max_z_pred=2)
+initial_prev_h = 0.1
+prev_save_h = 0.2
+
+n_steps = 10**6
+max_runtime = 2 * 3600
+history_freq = [200]
+monitor_batch_size = 10
+optimizer = "Adam"
+SGD_params = dict(LR=0.01, momentum=0.9)  # used if optimizer is switched to SGD
+Adam_params = dict(LR=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8)
+LR_decay = 0.995
