@@ -65,7 +65,7 @@ def data_wait(example: Path, device: torch.device, seconds: float) -> str:
     sets = ["save_path=/tmp/elektronn-gpu-suite", "plot_on=False", f"max_runtime={seconds}",
             f"background_processes={os.cpu_count()}", "history_freq=[10**9]",
             "preview_data_path=None"]  # fmt: skip
-    command = [sys.executable, "-m", "elektronn.cli", str(example), f"--gpu={gpu}"]
+    command = [sys.executable, "-m", "elektronn.train", str(example), f"--gpu={gpu}"]
     for value in sets:
         command += ["--set", value]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
