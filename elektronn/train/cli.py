@@ -123,11 +123,12 @@ def train_main(argv: list[str] | None = None) -> int:
         from .distributed import launch_on_this_machine
 
         return launch_on_this_machine(argv, args.nproc)
-    from ..streams import survive_broken_pipes
-    from .distributed import silence_other_ranks
+    from ..streams import RUN_LOG, survive_broken_pipes
+    from .distributed import ranks_from_env, silence_other_ranks
 
     silence_other_ranks()
-    survive_broken_pipes()  # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't
+    # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't; rank 0 keeps the log
+    survive_broken_pipes(RUN_LOG if ranks_from_env().is_main else None)
     warnings.formatwarning = one_line_warning
     from .trainer import TrainingStopped
 
@@ -164,6 +165,8 @@ def train_main(argv: list[str] | None = None) -> int:
         print("elektronn-train: interrupted before training started; nothing saved.",
               file=sys.stderr)  # fmt: skip
         return 130
+    finally:
+        RUN_LOG.close()
 
 
 if __name__ == "__main__":
