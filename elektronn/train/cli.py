@@ -70,6 +70,12 @@ def train_parser() -> argparse.ArgumentParser:
         "--gpu=false); batch_size is per process",
     )
     parser.add_argument(
+        "--new-config",
+        metavar="FILE",
+        help="write a short, commented starting config to FILE (mode, data, network, steps) "
+        "and stop",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="print the architecture, data shapes and RAM estimate, then stop",
@@ -135,6 +141,13 @@ def train_main(argv: list[str] | None = None) -> int:
     try:
         from .run import dry_run, run_training
 
+        if args.new_config:
+            from .newconfig import write_new_config
+
+            path = write_new_config(args.new_config)
+            print(f"Wrote {path}: fill in your data files, then 'elektronn-train {path} "
+                  f"--dry-run'.")  # fmt: skip
+            return 0
         if args.resume:
             from ..net.paramfile import load_params
             from .resume import config_from_checkpoint, find_checkpoint
