@@ -9,6 +9,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from ..commands import command_parser
 from ..config import Config, ConfigError, load_config, missing_warning
 from ..errors import UserError
 
@@ -35,10 +36,10 @@ def resolve_config_path(name: str) -> Path:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="elektronn-train",
         allow_abbrev=False,  # --nproc is taken out of the command line by its exact name
-        description="Train a CNN as described by a config file (see docs/options.md).",
+        description="Train a CNN as described by a config file.",
     )
     parser.add_argument(
         "config", nargs="?", help="training config file, or the name of a shipped example"
