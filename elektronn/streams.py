@@ -140,9 +140,9 @@ class SurvivingStream(io.TextIOBase):
 def survive_broken_pipes(log: RunLog | None = None) -> None:
     """Replace ``sys.stdout`` and ``sys.stderr`` with streams that survive a closed pipe,
     copying what they write to ``log`` (started here) when one is given."""
-    if isinstance(sys.stderr, SurvivingStream) or sys.stdout is None or sys.stderr is None:
-        return
     if log is not None:
         log.start()
+    if isinstance(sys.stderr, SurvivingStream) or sys.stdout is None or sys.stderr is None:
+        return
     sys.stderr = SurvivingStream(sys.stderr, "stderr", None, log)
     sys.stdout = SurvivingStream(sys.stdout, "stdout", sys.stderr, log)
