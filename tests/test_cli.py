@@ -4,7 +4,10 @@ import os
 
 import numpy as np
 import pytest
+from makers import write_h5
 from tiny import run_cli, tiny_config
+
+from elektronn.data.synthetic import make_membrane_volume
 
 
 def test_dry_run_prints_architecture_and_data(tmp_path, tiny_data):
@@ -134,3 +137,19 @@ def test_dry_run_checks_the_paths_of_a_data_class(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "MNISTData would get path='nowhere/mnist.pkl.gz'" in result.stderr
     assert f"relative paths are taken from {tmp_path}" in result.stderr
+
+
+def test_new_config_trains_once_its_data_files_exist(tmp_path):
+    config = tmp_path / "my_config.py"
+    written = run_cli("--new-config", config)
+    assert written.returncode == 0 and config.is_file(), written.stderr
+    assert run_cli("--new-config", config).returncode == 2  # never replaces a file
+    raw, labels = make_membrane_volume((160, 160, 30), n_cells=30)
+    (tmp_path / "data").mkdir()
+    write_h5(tmp_path / "data" / "train-volume.h5", raw=raw)
+    write_h5(tmp_path / "data" / "train-labels.h5", labels=labels)
+    result = run_cli(config, "--set", f"save_path={tmp_path}", "--set", "n_steps=2",
+                     "--set", "monitor_batch_size=2", "--gpu=false")  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "does not set these options" not in result.stdout + result.stderr
+    assert (tmp_path / "my_membranes" / "my_membranes_end.param").is_file()

@@ -67,7 +67,8 @@ def drive(trainer, *lines):
 def test_status_line_and_menu_then_q(trainer):
     out = drive(trainer, "q", "never read")
     assert re.search(r"^00001 NLLm=\d\.\d{5}, NLL=\d\.\d{4}, ", out, re.M)
-    assert re.search(r"^LR=0\.010000, MOM=0\.900000, [\d.]+ it/s, t=\d+s$", out, re.M)
+    assert re.search(r"^LR=0\.010000, MOM=0\.900000, [\d.]+ it/s, step 1/\d+, t=\d+s/\d+s, "
+                     r"ETA \d+s$", out, re.M)  # fmt: skip
     assert ">> tiny <<" in out and "'sethist <int>'" in out and "'LBFGS'" in out
     assert out.endswith("Continuing training")
     assert trainer.stop_reason is None and not trainer.killed
@@ -164,6 +165,7 @@ def test_params_prints_correct_statistics(trainer):
     assert numbers == pytest.approx(expected, rel=2e-3)
     assert str(tuple(w.shape)) in line
     assert "Total count of trainable parameters" in out
+    assert re.search(r"^Progress: step 1/\d+, t=\d+s/\d+s, ETA \d+s, best=", out, re.M)
 
 
 def test_sf_writes_the_filter_image(trainer):
@@ -399,6 +401,9 @@ def test_ctrl_c_console_in_a_real_run(tmp_path):
     save_dir = tmp_path / "runs" / "tiny"
     assert (save_dir / "tiny_end.param").is_file()
     assert (save_dir / "debugGetCNNBatch.png").is_file()
+    log = (save_dir / "tiny.log").read_text()  # commands typed and their answers
+    assert f"{PROMPT}config.n_steps\n1000000\n" in log and "set to 0.005" in log
+    assert f"{PROMPT}abort\n" in log and "End of training" in log
     _, alive = psutil.wait_procs(workers, timeout=5)
     assert not [p for p in alive if _running(p, psutil)], "a batch worker outlived the trainer"
 

@@ -1,5 +1,6 @@
 """Dense prediction: exact tiling equals one pass, padding, on-disk volumes, output dtypes."""
 
+import io
 import itertools
 
 import h5py
@@ -11,6 +12,7 @@ from makers import tiny_net
 from elektronn.arch import compute_architecture
 from elektronn.predict import PredictionError, dense_output_shape, predict_dense
 from elektronn.predict.geometry import AxisGeometry, net_geometry
+from elektronn.predict.progress import ProgressBar
 from elektronn.predict.tiling import plan_tiles, tile_axis
 from elektronn.predict.volume import mirror_indices
 
@@ -198,6 +200,15 @@ def test_progress_bar_on_stderr(net2d, raw2d, capsys):
     predict_dense(net2d, raw2d, tile_shape=(25, 25), progress=True)
     err = capsys.readouterr().err
     assert "Mvox/s" in err and "100.0 %" in err
+
+
+def test_progress_bar_writes_plain_lines_off_a_terminal():
+    log = io.StringIO()  # a log file or pipe: no carriage returns, one line per report
+    bar = ProgressBar(log, log_interval=0.0)
+    for done in (10, 20, 30):
+        bar(done, 30, done / 10)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 3 and "done in" in lines[-1]
 
 
 def test_training_mode_is_restored(net2d, raw2d):

@@ -22,6 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..commands import command_parser
 from ..data.errors import DataError
 from ..net.paramfile import ParamFileError
 from ..predict.cli import find_param_file, only_dataset, split_spec
@@ -34,7 +35,7 @@ class EvaluationError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="elektronn-evaluate",
         description="Score a dense prediction against labels (user order x, y, z), each "
         "number beside its trivial baseline; or, with --split, a trained net over a whole "

@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..commands import command_parser
 from ..net.paramfile import ParamFileError, build_model_from_params, load_params
 from ..predict.cli import find_param_file, only_dataset, split_spec
 from ..predict.errors import PredictionError
@@ -25,7 +26,7 @@ from .package import DEFAULT_LICENSE, ExportOptions, export_package, run_bioimag
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="elektronn-export",
         description="Export a trained img-img net as a bioimage.io model package (format "
         "0.5: TorchScript of the dense net with MFP folded in, plus the state dict).",

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..commands import command_parser
 from ..errors import UserError
 from .boundaries import add_command as add_boundaries
 from .stack import add_command as add_stack
@@ -13,7 +14,7 @@ from .stack import add_command as add_stack
 
 def _parser() -> argparse.ArgumentParser:
     """Sub-commands ``boundaries`` and ``stack``; each stores its runner as ``args.run``."""
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="elektronn-labels",
         description="Prepare training labels: ID labels to boundary maps, 2D images to h5 cubes.",
     )

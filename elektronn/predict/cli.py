@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 import torch
 
+from ..commands import command_parser
 from ..device import AUTOCAST_DTYPES, check_precision, parse_gpu, select_device
 from ..errors import UserError
 from ..h5files import H5Files
@@ -46,7 +47,7 @@ DEFAULT_OUTPUT_KEY = "prob"
 
 def parser() -> argparse.ArgumentParser:
     """The command line (INPUT and OUTPUT are optional only for ``--profile``)."""
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="elektronn-predict",
         description="Predict dense class probabilities of a volume with a trained net "
         "(exact tiling, Max Fragment Pooling). Arrays are in user order (x, y, z).",

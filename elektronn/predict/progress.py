@@ -20,38 +20,50 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:.1f}s"
 
 
+def draw_line(stream: TextIO, text: str, finished: bool) -> None:
+    """``text`` rewritten in place at a terminal; a plain new line elsewhere (a log file, a
+    pipe, ``nohup``), which never gets carriage returns."""
+    tty = stream.isatty()
+    start, end = ("\r", "\n" if finished else "") if tty else ("", "\n")
+    stream.write(start + text + end)
+    stream.flush()
+
+
 class ProgressBar:
-    """``[#####-----]  52.0 %  1.84 Mvox/s  ETA 12.3s`` rewritten in place on a stream.
+    """``[#####-----]  52.0 %  1.84 Mvox/s  ETA 12.3s`` for one volume, on stderr by default.
 
     Output voxels per second is the figure users compare tile sizes and machines by (the
     original printed "MPix/s"); the ETA assumes the remaining tiles run at the mean speed.
-    The line is redrawn at most every ``interval`` seconds (and at the end), so thousands
-    of small tiles do not flood a log file.
+    At a terminal the line is redrawn in place at most every ``interval`` seconds (and at
+    the end); elsewhere a new line at most every ``log_interval`` seconds, so thousands of
+    small tiles do not flood a log file.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30, interval: float = 0.5):
+    def __init__(self, stream: TextIO | None = None, width: int = 30, interval: float = 0.5,
+                 log_interval: float = 30.0) -> None:  # fmt: skip
         self.stream = stream
         self.width = width
         self.interval = interval
+        self.log_interval = log_interval
         self.last_drawn = -float("inf")
 
     def __call__(self, done: int, total: int, elapsed: float) -> None:
-        if done < total and elapsed - self.last_drawn < self.interval:
+        stream = self.stream or sys.stderr
+        interval = self.interval if stream.isatty() else self.log_interval
+        if done < total and elapsed - self.last_drawn < interval:
             return
         self.last_drawn = elapsed
         fraction = done / total if total else 1.0
         speed = done / elapsed if elapsed > 0 else 0.0
         filled = int(round(fraction * self.width))
-        line = f"\r[{'#' * filled}{'-' * (self.width - filled)}] {100 * fraction:5.1f} %"
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {100 * fraction:5.1f} %"
         line += f"  {speed / 1e6:7.3f} Mvox/s"
         if done < total:
             eta = (total - done) / speed if speed > 0 else float("nan")
             line += f"  ETA {format_seconds(eta)}"
         else:
-            line += f"  done in {format_seconds(elapsed)}\n"
-        stream = self.stream or sys.stderr
-        stream.write(line)
-        stream.flush()
+            line += f"  done in {format_seconds(elapsed)}"
+        draw_line(stream, line, done >= total)
 
 
 def make_progress(progress: bool | ProgressCallback | None) -> ProgressCallback | None:
@@ -114,6 +126,4 @@ class BlockProgress:
 
     def draw(self, finished: bool = False) -> None:
         self.last_drawn = self.clock()
-        start, end = ("\r", "\n" if finished else "") if self.tty else ("", "\n")
-        self.stream.write(start + self.line() + end)
-        self.stream.flush()
+        draw_line(self.stream, self.line(), finished)

@@ -9,6 +9,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from ..commands import command_parser
 from ..config import Config, ConfigError, load_config, missing_warning
 from ..errors import UserError
 
@@ -35,10 +36,10 @@ def resolve_config_path(name: str) -> Path:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="elektronn-train",
         allow_abbrev=False,  # --nproc is taken out of the command line by its exact name
-        description="Train a CNN as described by a config file (see docs/options.md).",
+        description="Train a CNN as described by a config file.",
     )
     parser.add_argument(
         "config", nargs="?", help="training config file, or the name of a shipped example"
@@ -68,6 +69,12 @@ def train_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="train data-parallel on N processes of this machine (GPUs, or CPU cores with "
         "--gpu=false); batch_size is per process",
+    )
+    parser.add_argument(
+        "--new-config",
+        metavar="FILE",
+        help="write a short, commented starting config to FILE (mode, data, network, steps) "
+        "and stop",
     )
     parser.add_argument(
         "--dry-run",
@@ -123,17 +130,25 @@ def train_main(argv: list[str] | None = None) -> int:
         from .distributed import launch_on_this_machine
 
         return launch_on_this_machine(argv, args.nproc)
-    from ..streams import survive_broken_pipes
-    from .distributed import silence_other_ranks
+    from ..streams import RUN_LOG, survive_broken_pipes
+    from .distributed import ranks_from_env, silence_other_ranks
 
     silence_other_ranks()
-    survive_broken_pipes()  # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't
+    # `elektronn-train cfg.py | tee log` and Ctrl+C: tee ends, we don't; rank 0 keeps the log
+    survive_broken_pipes(RUN_LOG if ranks_from_env().is_main else None)
     warnings.formatwarning = one_line_warning
     from .trainer import TrainingStopped
 
     try:
         from .run import dry_run, run_training
 
+        if args.new_config:
+            from .newconfig import write_new_config
+
+            path = write_new_config(args.new_config)
+            print(f"Wrote {path}: fill in your data files, then 'elektronn-train {path} "
+                  f"--dry-run'.")  # fmt: skip
+            return 0
         if args.resume:
             from ..net.paramfile import load_params
             from .resume import config_from_checkpoint, find_checkpoint
@@ -164,6 +179,8 @@ def train_main(argv: list[str] | None = None) -> int:
         print("elektronn-train: interrupted before training started; nothing saved.",
               file=sys.stderr)  # fmt: skip
         return 130
+    finally:
+        RUN_LOG.close()
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from ..config.options import OPTIMIZERS
+from ..streams import RUN_LOG
 from . import introspection
-from .trainer import format_duration
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -83,8 +83,8 @@ def status_line(trainer: Trainer) -> str:
         f"{trainer.step:05d} {name}m={ema:.5f}, {name}={trainer.last_loss:.4f}, "
         f"train={_last(trainer, 'history', 4):.5f}, valid={_last(trainer, 'history', 5):.5f}, "
         f"train={train_err:.3f}{unit}, valid={valid_err:.3f}{unit},"
-        f"\nLR={_optional(lr, '.6f')}, MOM={_optional(momentum, '.6f')}, "
-        f"{trainer.its_per_s:.1f} it/s, {format_duration(trainer.t_passed)}"
+        f"{trainer.best_text()},\nLR={_optional(lr, '.6f')}, MOM={_optional(momentum, '.6f')}, "
+        f"{trainer.its_per_s:.1f} it/s, {trainer.progress()}"
     )
 
 
@@ -224,6 +224,7 @@ def _set_optimizer_value(session: Session, args: list[str], command: str) -> boo
 
 def _params(session: Session, args: list[str]) -> bool:
     session.output(parameter_report(session.trainer.cnn))
+    session.output(f"Progress: {session.trainer.progress()}, {session.trainer.best_text()}")
     return False
 
 
@@ -346,15 +347,20 @@ def interruptible() -> Iterator[None]:
 
 
 def read_line(input_fn: Callable[[str], str], prompt: str, output: Output) -> str:
-    """One line of input; Ctrl+D (EOF) means ``q``, Ctrl+C an empty line."""
+    """One line of input; Ctrl+D (EOF) means ``q``, Ctrl+C an empty line.
+
+    The line typed goes into the run's log (the terminal echoes it, so no stream sees it).
+    """
     try:
-        return input_fn(prompt)
+        line = input_fn(prompt)
     except EOFError:
         output("")
         return "q"
     except KeyboardInterrupt:
         output("\n(Ctrl+C: type 'q' to continue, 'abort' or 'kill' to stop)")
         return ""
+    RUN_LOG.write(f"{prompt}{line}\n")
+    return line
 
 
 def prompt() -> str:

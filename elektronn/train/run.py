@@ -21,6 +21,7 @@ from ..config import Config, ConfigError
 from ..data.label_stats import check_training_labels, write_baseline
 from ..data.source import DataSource
 from ..device import check_precision, parse_gpu, select_device
+from ..streams import RUN_LOG
 from .distributed import (
     SINGLE_PROCESS,
     Ranks,
@@ -266,10 +267,16 @@ def build_trainer(
 
 
 def open_save_dir(config: Config, run: RunState, ranks: Ranks, resuming: bool) -> Path:
-    """The save directory, created (or entered, resuming) by rank 0 only."""
+    """The save directory, created (or entered, resuming) by rank 0 only, which also starts
+    writing the terminal output to ``<save_name>.log`` there (appended when resuming)."""
     if not ranks.is_main:
         return Path(config.save_dir)
-    return enter_save_dir(config) if resuming else prepare_save_dir(config, run.resolved(config))
+    if resuming:
+        save_dir = enter_save_dir(config)
+    else:
+        save_dir = prepare_save_dir(config, run.resolved(config))
+    RUN_LOG.open(save_dir / f"{config.save_name}.log", append=resuming)
+    return save_dir
 
 
 def describe_ranks(ranks: Ranks) -> str:

@@ -75,13 +75,18 @@ class TrainingStopped(Exception):
     """
 
 
-def format_duration(seconds: float) -> str:
-    """``t=Ns`` up to 5 min, ``t=Nm`` up to ~1 h, else ``t=N.Nh`` (as the original)."""
+def duration(seconds: float) -> str:
+    """``Ns`` up to 5 min, ``Nm`` up to ~1 h, else ``N.Nh`` (as the original's ``t=``)."""
     if seconds <= 300:
-        return f"t={seconds:.0f}s"
+        return f"{seconds:.0f}s"
     if seconds <= 4000:
-        return f"t={seconds / 60:.0f}m"
-    return f"t={seconds / 3600:.1f}h"
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def format_duration(seconds: float) -> str:
+    """``t=Ns``, ``t=Nm`` or ``t=N.Nh``: the training time of the status line."""
+    return f"t={duration(seconds)}"
 
 
 class Trainer:
@@ -128,6 +133,9 @@ class Trainer:
         self.its_per_s = 0.0
         self.batch: tuple | None = None
         self.last_loss = math.nan
+        # the best validation error (loss for regression) so far and its step: -BEST.param
+        self.best = math.inf
+        self.best_step: int | None = None
         self.last_snapshot_t = 0.0
         self.next_preview_h = config.initial_prev_h
         self.stop_reason: str | None = None
@@ -261,6 +269,8 @@ class Trainer:
             "step": self.step,
             "t_passed": self.t_passed,
             "loss_ema": self.loss_ema,
+            "best": self.best,
+            "best_step": self.best_step,
             "last_snapshot_t": self.last_snapshot_t,
             "next_preview_h": self.next_preview_h,
             "optimizer_name": self.run_state.optimizer,
@@ -275,6 +285,9 @@ class Trainer:
         self.step = int(state["step"])
         self.t_passed = float(state["t_passed"])
         self.loss_ema = state["loss_ema"]
+        # files of runs before -BEST.param existed have no best value yet
+        self.best = float(state.get("best", math.inf))
+        self.best_step = state.get("best_step")
         self.last_snapshot_t = float(state["last_snapshot_t"])
         self.next_preview_h = float(state["next_preview_h"])
         if state["optimizer_name"] != self.run_state.optimizer:
@@ -342,10 +355,36 @@ class Trainer:
         if self.tensorboard:
             self.tensorboard.log_history(self.history, i, self.its_per_s)
         self.save(self.param_path("-LAST"))
+        self.keep_best(i, valid_loss if self.regression else valid_err)
         if self.config.plot_on:
             self.plotter.request()
         if self.config.print_status:
             print(self.status_line(i, train_err, valid_err, nll_after - nll), flush=True)
+
+    def keep_best(self, i: int, value: float) -> None:
+        """``-BEST.param`` when the validation error (regression: loss) of step ``i`` is the
+        lowest so far; nothing without validation data (``value`` is nan)."""
+        if not value < self.best:
+            return
+        self.best, self.best_step = value, i
+        self.save(self.param_path("-BEST"))
+
+    def best_text(self) -> str:
+        """``best=09.42%@2300``: the lowest validation error (regression: loss) and its step."""
+        if self.best_step is None:
+            return "best=nan"
+        value = f"{self.best:.4f}" if self.regression else f"{self.best:05.2f}%"
+        return f"best={value}@{self.best_step}"
+
+    def progress(self) -> str:
+        """``step 600/2000, t=12m/30m, ETA 8m``: how far the run is toward whichever of
+        ``n_steps`` and ``max_runtime`` ends it first, at the mean speed so far."""
+        run = self.run_state
+        left = run.max_runtime - self.t_passed
+        if self.step:
+            left = min(left, (run.n_steps - self.step) * self.t_passed / self.step)
+        return (f"step {self.step}/{run.n_steps}, {format_duration(self.t_passed)}/"
+                f"{duration(run.max_runtime)}, ETA {duration(max(left, 0.0))}")  # fmt: skip
 
     def status_line(self, i: int, train_err: float, valid_err: float, diff: float) -> str:
         name = "MSE" if self.regression else "NLL"
@@ -355,17 +394,18 @@ class Trainer:
         prevalence = 100.0 * float(np.mean(self.batch[1])) if self.batch is not None else math.nan
         return (
             f"{i:05d} {name}m={self.loss_ema:.3f}, train={_number(train_err, '05.2f')}{unit}, "
-            f"valid={_number(valid_err, '05.2f')}{unit}, prev={prevalence:04.1f}, "
-            f"{name}diff={diff:+.1e}, "
-            f"LR={lr_text}, {self.its_per_s:.1f} it/s, {format_duration(self.t_passed)}"
+            f"valid={_number(valid_err, '05.2f')}{unit}, {self.best_text()}, "
+            f"prev={prevalence:04.1f}, {name}diff={diff:+.1e}, "
+            f"LR={lr_text}, {self.its_per_s:.1f} it/s, {self.progress()}"
         )
 
     def maybe_snapshot(self) -> None:
         hours = self.config.param_save_h
         if (self.t_passed - self.last_snapshot_t) / 3600 > hours:
             k = round(self.t_passed / 3600 / hours)
-            self.save(self.param_path(f"-{k * hours:.1f}h"))
+            path = self.save(self.param_path(f"-{k * hours:.1f}h"))
             self.last_snapshot_t = self.t_passed
+            print(f"Snapshot of step {self.step - 1} saved to {path.name}", flush=True)
 
     def maybe_preview(self) -> None:
         if self.preview is None or self.t_passed / 3600 <= self.next_preview_h:
@@ -376,6 +416,9 @@ class Trainer:
                                            self.data.input_standardisation())  # fmt: skip
             if self.tensorboard:
                 self.tensorboard.log_images(written, self.step)
+            pattern = f"{self.config.save_name}-pred-*-{self.next_preview_h:g}hrs.png"
+            print(f"Preview of step {self.step - 1}: {len(written)} images ({pattern})",
+                  flush=True)  # fmt: skip
         except OSError as exc:  # e.g. a full disk: one line, and training goes on
             print(failed_save_line(f"the previews to {self.save_dir}", exc), flush=True)
         except Exception as exc:  # a failed preview must not end hours of training
