@@ -242,26 +242,24 @@ def _valid_near(valid: Sequence[int], desired: int) -> list[int]:
     return [v for v in valid if v < desired][-2:] + [v for v in valid if v > desired][:2]
 
 
-def _check_centred(
-    fov: int, axis: str, force_center: bool, messages: list[str], filters: list, pool: list
-) -> None:
-    """An even FOV puts no output neuron at a pixel centre: an error for img-img, else a warning.
+def _check_centred(fov: int, axis: str, force_center: bool, filters: list, pool: list) -> None:
+    """img-img needs an odd FOV: an even one puts no output neuron at a pixel centre.
+
+    Other modes predict one label per patch, where the centre does not matter, so they are
+    not warned (the original warned, e.g. for the MNIST example).
 
     Raises
     ------
     ArchitectureError
         If the FOV is even and ``force_center`` is set.
     """
-    if fov % 2:
-        return
-    text = f"Receptive fields are not centred: even field of view ({fov}) on axis {axis}"
-    if force_center:
+    if fov % 2 == 0 and force_center:
         raise ArchitectureError(
-            f"{text}. mode 'img-img' needs an odd field of view, so that each label sits at the "
-            f"centre of its output neuron's receptive field. Change 'filters' {filters} or "
-            f"'pool' {pool}: e.g. an even filter before a pool of 2 makes the field of view odd."
+            f"Receptive fields are not centred: even field of view ({fov}) on axis {axis}. mode "
+            f"'img-img' needs an odd field of view, so that each label sits at the centre of its "
+            f"output neuron's receptive field. Change 'filters' {filters} or 'pool' {pool}: e.g. "
+            f"an even filter before a pool of 2 makes the field of view odd."
         )
-    messages.append(f"WARNING: {text}")
 
 
 @dataclass(frozen=True)
@@ -451,9 +449,9 @@ class Architecture:
         Per layer: filter, conv output, pooling, pooled output and parameter count; then FOV,
         offset, stride, MFP geometry and the total parameter count.
         """
-        names = ",".join(axis_names(self.n_dim))
         lines = [
-            f"Architecture ({self.n_dim}D, axes ({names})): input {_shape(self.input_shape)}, "
+            f"Architecture ({self.n_dim}D, axes ({_axes(self.n_dim)})): "
+            f"input {_shape(self.input_shape)}, "
             f"{n_ch} channel(s), batch size {batch_size}"
         ]
         counts = layer_param_counts(self, n_ch, nof_filters, mlp_layers, n_lab)
@@ -469,7 +467,8 @@ class Architecture:
         head = f"{_shape(self.output_shape)} (1x1 conv)" if not mlp_layers else "(fully connected)"
         lines.append(f"  output: {n_lab} outputs {head}; {counts[-1][1]:,} params")
         lines.append(
-            f"FOV {_shape(self.fov)}, offset {self.offset}, output stride {_shape(self.stride)}"
+            f"FOV {_shape(self.fov)}, offset {to_user_order(self.offset)}, "
+            f"output stride {_shape(self.stride)}"
         )
         if any(self.mfp):
             lines.append(
@@ -479,9 +478,20 @@ class Architecture:
         return lines
 
 
+def to_user_order(values: Sequence) -> tuple:
+    """Internal (x, y) / (z, x, y) values back in the user's (x, y[, z]) order, for printing."""
+    values = tuple(values)
+    return values if len(values) != 3 else (values[1], values[2], values[0])
+
+
 def _shape(values: Sequence[int]) -> str:
-    """``7x127x127``: compact per-axis sizes for the summary."""
-    return "x".join(str(v) for v in values)
+    """``127x127x7``: compact per-axis sizes for the summary, in the user's (x, y, z) order."""
+    return "x".join(str(v) for v in to_user_order(values))
+
+
+def _axes(n_dim: int) -> str:
+    """The axis names the summary's sizes are in: the user's order."""
+    return ",".join(("x", "y", "z")[:n_dim])
 
 
 def layer_param_counts(
@@ -659,7 +669,7 @@ def _architecture(
     named = user_values or (filters, pool)
     for ax, name in enumerate(axis_names(n_dim)):
         fa, pa = tuple(f[ax] for f in filters), tuple(p[ax] for p in pool)
-        _check_centred(field_of_view(fa, pa), name, force_center, messages, *named)
+        _check_centred(field_of_view(fa, pa), name, force_center, *named)
         axes.append(_compute_axis(fa, pa, mfp, desired[ax], name, border_mode, messages))
     return Architecture(
         n_dim=n_dim,
@@ -807,9 +817,9 @@ class UNetArchitecture(Architecture):
         batch_size: int,
     ) -> list[str]:
         """The start-up summary: per level encoder / decoder sizes and parameters, FOV, offset."""
-        names = ",".join(axis_names(self.n_dim))
         lines = [
-            f"U-Net ({self.n_dim}D, axes ({names}), {self.n_convs} valid convs per level, "
+            f"U-Net ({self.n_dim}D, axes ({_axes(self.n_dim)}), "
+            f"{self.n_convs} valid convs per level, "
             f"{self.upsampling} up-sampling{', batch norm' if self.batch_norm else ''}): input "
             f"{_shape(self.input_shape)}, {n_ch} channel(s), batch size {batch_size}"
         ]
@@ -825,7 +835,8 @@ class UNetArchitecture(Architecture):
         lines.append(f"  output: {n_lab} outputs {_shape(self.output_shape)} (1x1 conv); "
                      f"{counts[-1][1]:,} params")  # fmt: skip
         lines.append(
-            f"FOV {_shape(self.fov)}, offset {self.offset}, output stride 1, tiles on the "
+            f"FOV {_shape(self.fov)}, offset {to_user_order(self.offset)}, output stride 1, tiles "
+            f"on the "
             f"lattice {_shape(self.step)}"
         )
         lines.append(f"Parameters: {sum(c for _, c in counts):,}")
@@ -951,7 +962,7 @@ def unet_from_layers(
         size = choose_input_size(valid, desired[ax], name, None, messages)
         sizes, _ = unet_axis_sizes(size, fa, pa, n_convs)
         fov = size - sizes[0][1] + 1
-        _check_centred(fov, name, force_center, messages, list(filters), list(pool))
+        _check_centred(fov, name, force_center, list(filters), list(pool))
         per_axis.append((size, fov, prod(pa), sizes, valid))
     ones = (1,) * n_dim
     return UNetArchitecture(

@@ -65,7 +65,7 @@ def test_ex1_mnist_img_scalar():
     assert list(np.cumprod([2, 2])) == [2, 4] and a.stride == (4, 4)
     assert a.fov == (10, 10) and a.offset == (5.0, 5.0) and a.int_offset == (5, 5)
     assert a.output_shape == (5, 5)
-    assert sum("even field of view (10)" in m and "WARNING" in m for m in a.messages) == 2
+    assert not a.messages  # the original warned of the even FOV; one label per patch: no matter
 
 
 def test_ex1_parameter_count_and_summary():
@@ -135,7 +135,7 @@ def test_ex2_neuro_3d_parameter_count():
     assert sum(c for _, c in counts) == 95_717
     lines = a.summary_lines(1, NEURO_NOF, [], 2, 1)
     assert lines[-1] == "Parameters: 95,717"
-    assert any("3x25x25 (1x1 conv)" in line for line in lines)
+    assert any("25x25x3 (1x1 conv)" in line for line in lines)  # printed in (x, y, z)
 
 
 def test_ex2b_neuro_with_mfp():
@@ -190,13 +190,10 @@ def test_ex5_even_fov_is_an_error_for_img_img():
         compute_architecture([3, 3], [2, 2], 26, 2, force_center=True)
 
 
-def test_even_fov_warns_only_on_the_even_axis():
+def test_even_fov_is_no_warning_where_one_label_per_patch_is_predicted():
     a = compute_architecture([[3, 3, 2]], [[2, 2, 1]], 20, 3)
     assert a.fov == (2, 4, 4)
-    assert [m for m in a.messages if "WARNING" in m] == [
-        f"WARNING: Receptive fields are not centred: even field of view ({fov}) on axis {ax}"
-        for fov, ax in [(2, "z"), (4, "x"), (4, "y")]
-    ]
+    assert not [m for m in a.messages if "WARNING" in m]
     b = compute_architecture([[4, 4, 3]], [[2, 2, 1]], 21, 3, force_center=True)
     assert b.fov == (3, 5, 5)
 
@@ -387,3 +384,12 @@ def test_calculator_imports_neither_torch_nor_numpy():
     code = "import sys, elektronn.arch; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_3d_summary_prints_every_size_in_the_users_xyz_order():
+    arch = compute_architecture([[4, 4, 1], [3, 3, 3]], [[2, 2, 1], [1, 1, 1]], [127, 127, 7], 3)
+    assert arch.input_shape == (7, 127, 127)  # internal (z, x, y)
+    lines = arch.summary_lines(1, [2, 2], [], 2, 1)
+    assert lines[0].startswith("Architecture (3D, axes (x,y,z)): input 127x127x7,")
+    assert "filters 4x4x1 -> 124x124x7, pool 2x2x1 -> 62x62x7" in lines[1]
+    assert any(line.startswith("FOV 9x9x3, offset (4.5, 4.5, 1.5)") for line in lines), lines

@@ -70,7 +70,10 @@ def test_user_class_from_file_is_loaded_and_created(user_file: Path, capsys) -> 
     x, y = data.getbatch(8)
     assert x.shape == (8, 3) and x.dtype == np.float32 and y.dtype == np.int16
     assert data.n_lab == 2 and data.example_shape == (3,) and data.has_source("valid")
-    assert "2-class Data Set: #training examples: 30 and #validing: 10" in capsys.readouterr().out
+    assert (
+        "2-class Data Set: #training examples: 30 and #validation examples: 10"
+        in capsys.readouterr().out
+    )
 
 
 def test_user_class_instances_pickle(user_file: Path) -> None:

@@ -87,7 +87,10 @@ def test_shapes_labels_and_counts(mnist_path: Path) -> None:
         x, y = data.getbatch(50, source)
         assert x.shape == (50, 1, 26, 26) and x.dtype == np.float32
         assert y.shape == (50,) and y.dtype == np.int16 and 0 <= y.min() and y.max() <= 9
-    assert "10-class Data Set: #training examples: 200000 and #validing: 10000" in data.summary()
+    assert (
+        "10-class Data Set: #training examples: 200000 and #validation examples: 10000"
+        in data.summary()
+    )
 
 
 def test_without_shift_augment_images_stay_28(mnist_path: Path) -> None:
@@ -158,4 +161,4 @@ def test_created_from_config_by_name(mnist_path: Path, capsys) -> None:
     )
     data = create_plugin_data(config)
     assert isinstance(data, MNISTData) and data.example_shape == (676,)
-    assert "#training examples: 200000 and #validing: 10000" in capsys.readouterr().out
+    assert "#training examples: 200000 and #validation examples: 10000" in capsys.readouterr().out

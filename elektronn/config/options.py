@@ -116,7 +116,9 @@ OPTIONS: tuple[Option, ...] = (
        "maxabs = max of absolute values, sign kept; global or per conv layer.",
        choices=POOLING_MODES),
     _O("MFP", [], ("list", "bool", "int"), "!", NETWORK,
-       "Max fragment pooling per conv layer; only for prediction, [] disables it."),
+       "Max fragment pooling per conv layer (a bool each): training then has dense outputs and "
+       "unstrided labels (on in every pooling layer, or in none); [] = off. Prediction uses "
+       "MFP whatever it is."),
     _O("architecture", "cnn", ("str",), "$", NETWORK,
        "cnn: conv layers + pooling; unet: valid U-Net (filters/pool/nof_filters per level, "
        "last pool 1).", choices=ARCHITECTURES),
@@ -151,9 +153,10 @@ OPTIONS: tuple[Option, ...] = (
     _O("label_path", "", ("str",), "!", IMAGES,
        "Folder of the label files (relative paths resolve against the config file's folder)."),
     _O("d_files", [], ("list",), "!", IMAGES,
-       "Image files: list of (h5 file name, dataset key)."),
+       "Image files: list of (file, dataset key), or (file, key, (z0, z1)) for z0 <= z < z1 of "
+       "it (e.g. one volume split into training and validation cubes)."),
     _O("l_files", [], ("list",), "!", IMAGES,
-       "Label files: list of (h5 file name, dataset key), in the same order as d_files."),
+       "Label files: (file, key) or (file, key, (z0, z1)), in the same order as d_files."),
     _O("cube_prios", None, ("list", "None"), "", IMAGES,
        "Relative sampling priority per cube (order of d_files); None = proportional to size."),
     _O("valid_cubes", [], ("list",), "", IMAGES,

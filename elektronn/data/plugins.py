@@ -393,7 +393,7 @@ class Data(DataSource):
         """The original's log line, e.g. '10-class Data Set: #training examples: 200000 …'."""
         return (
             f"{self.n_lab}-class Data Set: #training examples: {self.n_train} and "
-            f"#validing: {self.n_examples('valid')}"
+            f"#validation examples: {self.n_examples('valid')}"
         )
 
     def getbatch(self, batch_size: int, source: str = "train") -> tuple[np.ndarray, np.ndarray]:

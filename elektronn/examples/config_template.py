@@ -57,7 +57,7 @@ pool = []
 nof_filters = []
 # ($) maxabs = max of absolute values, sign kept; global or per conv layer. One of: 'max', 'maxabs'.
 pooling_mode = 'max'
-# (*) Max fragment pooling per conv layer; only for prediction, [] disables it.
+# (*) Max fragment pooling per conv layer (a bool each): training then has dense outputs and unstrided labels (on in every pooling layer, or in none); [] = off. Prediction uses MFP whatever it is.
 MFP = []
 # ($) cnn: conv layers + pooling; unet: valid U-Net (filters/pool/nof_filters per level, last pool 1). One of: 'cnn', 'unet'.
 architecture = 'cnn'
@@ -91,9 +91,9 @@ n_lab = None
 data_path = ''
 # (*) Folder of the label files (relative paths resolve against the config file's folder).
 label_path = ''
-# (*) Image files: list of (h5 file name, dataset key).
+# (*) Image files: list of (file, dataset key), or (file, key, (z0, z1)) for z0 <= z < z1 of it (e.g. one volume split into training and validation cubes).
 d_files = []
-# (*) Label files: list of (h5 file name, dataset key), in the same order as d_files.
+# (*) Label files: (file, key) or (file, key, (z0, z1)), in the same order as d_files.
 l_files = []
 # Relative sampling priority per cube (order of d_files); None = proportional to size.
 cube_prios = None

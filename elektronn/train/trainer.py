@@ -381,10 +381,11 @@ class Trainer:
         ``n_steps`` and ``max_runtime`` ends it first, at the mean speed so far."""
         run = self.run_state
         left = run.max_runtime - self.t_passed
-        if self.step:
+        if self.step and self.t_passed > 0:
             left = min(left, (run.n_steps - self.step) * self.t_passed / self.step)
+        eta = duration(max(left, 0.0)) if self.t_passed > 0 else "n/a"  # no speed measured yet
         return (f"step {self.step}/{run.n_steps}, {format_duration(self.t_passed)}/"
-                f"{duration(run.max_runtime)}, ETA {duration(max(left, 0.0))}")  # fmt: skip
+                f"{duration(run.max_runtime)}, ETA {eta}")  # fmt: skip
 
     def status_line(self, i: int, train_err: float, valid_err: float, diff: float) -> str:
         name = "MSE" if self.regression else "NLL"
