@@ -70,9 +70,22 @@ def _steps_axis(ax: Axes, minutes: np.ndarray, steps: np.ndarray) -> Axes | None
 
 def _log_scale_if_positive(ax: Axes, *columns: np.ndarray) -> None:
     """Log y, so the first high values and the later small ones are both readable."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     values = np.concatenate([c[np.isfinite(c)] for c in columns])
     if len(values) and (values > 0).any():
         ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))  # labels 1, 2, 5, 10, 20, …
+        for set_labels in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            set_labels(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _symlog_scale(ax: Axes, values: np.ndarray) -> None:
+    """Linear near 0, logarithmic beyond: the large first changes and the small late ones
+    are all visible, with their sign."""
+    small = np.abs(values[np.isfinite(values) & (values != 0)])
+    if len(small):
+        ax.set_yscale("symlog", linthresh=float(np.median(small)))
 
 
 def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
@@ -113,10 +126,8 @@ def plot_history(path: Path, history: np.ndarray, loss_name: str) -> None:
     losses.legend(**LEGEND_OUTSIDE)
     change.plot(minutes, history[:, 6], "b.-", label=f"{loss_name} change by one update")
     change.axhline(0, color="k", ls=":", label="no change")
-    if len(history) > 4:
-        spread = 2 * np.std(history[3:, 6]) or 1.0
-        change.set_ylim(-spread, spread)
-    change.set_ylabel(f"{loss_name} change")
+    _symlog_scale(change, history[:, 6])
+    change.set_ylabel(f"{loss_name} change (symlog)")
     change.legend(**LEGEND_OUTSIDE)
     lr.plot(minutes, history[:, 7], "m-", label="learning rate")
     lr.set_ylabel("learning rate")
