@@ -17,9 +17,13 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from scipy import ndimage
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
+
     from ..data.source import DataSource
     from .trainer import Trainer
 
@@ -30,6 +34,8 @@ SMOOTH_SIGMA = 0.5
 _GAPS = colormaps["gray"].with_extremes(bad="#3b5b92")
 """Grey filters on a blue background, so gaps are never mistaken for bright weights."""
 _LABELS = colormaps["viridis"].with_extremes(bad="#3b5b92")
+MAX_LEGEND_CLASSES = 10
+"""More label values than this get a colour bar instead of a legend."""
 
 
 # -- first-layer filters --------------------------------------------------------------------
@@ -44,30 +50,27 @@ def first_layer_weight(model: torch.nn.Module) -> torch.nn.Parameter:
 
 
 def filter_tiles(weight: np.ndarray) -> list[np.ndarray]:
-    """One 2D image per (filter, input channel), each scaled to [0, 1] on its own.
+    """One 2D image per (filter, input channel), in the weights' own units.
+
+    All tiles share one scale (drawn as a colour bar), so dead or tiny filters stand out.
 
     2D conv weights ``(out, in, x, y)`` give ``x × y`` tiles; 3D weights ``(out, in, z, x, y)``
     give the z-slices side by side (separated by a gap), so the whole 3D filter is visible;
     a linear layer ``(out, in)`` is shown as one matrix.
     """
+    weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim == 2:
-        return [_unit_range(weight)]
+        return [weight]
     if weight.ndim == 4:
-        return [_unit_range(w) for w in weight.reshape(-1, *weight.shape[2:])]
+        return list(weight.reshape(-1, *weight.shape[2:]))
     if weight.ndim == 5:
         tiles = []
         for w in weight.reshape(-1, *weight.shape[2:]):
             gap = np.full((w.shape[1], 1), np.nan)
             slices = [part for z in w for part in (z, gap)][:-1]
-            tiles.append(_unit_range(np.concatenate(slices, axis=1)))
+            tiles.append(np.concatenate(slices, axis=1))
         return tiles
     raise ValueError(f"Cannot draw filters of shape {weight.shape} (expected 2, 4 or 5 axes).")
-
-
-def _unit_range(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    low, high = np.nanmin(a), np.nanmax(a)
-    return (a - low) / (high - low) if high > low else np.where(np.isfinite(a), 0.5, np.nan)
 
 
 def mosaic(tiles: list[np.ndarray], gap: int = 1) -> np.ndarray:
@@ -94,7 +97,9 @@ def plot_filters(model: torch.nn.Module, path: Path) -> Path:
     scale = 12 / max(height, width)
     fig = Figure(figsize=(max(4.0, width * scale), max(3.0, height * scale + 0.6)))
     ax = fig.subplots()
-    ax.imshow(image, cmap=_GAPS, interpolation="nearest", vmin=0, vmax=1)
+    limit = float(np.nanmax(np.abs(image))) or 1.0  # symmetric: 0 is the middle grey
+    shown = ax.imshow(image, cmap=_GAPS, interpolation="nearest", vmin=-limit, vmax=limit)
+    fig.colorbar(shown, ax=ax, label="weight", shrink=0.8)
     layout = {2: "(out, in)", 4: "(out, in, x, y)", 5: "(out, in, z, x, y): z-slices left to right"}
     ax.set_title(f"First-layer filters {tuple(weight.shape)} {layout[weight.ndim]}")
     ax.set_axis_off()
@@ -204,8 +209,9 @@ def plot_debug_batch(data: np.ndarray, labels: np.ndarray, path: Path) -> Path:
         axes[0].set_title(f"input {data.shape}: example 0, channel 0")
         finite = label[np.isfinite(label)]
         vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 1)
-        axes[1].imshow(label, cmap=_LABELS, vmin=vmin, vmax=vmax, interpolation="nearest")
+        shown = axes[1].imshow(label, cmap=_LABELS, vmin=vmin, vmax=vmax, interpolation="nearest")
         axes[1].set_title(f"labels {labels.shape[1:]} padded by the offset (blue)")
+        _label_key(fig, axes[1], shown, finite)
         axes[2].imshow(image, cmap="gray", interpolation="nearest")
         axes[2].imshow(np.ma.masked_invalid(label), cmap="viridis", alpha=0.35, vmin=vmin,
                        vmax=vmax, interpolation="nearest")  # fmt: skip
@@ -214,3 +220,16 @@ def plot_debug_batch(data: np.ndarray, labels: np.ndarray, path: Path) -> Path:
         ax.set_axis_off()
     fig.savefig(path, dpi=80, bbox_inches="tight")
     return Path(path)
+
+
+def _label_key(fig: Figure, ax: Axes, shown: AxesImage, values: np.ndarray) -> None:
+    """A legend naming the colour of each class (a colour bar for many or non-integer values),
+    so the label image can be read without knowing the colour map."""
+    classes = np.unique(values)
+    if len(classes) > MAX_LEGEND_CLASSES or not np.all(classes == np.round(classes)):
+        fig.colorbar(shown, ax=ax, label="label", orientation="horizontal", shrink=0.8)
+        return
+    patches = [Patch(color=shown.cmap(shown.norm(c)), label=f"class {int(c)}") for c in classes]
+    patches.append(Patch(color=_LABELS.get_bad(), label="offset: no labels"))
+    ax.legend(handles=patches, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=4,
+              frameon=False)  # fmt: skip

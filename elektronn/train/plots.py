@@ -10,13 +10,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data.label_stats import read_baseline
 from .history import load_history
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 MAX_POINTS = 2000
+SMOOTHING = 8
+"""Monitor values averaged by the error plot's moving average."""
+LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+"""Legends right of their axes, so they never cover a curve."""
 
 
 def _subsample(a: np.ndarray) -> np.ndarray:
@@ -24,22 +32,60 @@ def _subsample(a: np.ndarray) -> np.ndarray:
     return a[::step]
 
 
-def _moving_average(x: np.ndarray, n: int = 8) -> np.ndarray:
-    if len(x) < n:
-        return x
-    return np.convolve(x, np.ones(n) / n, mode="valid")
+def trailing_mean(x: np.ndarray, n: int = SMOOTHING) -> np.ndarray:
+    """Mean of the last ``n`` finite values at each point, as long as ``x``.
+
+    The first points average the fewer values there are, so the curve starts at the data
+    instead of jumping in after ``n`` points; NaNs (no validation data) are skipped.
+    """
+    finite = np.isfinite(x)
+    sums = np.cumsum(np.where(finite, x, 0.0))
+    counts = np.cumsum(finite)
+    sums[n:] = sums[n:] - sums[:-n]
+    counts[n:] = counts[n:] - counts[:-n]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _steps_axis(ax, minutes: np.ndarray, steps: np.ndarray) -> None:
-    """A second x axis on top showing update steps for the time axis below."""
-    if len(minutes) < 2 or minutes[-1] <= minutes[0]:
-        return
+def round_step_ticks(first: float, last: float) -> np.ndarray:
+    """Even, round step numbers (0, 500, 1000, …) between ``first`` and ``last``."""
+    from matplotlib.ticker import MaxNLocator
+
+    locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True)
+    ticks = locator.tick_values(first, last)
+    return ticks[(ticks >= first) & (ticks <= last)]
+
+
+def _steps_axis(ax: Axes, minutes: np.ndarray, steps: np.ndarray) -> Axes | None:
+    """A second x axis on top with round update steps for the time axis below."""
+    if len(minutes) < 2 or minutes[-1] <= minutes[0] or steps[-1] <= steps[0]:
+        return None
     top = ax.twiny()
     top.set_xlim(ax.get_xlim())
-    ticks = np.linspace(minutes[0], minutes[-1], 5)
-    top.set_xticks(ticks)
-    top.set_xticklabels([f"{int(s)}" for s in np.interp(ticks, minutes, steps)])
+    ticks = round_step_ticks(steps[0], steps[-1])
+    top.set_xticks(np.interp(ticks, steps, minutes), [f"{int(t)}" for t in ticks])
     top.set_xlabel("update steps")
+    return top
+
+
+def _log_scale_if_positive(ax: Axes, *columns: np.ndarray) -> None:
+    """Log y, so the first high values and the later small ones are both readable."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    values = np.concatenate([c[np.isfinite(c)] for c in columns])
+    if len(values) and (values > 0).any():
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))  # labels 1, 2, 5, 10, 20, …
+        for set_labels in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            set_labels(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
+def _symlog_scale(ax: Axes, values: np.ndarray) -> None:
+    """Linear near 0, logarithmic beyond: the large first changes and the small late ones
+    are all visible, with their sign."""
+    small = np.abs(values[np.isfinite(values) & (values != 0)])
+    if len(small):
+        ax.set_yscale("symlog", linthresh=float(np.median(small)))
 
 
 def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
@@ -47,18 +93,20 @@ def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
 
     t = _subsample(timeline)
     minutes = t[:, 1] / 60
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12))
-    top.plot(minutes, t[:, 3], "b-", lw=0.5, alpha=0.5, label=f"{loss_name} per update")
-    top.plot(minutes, t[:, 2], "k-", lw=2, label=f"{loss_name} smoothed")
-    top.axhline(np.mean(t[-30:, 2]), color="gray", ls="--")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12), layout="constrained")
+    top.plot(minutes, t[:, 3], "b-", lw=0.5, alpha=0.5, label=f"{loss_name} of each update")
+    top.plot(minutes, t[:, 2], "k-", lw=2, label=f"{loss_name} smoothed (EMA)")
+    top.axhline(np.mean(t[-30:, 2]), color="gray", ls="--", label="smoothed, last 30 points")
+    _log_scale_if_positive(top, t[:, 3])
     top.set_xlabel("time [min]")
-    top.set_ylabel(loss_name)
-    top.legend()
+    top.set_ylabel(f"{loss_name} (log scale)")
+    top.legend(**LEGEND_OUTSIDE)
     _steps_axis(top, minutes, t[:, 0])
     sc = bottom.scatter(t[:, 4], t[:, 3], c=t[:, 0], s=4, cmap="viridis")
     fig.colorbar(sc, ax=bottom, label="update step")
+    _log_scale_if_positive(bottom, t[:, 3])
     bottom.set_xlabel("mean label of the batch")
-    bottom.set_ylabel(loss_name)
+    bottom.set_ylabel(f"{loss_name} of the update")
     fig.savefig(path)
     plt.close(fig)
 
@@ -67,24 +115,25 @@ def plot_history(path: Path, history: np.ndarray, loss_name: str) -> None:
     import matplotlib.pyplot as plt
 
     minutes = history[:, 1] / 60
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12))
-    top.plot(minutes, history[:, 2], "b-", label=f"{loss_name} smoothed (updates)")
-    top.plot(minutes, history[:, 4], "g-", label=f"train {loss_name} (monitor)")
-    top.plot(minutes, history[:, 5], "r-", label=f"valid {loss_name} (monitor)")
-    top.set_xlabel("time [min]")
-    top.legend()
-    _steps_axis(top, minutes, history[:, 0])
-    bottom.plot(minutes, history[:, 6], "b-", label=f"{loss_name} change by the update")
-    bottom.axhline(0, color="k", ls=":")
-    if len(history) > 4:
-        spread = 2 * np.std(history[3:, 6]) or 1.0
-        bottom.set_ylim(-spread, spread)
-    lr_axis = bottom.twinx()
-    lr_axis.plot(minutes, history[:, 7], "r-", label="learning rate")
-    lr_axis.set_ylabel("learning rate")
-    bottom.set_xlabel("time [min]")
-    lines = bottom.get_lines()[:1] + lr_axis.get_lines()  # one legend for both y-axes,
-    lr_axis.legend(lines, [line.get_label() for line in lines], loc="upper left")  # on top
+    fig, (losses, change, lr) = plt.subplots(
+        3, 1, figsize=(16, 13), sharex=True, height_ratios=(3, 2, 1), layout="constrained"
+    )
+    losses.plot(minutes, history[:, 2], "b-", lw=2, label=f"{loss_name} smoothed (updates)")
+    losses.plot(minutes, history[:, 4], "go-", ms=4, label=f"train {loss_name} (monitor)")
+    losses.plot(minutes, history[:, 5], "rs-", ms=4, label=f"valid {loss_name} (monitor)")
+    _log_scale_if_positive(losses, history[:, 2], history[:, 4], history[:, 5])
+    losses.set_ylabel(f"{loss_name} (log scale)")
+    losses.legend(**LEGEND_OUTSIDE)
+    change.plot(minutes, history[:, 6], "b.-", label=f"{loss_name} change by one update")
+    change.axhline(0, color="k", ls=":", label="no change")
+    _symlog_scale(change, history[:, 6])
+    change.set_ylabel(f"{loss_name} change (symlog)")
+    change.legend(**LEGEND_OUTSIDE)
+    lr.plot(minutes, history[:, 7], "m-", label="learning rate")
+    lr.set_ylabel("learning rate")
+    lr.set_xlabel("time [min]")
+    lr.legend(**LEGEND_OUTSIDE)
+    _steps_axis(losses, minutes, history[:, 0])
     fig.savefig(path)
     plt.close(fig)
 
@@ -93,24 +142,27 @@ def plot_errors(path: Path, errors: np.ndarray, error_name: str,
                 baseline: dict | None = None) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(16, 6))
+    fig, ax = plt.subplots(figsize=(16, 6), layout="constrained")
     minutes = errors[:, 1] / 60
     for column, colour, label in ((2, "g", "train"), (3, "r", "valid")):
         values = errors[:, column]
-        ax.plot(minutes, values, colour + "--", lw=1, label=f"{label} {error_name}")
-        smooth = _moving_average(values)
-        ax.plot(minutes[len(minutes) - len(smooth) :], smooth, colour + "-", lw=3)
-    reference = errors[2:, 3] if np.isfinite(errors[2:, 3]).any() else errors[2:, 2]
-    top = 3 * np.nanmean(reference) if np.isfinite(reference).any() else 0.0
+        if not np.isfinite(values).any():
+            continue
+        ax.plot(minutes, values, colour + "--", lw=1, label=f"{label} {error_name} (monitor)")
+        ax.plot(minutes, trailing_mean(values), colour + "-", lw=3,
+                label=f"{label}, mean of the last {SMOOTHING}")  # fmt: skip
     if baseline is not None:  # a run that stays at this line learns nothing
-        ax.axhline(baseline["error"], color="k", ls=":", lw=2,
-                   label=f"majority-class error (always class {baseline['majority_class']})")
-        top = max(top, 1.2 * baseline["error"])  # fmt: skip
-    if top > 0:
-        ax.set_ylim(0, top)
+        ax.axhline(
+            baseline["error"],
+            color="k",
+            ls=":",
+            lw=2,
+            label=f"majority-class error (always class {baseline['majority_class']})",
+        )
+    _log_scale_if_positive(ax, errors[:, 2], errors[:, 3])
     ax.set_xlabel("time [min]")
-    ax.set_ylabel(error_name)
-    ax.legend()
+    ax.set_ylabel(f"{error_name} (log scale)")
+    ax.legend(**LEGEND_OUTSIDE)
     _steps_axis(ax, minutes, errors[:, 0])
     fig.savefig(path)
     plt.close(fig)

@@ -77,29 +77,46 @@ class Preview:
                    kwargs.get("export_class", 1), kwargs.get("max_z_pred", 5))  # fmt: skip
 
     def predict(self, model: torch.nn.Module, hours: float, folder: Path = Path("."),
-                standardisation: tuple[float, float] | None = None) -> list[Path]:  # fmt: skip
+                standardisation: tuple[float, float] | None = None,
+                step: int | None = None) -> list[Path]:  # fmt: skip
         """Predict every cube's central slices and write the PNGs; returns the paths.
 
-        The cubes get the training's intensity scaling and ``standardisation``.
+        The cubes get the training's intensity scaling and ``standardisation``; ``step`` (the
+        last update) goes into the titles with the training time.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         from ..predict.dense import predict_dense
 
+        when = f"{hours * 60:.3g} min of training" + ("" if step is None else f", step {step}")
         written = []
         for i, raw in enumerate(self.cubes):
             slab, z0 = central_slab(raw, self.max_z_pred, self.z_halo)
             probs = predict_dense(model, slab, pad_raw=True, standardisation=standardisation)
             for dz in range(probs.shape[1]):
+                z = z0 + dz
                 for c in self.classes:
-                    path = folder / f"{self.save_name}-pred-{i}-c{c}-z{z0 + dz}-{hours:g}hrs.png"
-                    plt.imsave(path, probs[c, dz], cmap="gray", vmin=0, vmax=1)
+                    path = folder / f"{self.save_name}-pred-{i}-c{c}-z{z}-{hours:g}hrs.png"
+                    title = f"{self.save_name} cube {i}, z={z}: class {c} after {when}"
+                    save_image(path, probs[c, dz], title, f"probability of class {c}", (0, 1))
                     written.append(path)
                 if not self.raw_written:
-                    plt.imsave(folder / f"{self.save_name}-raw-{i}-z{z0 + dz}.png",
-                               raw[0, z0 + dz], cmap="gray")  # fmt: skip
+                    raw_path = folder / f"{self.save_name}-raw-{i}-z{z}.png"
+                    title = f"{self.save_name} cube {i}, z={z}: raw"
+                    save_image(raw_path, raw[0, z], title, "raw intensity")
         self.raw_written = True
         return written
+
+
+def save_image(path: Path, image: np.ndarray, title: str, scale_label: str,
+               limits: tuple[float, float] | None = None) -> None:  # fmt: skip
+    """One slice with a colour bar, so grey values can be read as probabilities."""
+    from matplotlib.figure import Figure
+
+    height, width = image.shape
+    fig = Figure(figsize=(7.5, 6.5 * height / width + 0.5), layout="constrained")
+    ax = fig.subplots()
+    vmin, vmax = limits or (None, None)
+    shown = ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig.colorbar(shown, ax=ax, label=scale_label, shrink=0.9)
+    ax.set_title(title, fontsize=10)
+    ax.set_axis_off()
+    fig.savefig(path, dpi=100)

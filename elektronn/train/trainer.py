@@ -45,6 +45,18 @@ def _number(value: float, fmt: str) -> str:
     return format(value, fmt) if math.isfinite(value) else "nan"
 
 
+def bias_corrected_ema(mean: float | None, weight: float, value: float,
+                       decay: float) -> tuple[float, float]:  # fmt: skip
+    """The exponential moving average after ``value``, and its new weight ``1 - decay**n``.
+
+    Dividing by the weight (as Adam does) keeps the first losses from dominating the average
+    for hundreds of steps, so the smoothed loss follows the batch losses from the start.
+    """
+    new_weight = decay * weight + (1 - decay)
+    old = 0.0 if mean is None else decay * weight * mean
+    return (old + (1 - decay) * value) / new_weight, new_weight
+
+
 class NonFiniteLoss(FloatingPointError):
     """Raised inside the update closure so a NaN/inf loss never reaches the parameters."""
 
@@ -130,6 +142,7 @@ class Trainer:
         self.t_passed = 0.0
         self.wait_time = 0.0
         self.loss_ema: float | None = None
+        self.loss_ema_weight = 0.0  # 1 - decay**updates: corrects the EMA's start from zero
         self.its_per_s = 0.0
         self.batch: tuple | None = None
         self.last_loss = math.nan
@@ -269,6 +282,7 @@ class Trainer:
             "step": self.step,
             "t_passed": self.t_passed,
             "loss_ema": self.loss_ema,
+            "loss_ema_weight": self.loss_ema_weight,
             "best": self.best,
             "best_step": self.best_step,
             "last_snapshot_t": self.last_snapshot_t,
@@ -285,6 +299,8 @@ class Trainer:
         self.step = int(state["step"])
         self.t_passed = float(state["t_passed"])
         self.loss_ema = state["loss_ema"]
+        # files of runs before the bias correction: their EMA has long forgotten its start
+        self.loss_ema_weight = float(state.get("loss_ema_weight", 1.0))
         # files of runs before -BEST.param existed have no best value yet
         self.best = float(state.get("best", math.inf))
         self.best_step = state.get("best_step")
@@ -414,7 +430,8 @@ class Trainer:
         self.cnn.eval()
         try:
             written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir,
-                                           self.data.input_standardisation())  # fmt: skip
+                                           self.data.input_standardisation(),
+                                           self.step - 1)  # fmt: skip
             if self.tensorboard:
                 self.tensorboard.log_images(written, self.step)
             pattern = f"{self.config.save_name}-pred-*-{self.next_preview_h:g}hrs.png"
@@ -479,8 +496,8 @@ class Trainer:
         self.its_per_s = 1 / dt if not self.its_per_s else (
             SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt)  # fmt: skip
         self.last_loss = nll
-        self.loss_ema = nll if self.loss_ema is None else (
-            LOSS_EMA_DECAY * self.loss_ema + (1 - LOSS_EMA_DECAY) * nll)  # fmt: skip
+        self.loss_ema, self.loss_ema_weight = bias_corrected_ema(
+            self.loss_ema, self.loss_ema_weight, nll, LOSS_EMA_DECAY)  # fmt: skip
         if self.ranks.is_main:  # only rank 0 keeps and writes the logs
             for row in cg_rows:
                 self.history.add("CGtimeline", *row)
