@@ -51,8 +51,10 @@ class FullDisk:
         return io.BufferedRandom(raw) if "+" in mode else io.BufferedWriter(raw)
 
     def fdopen(self, fd: int, mode: str = "r", *args, **kwargs):
-        if "b" in mode and "r" not in mode and os.readlink(f"/proc/self/fd/{fd}").startswith(
-            self.folder
+        if (
+            "b" in mode
+            and "r" not in mode
+            and os.readlink(f"/proc/self/fd/{fd}").startswith(self.folder)
         ):
             return self._buffered(self._raw(fd, mode), mode)
         return self.real_fdopen(fd, mode, *args, **kwargs)
