@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from elektronn.data.label_stats import baseline_path
 from elektronn.train import introspection
 from elektronn.train.history import History
-from elektronn.train.plots import make_plots, round_step_ticks, trailing_mean
+from elektronn.train.plots import centred_mean, make_plots, round_step_ticks
 from elektronn.train.preview import Preview
 from elektronn.train.trainer import LOSS_EMA_DECAY, bias_corrected_ema
 
@@ -72,10 +72,12 @@ def test_errors_plot_has_a_legend_entry_for_the_majority_class_error(tmp_path, f
     assert "majority-class error (always class 0)" in legend
 
 
-def test_moving_average_starts_at_the_first_value_and_skips_missing_ones():
+def test_moving_average_follows_a_falling_error_from_its_first_to_its_last_value():
+    falling = np.linspace(14.0, 1.0, 20)
+    np.testing.assert_allclose(centred_mean(falling), falling)  # no lag, no start artefact
     values = np.array([10.0, np.nan, 4.0, 2.0, 2.0])
-    np.testing.assert_allclose(trailing_mean(values, 2), [10.0, 10.0, 4.0, 3.0, 2.0])
-    assert np.isnan(trailing_mean(np.full(3, np.nan))).all()
+    np.testing.assert_allclose(centred_mean(values, 2), [10.0, 7.0, 3.0, 8 / 3, 2.0])
+    assert np.isnan(centred_mean(np.full(3, np.nan))).all()
 
 
 def test_smoothed_loss_follows_the_batch_losses_after_a_high_start():

@@ -32,19 +32,21 @@ def _subsample(a: np.ndarray) -> np.ndarray:
     return a[::step]
 
 
-def trailing_mean(x: np.ndarray, n: int = SMOOTHING) -> np.ndarray:
-    """Mean of the last ``n`` finite values at each point, as long as ``x``.
+def centred_mean(x: np.ndarray, n: int = SMOOTHING) -> np.ndarray:
+    """Mean of the finite values in a window of up to ``n + 1`` points centred on each point.
 
-    The first points average the fewer values there are, so the curve starts at the data
-    instead of jumping in after ``n`` points; NaNs (no validation data) are skipped.
+    Centred, so a falling error is not drawn above its own data (a trailing mean lags behind
+    by half its window); near both ends the window shrinks symmetrically, so the curve starts
+    and ends on the data. NaNs (no validation data) are skipped.
     """
-    finite = np.isfinite(x)
-    sums = np.cumsum(np.where(finite, x, 0.0))
-    counts = np.cumsum(finite)
-    sums[n:] = sums[n:] - sums[:-n]
-    counts[n:] = counts[n:] - counts[:-n]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    half, out = n // 2, np.full(len(x), np.nan)
+    for i in range(len(x)):
+        h = min(half, i, len(x) - 1 - i)
+        window = x[i - h : i + h + 1]
+        window = window[np.isfinite(window)]
+        if window.size:
+            out[i] = window.mean()
+    return out
 
 
 def round_step_ticks(first: float, last: float) -> np.ndarray:
@@ -149,8 +151,8 @@ def plot_errors(path: Path, errors: np.ndarray, error_name: str,
         if not np.isfinite(values).any():
             continue
         ax.plot(minutes, values, colour + "--", lw=1, label=f"{label} {error_name} (monitor)")
-        ax.plot(minutes, trailing_mean(values), colour + "-", lw=3,
-                label=f"{label}, mean of the last {SMOOTHING}")  # fmt: skip
+        ax.plot(minutes, centred_mean(values), colour + "-", lw=3,
+                label=f"{label}, mean of {SMOOTHING + 1} around each")  # fmt: skip
     if baseline is not None:  # a run that stays at this line learns nothing
         ax.axhline(
             baseline["error"],
