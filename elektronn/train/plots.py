@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 2000
 SMOOTHING = 8
+TIMELINE_WINDOW = 50
+"""Updates averaged around each point of the timeline's smoothed loss (more in long runs)."""
 """Monitor values averaged by the error plot's moving average."""
 LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
 """Legends right of their axes, so they never cover a curve."""
@@ -36,17 +38,24 @@ def centred_mean(x: np.ndarray, n: int = SMOOTHING) -> np.ndarray:
     """Mean of the finite values in a window of up to ``n + 1`` points centred on each point.
 
     Centred, so a falling error is not drawn above its own data (a trailing mean lags behind
-    by half its window); near both ends the window shrinks symmetrically, so the curve starts
-    and ends on the data. NaNs (no validation data) are skipped.
+    by half its window). At the start the window shrinks symmetrically, so the curve starts on
+    the data; at the end it keeps ``n + 1`` points, reaching back, so the newest point (the one
+    a user watches) is not just the last noisy value. NaNs (no validation data) are skipped.
     """
-    half, out = n // 2, np.full(len(x), np.nan)
-    for i in range(len(x)):
-        h = min(half, i, len(x) - 1 - i)
-        window = x[i - h : i + h + 1]
-        window = window[np.isfinite(window)]
-        if window.size:
-            out[i] = window.mean()
-    return out
+    x = np.asarray(x, dtype=np.float64)
+    index = np.arange(len(x))
+    ahead = np.minimum(n // 2, len(x) - 1 - index)
+    right = np.minimum(ahead, index)
+    # at the end, where few values lie ahead, the window reaches further back instead of
+    # shrinking to the last (noisiest) single values
+    left = np.where(ahead < n // 2, np.minimum(index, n - right), right)
+    finite = np.isfinite(x)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    total = sums[index + right + 1] - sums[index - left]
+    count = counts[index + right + 1] - counts[index - left]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def round_step_ticks(first: float, last: float) -> np.ndarray:
@@ -93,12 +102,15 @@ def _symlog_scale(ax: Axes, values: np.ndarray) -> None:
 def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
     import matplotlib.pyplot as plt
 
+    window = max(TIMELINE_WINDOW, len(timeline) // 50)
+    smoothed = _subsample(centred_mean(timeline[:, 3], window))
     t = _subsample(timeline)
     minutes = t[:, 1] / 60
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12), layout="constrained")
     top.plot(minutes, t[:, 3], "b-", lw=0.5, alpha=0.5, label=f"{loss_name} of each update")
-    top.plot(minutes, t[:, 2], "k-", lw=2, label=f"{loss_name} smoothed (EMA)")
-    top.axhline(np.mean(t[-30:, 2]), color="gray", ls="--", label="smoothed, last 30 points")
+    top.plot(minutes, smoothed, "k-", lw=2,
+             label=f"{loss_name} smoothed (mean of {window + 1} updates around each)")  # fmt: skip
+    top.axhline(np.mean(smoothed[-30:]), color="gray", ls="--", label="smoothed, last 30 points")
     _log_scale_if_positive(top, t[:, 3])
     top.set_xlabel("time [min]")
     top.set_ylabel(f"{loss_name} (log scale)")
