@@ -43,12 +43,14 @@ def volume(tmp_path):
     write_zarr_v3(tmp_path / "v3.zarr", raw=raw, lab=lab)
     write_ome(tmp_path / "raw.ome.zarr", raw)
     write_ome(tmp_path / "lab.ome.zarr", lab)
+    zarr.create_array(str(tmp_path / "lab1.zarr"), data=zyx(lab), dimension_names=["z", "y", "x"])
     return tmp_path
 
 
 STORES = {
     "zarr v3": ([("v3.zarr", "raw")], [("v3.zarr", "lab")]),
     "OME-Zarr": ([("raw.ome.zarr", "")], [("lab.ome.zarr", "s0")]),
+    "root array": ([("raw.ome.zarr", "")], [("lab1.zarr", "")]),
 }
 
 

@@ -318,7 +318,7 @@ def read_info(path: str, n_lab: int) -> np.ndarray:
     """
     handle = open_file(path, "label")
     try:
-        if "info" not in handle:
+        if not hasattr(handle, "keys") or "info" not in handle:  # a zarr store that is one array
             return np.stack([np.ones(n_lab, np.int16), np.zeros(n_lab, np.int16)])
         info = np.asarray(handle["info"][...])
     finally:
