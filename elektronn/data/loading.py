@@ -241,7 +241,7 @@ def load_cube(
 ) -> Cube:
     """Read and prepare one image/label pair (see the module docstring for the order)."""
     source = Source.from_entries(d_file, l_file, data_path, label_path)
-    stored = read_dataset(source.image_path, source.image_key, "image")
+    stored = read_dataset(source.image_path, source.image_key, "image", zchxy_order)
     scale = intensity_scale(stored.dtype, source.image_path, source.image_key)
     image = image_to_internal(stored, zchxy_order, source.image_path, source.image_key)
     image = select_z(image, source.image_z, 1, source.image_where)
@@ -271,7 +271,7 @@ def read_labels(
 ) -> np.ndarray:
     """All labels of a source: read, laid out, z-selected and converted (int16 / float32)."""
     labels = labels_to_internal(
-        read_dataset(source.label_path, source.label_key, "label"),
+        read_dataset(source.label_path, source.label_key, "label", zchxy_order),
         mode,
         n_dim,
         zchxy_order,

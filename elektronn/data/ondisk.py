@@ -72,14 +72,17 @@ class OpenFiles:
         self._handles: dict[str, Any] = {}
         self._datasets: dict[tuple[str, str], Any] = {}
 
-    def dataset(self, path: str, key: str, what: str) -> Any:
-        """The open dataset ``key`` of ``path`` ("image" or "label" for messages)."""
+    def dataset(self, path: str, key: str, what: str, zchxy_order: bool = False) -> Any:
+        """The open dataset ``key`` of ``path`` ("image" or "label" for messages), arrays
+        with named axes in the user order of ``zchxy_order``."""
         if self._pid != os.getpid():
             self._forget_inherited()
         if (path, key) not in self._datasets:
             if path not in self._handles:
                 self._handles[path] = open_file(path, what)
-            self._datasets[path, key] = dataset_of(self._handles[path], path, key, what)
+            self._datasets[path, key] = dataset_of(
+                self._handles[path], path, key, what, zchxy_order
+            )
         return self._datasets[path, key]
 
     def _forget_inherited(self) -> None:
@@ -128,7 +131,7 @@ class StoredArray:
 
     def read(self, files: OpenFiles, box: Box) -> np.ndarray:
         """The stored data of an internal-layout box ``(z, x, y)``, in stored axis order."""
-        dataset = files.dataset(self.path, self.key, self.what)
+        dataset = files.dataset(self.path, self.key, self.what, self.zchxy_order)
         try:
             return np.asarray(dataset[stored_index(box, self.zchxy_order, self.n_axes)])
         except OSError as exc:
@@ -254,14 +257,14 @@ def open_disk_cube(
     """
     source = Source.from_entries(d_file, l_file, data_path, label_path)
     files = OpenFiles()
-    dataset = files.dataset(source.image_path, source.image_key, "image")
+    dataset = files.dataset(source.image_path, source.image_key, "image", zchxy_order)
     image = image_to_internal(shape_only(dataset), zchxy_order, source.image_path, source.image_key)
     image = select_z(image, source.image_z, 1, source.image_where)
     factor = downsample_factor(downsample_xy)
     label_dtype = np.dtype(np.float32 if target == "regression" else np.int16)
     labels, disk_labels = None, None
     if mode == "img-img":
-        label_set = files.dataset(source.label_path, source.label_key, "label")
+        label_set = files.dataset(source.label_path, source.label_key, "label", zchxy_order)
         disk_labels, image_slices = _disk_labels(
             source, label_set, image.shape[1:], geometry, zchxy_order, factor, target, label_dtype
         )

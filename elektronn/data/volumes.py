@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import DataError
 from .shm import shared_empty
+from .stores import AxesView, dimension_names, image_axes_ok, is_ome_group, ome_axes, ome_multiscale
 
 IGNORE = -1
 """Label value of unlabelled voxels: never trained on (negative labels mean "ignore")."""
@@ -84,21 +85,67 @@ def close_file(handle: Any) -> None:
         handle.close()
 
 
-def dataset_of(handle: Any, path: str, key: str, what: str) -> Any:
-    """The dataset ``key`` of an open file (an h5py or zarr array: shape, dtype, slicing)."""
-    node = handle[key] if key in handle else None
+def dataset_of(handle: Any, path: str, key: str, what: str, zchxy_order: bool = False) -> Any:
+    """The dataset ``key`` of an open file (an h5py or zarr array: shape, dtype, slicing).
+
+    A zarr v3 array with ``dimension_names`` and an OME-Zarr image (its level 0) are seen
+    through an :class:`.stores.AxesView` in user order, whatever order they are stored in.
+    """
+    node, axes = _node(handle, key), None
+    if is_ome_group(node):
+        node, axes = _ome_level0(node, path, key, what)
+    elif hasattr(node, "shape") and not isinstance(handle, h5py.File):
+        names = dimension_names(node)
+        axes = None if names is None else _checked_axes(names, path, key, what)
     if node is None or not hasattr(node, "shape"):
-        keys = ", ".join(repr(k) for k in handle.keys()) or "none"
+        keys = ", ".join(repr(k) for k in getattr(handle, "keys", list)()) or "none"
         raise DataError(
             f"The {what} file {path} has no dataset '{key}'; the keys in it are: {keys}. "
             f"Give the dataset name as the second entry of the (file, key) tuple."
         )
     if 0 in node.shape:
         raise DataError(f"The {what} {_where(path, key)} is empty (shape {node.shape}).")
-    return node
+    return node if axes is None else _user_view(node, axes, path, key, what, zchxy_order)
 
 
-def read_dataset(path: str, key: str, what: str) -> np.ndarray:
+def _node(handle: Any, key: str) -> Any:
+    """``handle[key]``, or the zarr store itself for the key '' or '/' (None: no such key)."""
+    if not isinstance(handle, h5py.File) and key.strip("/") == "":
+        return handle
+    if not hasattr(handle, "keys"):
+        return None
+    return handle[key] if key in handle else None
+
+
+def _ome_level0(group: Any, path: str, key: str, what: str) -> tuple[Any, str]:
+    """Level 0 of an OME-Zarr image and its axis names."""
+    multiscale = ome_multiscale(group, f"The {what} {_where(path, key)}", DataError)
+    axes = _checked_axes(list(ome_axes(multiscale)), path, key, what)
+    return group[multiscale.datasets[0].path], axes
+
+
+def _checked_axes(names: list[str], path: str, key: str, what: str) -> str:
+    """Declared axis names as a string like ``"zyx"``, refused unless a net can read them."""
+    axes = "".join(names)
+    if len(axes) != len(names) or not image_axes_ok(axes):
+        raise DataError(
+            f"The {what} {_where(path, key)} declares the axes ({', '.join(names)}), but "
+            f"training reads x, y and optionally z and c (channel), each once, no t or others. "
+            f"Select the time point or position into an array of its own."
+        )
+    return axes
+
+
+def _user_view(
+    array: Any, axes: str, path: str, key: str, what: str, zchxy_order: bool
+) -> AxesView:
+    """An array with named axes in user order ``((ch,) x, y, z)`` (``(z, (ch,) x, y)`` with
+    ``zchxy_order``), so the rest of the pipeline treats it like an h5 dataset."""
+    channel = "c" if "c" in axes else ""
+    return AxesView(array, axes, f"z{channel}xy" if zchxy_order else f"{channel}xyz")
+
+
+def read_dataset(path: str, key: str, what: str, zchxy_order: bool = False) -> np.ndarray:
     """Read one whole dataset; the file is closed again before returning.
 
     Parameters
@@ -109,10 +156,12 @@ def read_dataset(path: str, key: str, what: str) -> np.ndarray:
         Dataset name inside the file.
     what
         "image" or "label", for the error message.
+    zchxy_order
+        The user order that arrays with named axes are put in.
     """
     handle = open_file(path, what)
     try:
-        return np.asarray(dataset_of(handle, path, key, what)[...])
+        return np.asarray(dataset_of(handle, path, key, what, zchxy_order)[...])
     except OSError as exc:
         raise DataError(f"The {what} file {path} cannot be read: {exc}.") from None
     finally:
@@ -269,7 +318,7 @@ def read_info(path: str, n_lab: int) -> np.ndarray:
     """
     handle = open_file(path, "label")
     try:
-        if "info" not in handle:
+        if not hasattr(handle, "keys") or "info" not in handle:  # a zarr store that is one array
             return np.stack([np.ones(n_lab, np.int16), np.zeros(n_lab, np.int16)])
         info = np.asarray(handle["info"][...])
     finally:

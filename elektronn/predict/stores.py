@@ -23,58 +23,19 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..data.stores import (
+    AxesView,
+    dimension_axes,
+    image_axes_ok,
+    is_ome_group,
+    is_zarr,
+    ome_axes,
+    ome_multiscale,
+)
 from .errors import PredictionError
-
-#: The NGFF axis names a prediction input may have (a channel axis is optional).
-OME_AXES = frozenset("czyx")
 
 #: The output's array (level 0) and its record of finished blocks, inside the image group.
 LEVEL0, DONE = "0", "elektronn-done"
-
-
-class AxesView:
-    """An array whose axes are named (``"czyx"``, ``"zyx"``, ``"xyz"``, ...) seen in user
-    order ``(c, x, y[, z])``; a missing channel axis reads as one of length 1.
-
-    Boxes are read and written with the storage's own axis order, so only the box moves.
-    """
-
-    def __init__(self, array: Any, axes: str) -> None:
-        self.array, self.axes = array, axes
-        self.names = "c" + "".join(a for a in "xyz" if a in axes)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(
-            1 if n not in self.axes else int(self.array.shape[self.axes.index(n)])
-            for n in self.names
-        )
-
-    @property
-    def dtype(self) -> np.dtype:
-        return np.dtype(self.array.dtype)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.names)
-
-    def _stored_index(self, index: tuple) -> tuple:
-        return tuple(index[self.names.index(a)] for a in self.axes)
-
-    def _to_stored(self) -> tuple[int, ...]:
-        """Axis permutation user order -> storage order (over the stored axes only)."""
-        kept = [n for n in self.names if n in self.axes]
-        return tuple(kept.index(a) for a in self.axes)
-
-    def __getitem__(self, index: tuple) -> np.ndarray:
-        block = np.asarray(self.array[self._stored_index(index)])
-        kept = [n for n in self.names if n in self.axes]
-        block = np.transpose(block, [self.axes.index(n) for n in kept])
-        return block if "c" in self.axes else block[None]
-
-    def __setitem__(self, index: tuple, value: np.ndarray) -> None:
-        value = value if "c" in self.axes else value[0]
-        self.array[self._stored_index(index)] = np.transpose(value, self._to_stored())
 
 
 def plain_axes(ndim: int, n_dim: int, n_ch: int) -> str:
@@ -93,10 +54,6 @@ def plain_axes(ndim: int, n_dim: int, n_ch: int) -> str:
         f"The input has {ndim} axes and no axis names, but a {n_dim}D net with {n_ch} "
         f"channel(s) reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
     )
-
-
-def is_zarr(path: Path) -> bool:
-    return path.suffix in (".zarr", ".n5") or path.is_dir()
 
 
 @dataclass(frozen=True)
@@ -163,20 +120,10 @@ def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSour
 
     The metadata is parsed and validated by ome-zarr-models (NGFF 0.4 and 0.5).
     """
-    from ome_zarr_models import open_ome_zarr
-
     where = f"{path}{':' + key if key else ''}"
-    try:
-        image = open_ome_zarr(group)
-        attributes = image.attributes
-        multiscale = getattr(attributes, "ome", attributes).multiscales[0]  # 0.5 / 0.4
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise PredictionError(
-            f"The input '{where}' has OME-Zarr multiscales metadata that does not validate as "
-            f"an NGFF 0.4/0.5 image: {str(exc).splitlines()[0]}"
-        ) from None
-    axes = "".join(a.name.lower() for a in multiscale.axes)
-    if not (set(axes) <= OME_AXES and {"x", "y"} <= set(axes) and len(set(axes)) == len(axes)):
+    multiscale = ome_multiscale(group, f"The input '{where}'", PredictionError)
+    axes = ome_axes(multiscale)
+    if not image_axes_ok(axes):
         raise PredictionError(
             f"The OME-Zarr input '{where}' has axes ({', '.join(axes)}), but prediction reads "
             f"images with the axes x, y and optionally z and c (channel), no t or others. "
@@ -206,11 +153,6 @@ def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float]
     return scale, translation
 
 
-def is_ome_group(node: Any) -> bool:
-    attrs = dict(getattr(node, "attrs", {}))
-    return "multiscales" in attrs or "multiscales" in attrs.get("ome", {})
-
-
 def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int) -> InputSource:
     """Describe INPUT (h5 ``file.h5:key``, a zarr array, or an OME-Zarr image)."""
     if not path.exists():
@@ -220,11 +162,7 @@ def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int)
         if is_ome_group(node):
             return ome_source(path, key, node, level)
         array = open_array(path, key)
-        names = getattr(getattr(array, "metadata", None), "dimension_names", None)
-        if names and all(names) and set("".join(names).lower()) <= OME_AXES:
-            axes = "".join(n.lower() for n in names)
-        else:
-            axes = plain_axes(array.ndim, n_dim, n_ch)
+        axes = dimension_axes(array) or plain_axes(array.ndim, n_dim, n_ch)
         return plain_source(path, key, axes)
     raise PredictionError(f"'{path}' is not a zarr store.")
 
