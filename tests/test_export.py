@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from test_predict_cli import save_run, tiny_net
+from test_predict_unet import make_unet
 from tiny import run_cli as run_train
 
 from elektronn.export.cli import main
@@ -42,11 +43,23 @@ def sample(tmp_path_factory):
     return path, raw
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["2d", "3d-anisotropic"])
+#: Tiny nets by test id, and the (min, step, output offset) the calculator gives their x, y axes.
+NETS = {
+    "2d": (lambda: tiny_net(2), (10, 2, -8)),
+    "3d-anisotropic": (lambda: tiny_net(3), (10, 2, -8)),
+    "unet-2d": (lambda: make_unet([3, 3], [2, 1], (2, 3), 2, True, "nearest"), (18, 2, -16)),
+    "unet-3d-anisotropic": (
+        lambda: make_unet([[3, 3, 1], [3, 3, 3]], [[2, 2, 1], [1, 1, 1]], (2, 3), 3, True),
+        (18, 2, -16),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(NETS))
 def package(request, tmp_path_factory, sample):
     """A tiny net's save directory and its exported, bioimageio.core-tested package."""
-    folder = tmp_path_factory.mktemp(f"export{request.param}")
-    model = tiny_net(request.param)
+    folder = tmp_path_factory.mktemp(f"export-{request.param}")
+    model = NETS[request.param][0]()
     save_dir = save_run(folder, model)
     out = folder / "model.zip"
     result = run_export(save_dir, out, "--sample", f"{sample[0]}:raw", "--author", "A. Tester")
@@ -62,15 +75,17 @@ def test_package_passes_bioimageio_core(package):
             "cover.png", "README.md", "test_input.npy", "test_output.npy"} <= names  # fmt: skip
 
 
-def test_description_sizes_come_from_the_calculator(package):
+def test_description_sizes_come_from_the_calculator(package, request):
     from bioimageio.spec import load_model_description
 
     model, _, out, _ = package
     descr = load_model_description(out, perform_io_checks=False)
     spatial = descr.inputs[0].axes[2:]
     # tiny_net: filters 4 then 3, pool 2 -> fov 9, MFP-valid inputs 10, 12, 14, ...
-    assert [(a.size.min, a.size.step) for a in spatial][-2:] == [(10, 2), (10, 2)]
-    assert [a.size.offset for a in descr.outputs[0].axes[2:]][-2:] == [-8, -8]
+    # U-Nets: two 3-convs per level, pool 2 -> fov 17, valid inputs 18, 20, 22, ... (step S = 2)
+    size_min, step, offset = NETS[request.node.callspec.params["package"]][1]
+    assert [(a.size.min, a.size.step) for a in spatial][-2:] == [(size_min, step)] * 2
+    assert [a.size.offset for a in descr.outputs[0].axes[2:]][-2:] == [offset] * 2
     steps = {step.id: step.kwargs for step in descr.inputs[0].preprocessing}
     assert steps["scale_linear"].gain == pytest.approx(1 / 255)
 
@@ -101,7 +116,7 @@ def test_elektronn_predict_reads_the_package(package, sample, tmp_path):
 
 def test_param_file_zip_fine_tunes(package, tmp_path, tiny_data):
     model, _, out, _ = package
-    if model.n_dim != 2:
+    if model.n_dim != 2 or model.spec.architecture == "unet":
         pytest.skip("one fine-tuning run is enough")
     assert load_params(out)["net"] == model.spec.to_dict()
     config = tmp_path / "finetune.py"

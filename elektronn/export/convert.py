@@ -1,7 +1,9 @@
-"""An elektronn net as the standalone :class:`~elektronn.export.dense_net.DenseNet`.
+"""An elektronn net as the standalone :class:`~elektronn.export.dense_net.DenseNet` (a CNN) or
+:class:`~elektronn.export.dense_net.DenseUNet` (a U-Net).
 
-The conversion only renames weights (``conv_blocks.i.conv.*`` → ``layers.i.*``, the output
-layer last); sizes come from the architecture calculator (:mod:`elektronn.arch`).
+The conversion only renames weights (CNN: ``conv_blocks.i.conv.*`` → ``layers.i.*``, the
+output layer last; U-Net: ``up.i`` / ``decoder.i`` → ``decoder.k.up`` / ``decoder.k.stack``,
+bottom first); sizes come from the architecture calculator (:mod:`elektronn.arch`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..arch import field_of_view, valid_input_sizes
-from ..net.model import ElektronnNet, NetSpec
-from .dense_net import DenseNet
+from ..net.model import NetSpec
+from .dense_net import DenseNet, DenseUNet
 
 
 class ExportError(Exception):
@@ -51,8 +54,14 @@ def check_exportable(spec: NetSpec) -> None:
         )
 
 
-def axis_sizes(spec: NetSpec) -> tuple[AxisSize, ...]:
-    """Per spatial axis (internal order): FOV, smallest valid input and step, with MFP."""
+def axis_sizes(model: nn.Module) -> tuple[AxisSize, ...]:
+    """Per spatial axis (internal order): FOV, smallest valid input and step (CNN: with MFP)."""
+    spec = model.spec
+    if spec.architecture == "unet":
+        arch = model.arch
+        return tuple(
+            AxisSize(f, v[0], s) for f, v, s in zip(arch.fov, arch.valid_inputs, arch.step)
+        )
     mfp = (True,) * spec.n_conv
     sizes = []
     for axis in range(spec.n_dim):
@@ -64,7 +73,15 @@ def axis_sizes(spec: NetSpec) -> tuple[AxisSize, ...]:
 
 
 def dense_kwargs(spec: NetSpec, target: str) -> dict[str, Any]:
-    """The keyword arguments of :class:`DenseNet` (plain lists: they go into rdf.yaml)."""
+    """The keyword arguments of :func:`dense_class` (plain lists: they go into rdf.yaml)."""
+    if spec.architecture == "unet":
+        return {
+            "n_dim": spec.n_dim, "n_ch": spec.n_ch, "n_lab": spec.n_lab,
+            "nof_filters": list(spec.nof_filters), "filters": [list(f) for f in spec.filters],
+            "pools": [list(p) for p in spec.pool], "activations": list(spec.activation_func),
+            "n_convs": spec.unet_n_convs, "upsampling": spec.unet_upsampling,
+            "batch_norm": spec.unet_batch_norm, "softmax": target == "nll",
+        }  # fmt: skip
     ones = [1] * spec.n_dim
     return {
         "n_dim": spec.n_dim,
@@ -77,8 +94,28 @@ def dense_kwargs(spec: NetSpec, target: str) -> dict[str, Any]:
     }
 
 
-def dense_state_dict(model: ElektronnNet) -> dict[str, torch.Tensor]:
-    """The net's weights under :class:`DenseNet`'s names."""
+def dense_class(spec: NetSpec) -> type[nn.Module]:
+    """The standalone module of the net's architecture."""
+    return DenseUNet if spec.architecture == "unet" else DenseNet
+
+
+def unet_key(key: str, n_levels: int) -> str:
+    """A U-Net weight's name in :class:`DenseUNet` (decoder levels bottom first)."""
+    part, _, rest = key.partition(".")
+    if part not in ("up", "decoder"):
+        return key
+    level, _, name = rest.partition(".")
+    role = "up" if part == "up" else "stack"
+    return f"decoder.{n_levels - 2 - int(level)}.{role}.{name}"
+
+
+def dense_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The net's weights under the standalone module's names."""
+    if model.spec.architecture == "unet":
+        return {
+            unet_key(k, model.spec.n_conv): v.detach().cpu().clone()
+            for k, v in model.state_dict().items()
+        }
     blocks = [*model.conv_blocks, model.output_layer]
     return {
         f"layers.{i}.{name}": getattr(block.conv, name).detach().cpu().clone()
@@ -87,15 +124,15 @@ def dense_state_dict(model: ElektronnNet) -> dict[str, torch.Tensor]:
     }
 
 
-def to_dense_net(model: ElektronnNet, target: str) -> DenseNet:
+def to_dense_net(model: nn.Module, target: str) -> nn.Module:
     """The dense equivalent of ``model`` (same weights), in eval mode."""
     check_exportable(model.spec)
-    net = DenseNet(**dense_kwargs(model.spec, target))
+    net = dense_class(model.spec)(**dense_kwargs(model.spec, target))
     net.load_state_dict(dense_state_dict(model))
     return net.eval()
 
 
-def script(net: DenseNet) -> torch.jit.ScriptModule:
+def script(net: nn.Module) -> torch.jit.ScriptModule:
     """TorchScript of the dense net; a failure names the layer types involved."""
     try:
         return torch.jit.script(net)

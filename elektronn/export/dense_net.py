@@ -11,6 +11,9 @@ call, for every input shift, exactly what MFP's fragments compute, so the output
 ``n`` (per spatial axis) is the dense map of length ``n - fov + 1`` and no re-interleaving is
 needed. Layer order as in elektronn: valid convolution, pooling (``max`` or ``maxabs``), bias,
 activation; the last layer is the 1x1 output layer, followed by a softmax for classification.
+
+:class:`DenseUNet` is elektronn's valid U-Net (``elektronn.net.unet``) without its size checks
+(which need elektronn's architecture calculator): its output is dense already.
 """
 
 import torch
@@ -104,3 +107,112 @@ class DenseNet(nn.Module):
             shape = [1, -1] + [1] * self.n_dim
             x = activate(h + bias.view(shape), self.activations[i])
         return torch.softmax(x, dim=1) if self.softmax else x
+
+
+class ConvStack(nn.Module):
+    """One U-Net level's valid convolutions, each (batch norm and) an activation."""
+
+    activation: str
+
+    def __init__(
+        self, n_in: int, n_out: int, filters: list[int], n_convs: int, activation: str,
+        batch_norm: bool,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        conv = nn.Conv2d if len(filters) == 2 else nn.Conv3d
+        norm = nn.BatchNorm2d if len(filters) == 2 else nn.BatchNorm3d
+        ins = [n_in] + [n_out] * (n_convs - 1)
+        self.convs = nn.ModuleList(conv(n, n_out, filters) for n in ins)
+        # nn.Identity has no state: without batch norm the state dict holds only convs
+        self.norms = nn.ModuleList(norm(n_out) if batch_norm else nn.Identity() for _ in ins)
+        self.activation = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        for conv, norm in zip(self.convs, self.norms):
+            x = activate(norm(conv(x)), self.activation)
+        return x
+
+
+class UpLevel(nn.Module):
+    """Up-sampling into a level, concatenation with the centred skip, the level's convs."""
+
+    def __init__(self, up: nn.Module, stack: ConvStack) -> None:
+        super().__init__()
+        self.up = up
+        self.stack = stack
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        x = self.up(x)
+        for d in range(2, x.dim()):  # centre crop: the margins are even
+            skip = skip.narrow(d, (skip.shape[d] - x.shape[d]) // 2, x.shape[d])
+        return self.stack(torch.cat([skip, x], 1))
+
+
+class DenseUNet(nn.Module):
+    """elektronn's valid U-Net, whose output is dense: ``(bs, n_out, *(spatial - fov + 1))``.
+
+    Parameters
+    ----------
+    n_dim, n_ch, n_lab
+        Spatial dimensions (2: ``(bs, ch, x, y)``, 3: ``(bs, ch, z, x, y)``), channels, classes.
+    nof_filters, filters, pools, activations
+        Per level (top first): feature maps, filter shape, pooling window and activation.
+    n_convs, upsampling, batch_norm
+        Convolutions per level, ``'transposed'`` or ``'nearest'`` (+ 1x1 conv), batch norm.
+    softmax
+        Apply a softmax over the class axis (classification); off for regression.
+    """
+
+    pools: list[list[int]]
+
+    def __init__(
+        self, n_dim: int, n_ch: int, n_lab: int, nof_filters: list[int],
+        filters: list[list[int]], pools: list[list[int]], activations: list[str],
+        n_convs: int = 2, upsampling: str = "transposed", batch_norm: bool = False,
+        softmax: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        nof, levels = nof_filters, range(len(nof_filters))
+
+        def stack(level: int, n_in: int) -> ConvStack:
+            return ConvStack(n_in, nof[level], filters[level], n_convs, activations[level],
+                             batch_norm)  # fmt: skip
+
+        conv = nn.Conv2d if n_dim == 2 else nn.Conv3d
+        self.encoder = nn.ModuleList(stack(i, nof[i - 1] if i else n_ch) for i in levels)
+        self.decoder = nn.ModuleList(
+            UpLevel(up_sampling(nof[i + 1], nof[i], pools[i], upsampling), stack(i, 2 * nof[i]))
+            for i in reversed(levels[:-1])
+        )  # bottom first, the order of the forward pass
+        self.output_layer = conv(nof[0], n_lab, 1)
+        self.pools = [list(p) for p in pools[:-1]]
+        self.softmax = softmax
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips: list[Tensor] = []
+        for level, block in enumerate(self.encoder):
+            x = block(x)
+            if level < len(self.pools):
+                skips.append(x)
+                if max(self.pools[level]) > 1:
+                    x = pool_down(x, self.pools[level])
+        for i, level in enumerate(self.decoder):
+            x = level(x, skips[len(skips) - 1 - i])
+        x = self.output_layer(x)
+        return torch.softmax(x, dim=1) if self.softmax else x
+
+
+def pool_down(x: Tensor, window: list[int]) -> Tensor:
+    """Non-overlapping max pooling (window = stride), the U-Net's down-sampling."""
+    if len(window) == 2:
+        return F.max_pool2d(x, window)
+    return F.max_pool3d(x, window)
+
+
+def up_sampling(n_in: int, n_out: int, pool: list[int], mode: str) -> nn.Module:
+    """A transposed conv by ``pool``, or nearest up-sampling and a 1x1 conv."""
+    if mode == "transposed":
+        cls = nn.ConvTranspose2d if len(pool) == 2 else nn.ConvTranspose3d
+        return cls(n_in, n_out, pool, stride=pool)
+    conv = (nn.Conv2d if len(pool) == 2 else nn.Conv3d)(n_in, n_out, 1)
+    return nn.Sequential(nn.Upsample(scale_factor=tuple(float(p) for p in pool)), conv)

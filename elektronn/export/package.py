@@ -2,7 +2,8 @@
 
 The package holds
 
-* ``weights.pt``: the :class:`~elektronn.export.dense_net.DenseNet` state dict, with
+* ``weights.pt``: the :class:`~elektronn.export.dense_net.DenseNet` (a U-Net:
+  :class:`~elektronn.export.dense_net.DenseUNet`) state dict, with
   ``dense_net.py`` as its architecture source (plain PyTorch, no elektronn needed);
 * ``dense_net.ts``: TorchScript of the same dense net (MFP folded in, softmax included);
 * ``test_input.npy`` / ``test_output.npy``: a crop of the sample volume and the dense net's
@@ -27,10 +28,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..net.model import ElektronnNet
+from ..net.model import ElektronnNet, NetSpec
 from ..net.paramfile import PACKAGED_PARAM_FILE as PARAM_MEMBER
 from . import dense_net
-from .convert import AxisSize, ExportError, axis_sizes, dense_kwargs, script, to_dense_net
+from .convert import (
+    AxisSize,
+    ExportError,
+    axis_sizes,
+    dense_class,
+    dense_kwargs,
+    script,
+    to_dense_net,
+)
 
 INPUT_ID, OUTPUT_ID = "raw", "prob"
 DEFAULT_LICENSE = "CC-BY-4.0"
@@ -169,14 +178,15 @@ def tensor_descrs(
     return inputs, outputs
 
 
-def weights_descr(files: dict[str, Path], kwargs: dict[str, Any]) -> Any:
+def weights_descr(files: dict[str, Path], spec: NetSpec, target: str) -> Any:
     """TorchScript and state-dict weights of the dense net (the state dict's parent)."""
     from bioimageio.spec.model import v0_5
 
     version = torch.__version__.split("+")[0]
     architecture = v0_5.ArchitectureFromFileDescr(
-        source=files["architecture"], callable="DenseNet", kwargs=kwargs
-    )
+        source=files["architecture"], callable=dense_class(spec).__name__,
+        kwargs=dense_kwargs(spec, target),
+    )  # fmt: skip
     return v0_5.WeightsDescr(
         pytorch_state_dict=v0_5.PytorchStateDictWeightsDescr(
             source=files["state_dict"], architecture=architecture, pytorch_version=version
@@ -207,6 +217,10 @@ def write_cover(path: Path, raw: np.ndarray, prob: np.ndarray, sizes: Sequence[A
     plt.close(fig)
 
 
+def net_kind(spec: NetSpec) -> str:
+    return "U-Net" if spec.architecture == "unet" else "CNN"
+
+
 def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize]) -> str:
     """The package documentation: how to run it and what the training was."""
     config = params.get("config") or {}
@@ -218,6 +232,10 @@ def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize
         for a, s in zip(internal_axes(model.n_dim), sizes, strict=True)
     )
     spec = model.spec
+    mfp = (
+        "" if spec.architecture == "unet"
+        else "; Max Fragment Pooling is folded in as dilated pooling and convolution"
+    )  # fmt: skip
     layers = "\n".join(
         f"| conv {i} | {n} | {f} | {p} | {mode} | {act} |"
         for i, (n, f, p, mode, act) in enumerate(
@@ -227,9 +245,9 @@ def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize
     )  # fmt: skip
     return f"""# {config.get("save_name", "elektronn model")}
 
-A {model.n_dim}D valid-convolution CNN trained with elektronn (a PyTorch re-implementation of
-ELEKTRONN). Both weight formats compute the dense (full-resolution) output in one call; Max
-Fragment Pooling is folded in as dilated pooling and convolution.
+A {model.n_dim}D valid-convolution {net_kind(spec)} trained with elektronn (a PyTorch
+re-implementation of ELEKTRONN). Both weight formats compute the dense (full-resolution) output
+in one call{mfp}.
 
 ## Geometry (axes in tensor order)
 
@@ -282,7 +300,7 @@ def stage_files(
 ) -> tuple[np.ndarray, tuple[AxisSize, ...]]:  # fmt: skip
     """Write weights, architecture, test tensors, cover, README and the parameter file."""
     net = to_dense_net(model, target)
-    sizes = axis_sizes(model.spec)
+    sizes = axis_sizes(model)
     raw = crop_sample(sample, sample_input_shape(sizes, model.n_dim), model.n_ch)
     standardisation = params.get("input_standardisation")
     scripted = script(net)
@@ -315,7 +333,8 @@ def build_description(
     with ValidationContext(perform_io_checks=True):
         return v0_5.ModelDescr(
             name=options.name,
-            description=options.description or f"elektronn {model.n_dim}D CNN: {options.name}",
+            description=options.description
+            or (f"elektronn {model.n_dim}D {net_kind(model.spec)}: {options.name}"),
             authors=[v0_5.Author(name=a) for a in options.authors],
             cite=[citation(text, ref) for text, ref in options.citations],
             license=options.license,
@@ -325,7 +344,7 @@ def build_description(
             tags=tags,
             inputs=[inputs],
             outputs=[outputs],
-            weights=weights_descr(files.as_dict(), dense_kwargs(model.spec, target)),
+            weights=weights_descr(files.as_dict(), model.spec, target),
         )
 
 
