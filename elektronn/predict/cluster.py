@@ -14,6 +14,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator
 
+import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
 from .blockwise import BlockFailure, BlockJob, Index, Report, predict_block
@@ -42,10 +43,30 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         with client:
             yield client
         return
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, memory_limit=0)  # fmt: skip
+    with dask.config.set({SPAWN_ENVIRON: worker_environ(torch_threads(workers))}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit=0)  # fmt: skip
     with cluster, Client(cluster) as client:
         yield client
+
+
+SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def worker_environ(threads: int) -> dict:
+    """Dask's worker environment, with ``threads`` OpenMP/BLAS threads and glibc's own trim.
+
+    Dask's nanny starts workers with 1 OpenMP thread (torch sizes its CPU thread pool from it
+    at import, ``set_num_threads`` later does not undo it) and a 64 KiB malloc trim threshold
+    (every large torch temporary is unmapped and mapped again). Measured on 2 cores: a worker
+    predicted at half the single-process speed with both, at the same speed without them
+    (benchmarks/RESULTS.md).
+    """
+    environ = dict(dask.config.get(SPAWN_ENVIRON, default={}))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    return environ
 
 
 def torch_threads(workers: int) -> int:
