@@ -57,12 +57,15 @@ class Config:
 
 
 def build_architecture(values: dict[str, Any]):
-    """The architecture of an image-mode net, or None for vect-scalar."""
+    """The architecture of an image-mode net, or None for vect-scalar.
+
+    The calculator's errors become :class:`ConfigError`, for both architectures alike.
+    """
     if values["mode"] == "vect-scalar":
         return None
-    if values["architecture"] == "unet":
-        return build_unet_architecture(values)
     try:
+        if values["architecture"] == "unet":
+            return build_unet_architecture(values)
         return compute_architecture(
             values["filters"],
             values["pool"],
@@ -72,6 +75,8 @@ def build_architecture(values: dict[str, Any]):
             force_center=values["mode"] == "img-img",
             border_mode=values["border_mode"] if values["mode"] == "img-scalar" else None,
         )
+    except ConfigError:  # the U-Net's own checks, already one paragraph
+        raise
     except ArchitectureError as exc:
         raise ConfigError(str(exc)) from None
     except (TypeError, ValueError) as exc:
@@ -96,19 +101,16 @@ def build_unet_architecture(values: dict[str, Any]):
             f"Option 'pooling_mode' is {values['pooling_mode']!r}, but a U-Net down-samples by "
             f"max pooling only: leave pooling_mode at 'max' with architecture='unet'."
         )
-    try:
-        return compute_unet_architecture(
-            values["filters"],
-            values["pool"],
-            values["desired_input"],
-            values["n_dim"],
-            n_convs=values["unet_n_convs"],
-            upsampling=values["unet_upsampling"],
-            batch_norm=values["unet_batch_norm"],
-            force_center=True,
-        )
-    except ArchitectureError as exc:
-        raise ConfigError(str(exc)) from None
+    return compute_unet_architecture(
+        values["filters"],
+        values["pool"],
+        values["desired_input"],
+        values["n_dim"],
+        n_convs=values["unet_n_convs"],
+        upsampling=values["unet_upsampling"],
+        batch_norm=values["unet_batch_norm"],
+        force_center=True,
+    )
 
 
 def config_from_values(values: dict[str, Any], config_file: str, set_by_user: set[str]) -> Config:
