@@ -8,7 +8,7 @@ from pathlib import Path
 SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
 
 
-def test_gpu_suite_smoke_on_cpu():
+def test_gpu_suite_smoke_on_cpu(shared_data):  # the examples train on ISBI 2012
     t0 = time.perf_counter()
     result = subprocess.run([sys.executable, str(SUITE), "--device", "cpu"], capture_output=True,
                             text=True, timeout=120)  # fmt: skip
