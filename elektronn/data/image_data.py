@@ -439,8 +439,8 @@ class ImageData(DataSource):
         if warped or deformed:
             params = sample_warp_params(self.rng, self.n_dim) if warped else IDENTITY_WARP
             patch_shape = self.geometry.patch
-            shift = elastic_displacement(self.rng, patch_shape, elastic) if deformed else None
-            coords = source_coordinates(params, patch_shape, shift)
+            field = elastic_displacement(self.rng, patch_shape, elastic) if deformed else None
+            coords = source_coordinates(params, patch_shape, field)
             ranges = start_range(coords, shape)
             if ranges is not None:
                 self.n_successful_warp += 1

@@ -13,10 +13,10 @@ Why it is fast (the design target is several times ``scipy.ndimage.map_coordinat
 
 Elastic deformation (off by default) adds a smooth random in-plane displacement, a cubic
 B-spline over a coarse control grid (spacing per axis, so it is z-aware), to the same source
-coordinates: the image is still resampled once and only a bounding box of the displaced
-positions is read (the warp's box widened by the field's extreme displacements). The source
-z stays a function of the output z, which keeps the two-slice interpolation; the displacement
-moves x and y only.
+coordinates: the image is still resampled once and only the exact bounding box of the
+displaced positions is read (one min and max pass, cheaper than reading the larger box a bound
+from the field's extremes gives). The source z stays a function of the output z, which keeps
+the two-slice interpolation; the displacement moves x and y only.
 
 Images are interpolated linearly, labels take the nearest source label, so label values stay
 classes. The patch is placed so that its whole source box lies inside the cube; a warp whose
@@ -145,10 +145,36 @@ def _spline_matrix(n: int, spacing: float) -> np.ndarray:
     return np.ascontiguousarray(_bspline(t), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class ElasticField:
+    """A random smooth in-plane displacement, kept factored as ``partial @ spline_y.T``.
+
+    The last spline product is left to :func:`source_coordinates`, which folds the warp into
+    the same matrix product: the displaced positions cost one pass, not three.
+
+    Attributes
+    ----------
+    partial
+        ``(2, dz, dx, k)`` float32: the control points (x, then y component) splined along z
+        and x.
+    spline_y
+        ``(dy, k)`` spline weights along y.
+    """
+
+    partial: np.ndarray
+    spline_y: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """The ``(2, dz, dx, dy)`` displacement (x, then y component) in voxels."""
+        return torch.matmul(
+            torch.from_numpy(self.partial), torch.from_numpy(self.spline_y.T)
+        ).numpy()
+
+
 def elastic_displacement(
     rng: np.random.Generator, patch: tuple[int, int, int], settings: ElasticSettings
-) -> np.ndarray:
-    """A random smooth ``(2, dz, dx, dy)`` displacement (x, then y component) in voxels.
+) -> ElasticField:
+    """A random smooth displacement of the patch's source x and y, in voxels.
 
     The spline is applied axis by axis with matrix products, smallest array first, so the
     field costs a fraction of the resampling.
@@ -156,10 +182,9 @@ def elastic_displacement(
     mz, mx, my = (_spline_matrix(n, s) for n, s in zip(patch, settings.spacing, strict=True))
     control = rng.standard_normal((2, mz.shape[1], mx.shape[1], my.shape[1])).astype(np.float32)
     control *= np.asarray(settings.strength, np.float32)[:, None, None, None]
-    field = torch.from_numpy(np.einsum("zi,cijk->czjk", mz, control))
+    partial = torch.from_numpy(np.einsum("zi,cijk->czjk", mz, control))
     # torch, not numpy: its matmul keeps to the process's torch threads (no BLAS thread pool)
-    field = torch.matmul(torch.matmul(torch.from_numpy(mx), field), torch.from_numpy(my.T))
-    return field.numpy()
+    return ElasticField(torch.matmul(torch.from_numpy(mx), partial).numpy(), my)
 
 
 @dataclass(frozen=True)
@@ -172,7 +197,7 @@ class SourceCoordinates:
 
     with per-slice coefficients (P, R, Q) (``u_terms``) and (P', R', Q') (``v_terms``), so the
     extremes lie at the patch corners (the bounding box costs 4 points per slice) and the
-    resampling grid needs two full-size passes per axis. The identity warp has ``w[i] = i``,
+    resampling grid needs one full-size pass per axis. The identity warp has ``w[i] = i``,
     ``u[i, j, k] = j``, ``v[i, j, k] = k``.
 
     Attributes
@@ -187,8 +212,9 @@ class SourceCoordinates:
         Patch centre (z, x, y), added to the centred source positions.
     low, high
         Inclusive integer bounding box of the source positions per axis (z, x, y).
-    displacement
-        ``(2, dz, dx, dy)`` elastic displacement of source x and y in voxels, or None.
+    displaced
+        ``(2, dz, dx, dy)`` source x and y with the elastic displacement added, or None
+        (then they follow from the terms).
     """
 
     x: np.ndarray
@@ -199,43 +225,42 @@ class SourceCoordinates:
     centre: tuple[float, float, float]
     low: tuple[int, int, int]
     high: tuple[int, int, int]
-    displacement: np.ndarray | None = None
+    displaced: np.ndarray | None = None
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Full ``(dz, dx, dy)`` arrays of source x and y (for the elastic box and checks)."""
+        """Full ``(dz, dx, dy)`` arrays of source x and y (for checks and references)."""
+        if self.displaced is not None:
+            return self.displaced[0], self.displaced[1]
         x, y = self.x[None, :, None], self.y[None, None, :]
-        u = _bilinear(self.u_terms, x, y) + self.centre[1]
-        v = _bilinear(self.v_terms, x, y) + self.centre[2]
-        if self.displacement is not None:
-            u, v = u + self.displacement[0], v + self.displacement[1]
-        return u, v
+        return (
+            _bilinear(self.u_terms, x, y) + self.centre[1],
+            _bilinear(self.v_terms, x, y) + self.centre[2],
+        )
 
     def grid(self) -> np.ndarray:
         """``grid_sample`` grid ``(dz, dx, dy, 2)`` (align_corners=True) over the source box.
 
         Entry 0 is the normalised y (width), entry 1 the normalised x (height) position in the
-        box ``low..high``, which is the same for every patch start. One fused multiply-add
-        (``x * slope + intercept``) writes both entries.
+        box ``low..high``, which is the same for every patch start. The grid is a view of two
+        planes, one per entry, which ``grid_sample`` reads faster than interleaved pairs; each
+        plane is one fused pass (``x * slope + intercept``, or a scaling of ``displaced``).
         """
-        slope = np.empty((self.w.size, self.y.size, 2), np.float32)
-        intercept = np.empty_like(slope)
+        planes = torch.empty((2, self.w.size, self.x.size, self.y.size))
         for channel, terms, axis in ((0, self.v_terms, 2), (1, self.u_terms, 1)):
             scale = 2.0 / max(self.high[axis] - self.low[axis], 1)
+            if self.displaced is not None:
+                source = torch.from_numpy(self.displaced[axis - 1])
+                torch.mul(source, scale, out=planes[channel])
+                planes[channel].add_(-self.low[axis] * scale - 1.0)
+                continue
             p, r, q = terms * scale
-            slope[..., channel] = p[:, None] + r[:, None] * self.y[None, :]
-            intercept[..., channel] = q[:, None] * self.y[None, :] + (
-                (self.centre[axis] - self.low[axis]) * scale - 1.0
-            )
-        x = torch.from_numpy(self.x.astype(np.float32))[None, :, None, None]
-        grid = torch.addcmul(
-            torch.from_numpy(intercept)[:, None], x, torch.from_numpy(slope)[:, None]
-        ).numpy()
-        if self.displacement is not None:
-            for channel, component, axis in ((0, 1, 2), (1, 0, 1)):
-                scale = np.float32(2.0 / max(self.high[axis] - self.low[axis], 1))
-                view = torch.from_numpy(grid[..., channel])
-                view.add_(torch.from_numpy(self.displacement[component]), alpha=float(scale))
-        return grid
+            slope = (p[:, None] + r[:, None] * self.y[None, :]).astype(np.float32)
+            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
+            intercept = (q[:, None] * self.y[None, :] + shift).astype(np.float32)
+            x = torch.from_numpy(self.x.astype(np.float32))[None, :, None]
+            slope, intercept = torch.from_numpy(slope), torch.from_numpy(intercept)
+            torch.addcmul(intercept[:, None], x, slope[:, None], out=planes[channel])
+        return planes.permute(1, 2, 3, 0).numpy()
 
 
 def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -243,15 +268,41 @@ def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x * (p + r * y) + q * y
 
 
+def _displaced_positions(
+    x: np.ndarray, y: np.ndarray, terms: tuple[np.ndarray, np.ndarray],
+    centre: tuple[float, float, float], field: ElasticField,
+) -> np.ndarray:  # fmt: skip
+    """``(2, dz, dx, dy)`` source x and y of warp + field, in one batched matrix product.
+
+    Per output slice and component, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]``
+    is the displacement plus the bilinear warp.
+    """
+    partial = field.partial
+    k = partial.shape[-1]
+    left = np.empty((*partial.shape[:-1], k + 2), np.float32)
+    left[..., :k] = partial
+    left[..., k] = 1.0
+    left[..., k + 1] = x
+    right = np.empty((2, partial.shape[1], k + 2, y.size), np.float32)
+    right[:, :, :k] = field.spline_y.T
+    for component, (coefficients, c) in enumerate(zip(terms, centre[1:], strict=True)):
+        p, r, q = (t[:, None] for t in coefficients)
+        right[component, :, k] = q * y + c
+        right[component, :, k + 1] = p + r * y
+    left, right = torch.from_numpy(left), torch.from_numpy(right)
+    return torch.matmul(left, right).numpy()
+
+
 def source_coordinates(
-    params: WarpParams, patch: tuple[int, int, int], displacement: np.ndarray | None = None
+    params: WarpParams, patch: tuple[int, int, int], field: ElasticField | None = None
 ) -> SourceCoordinates:
-    """Map the output grid of ``patch`` (z, x, y) through the warp (and the displacement).
+    """Map the output grid of ``patch`` (z, x, y) through the warp (and the elastic field).
 
     With output coordinates (x, y, z) centred on the patch and half-sizes h:
     ``x' = x (1/s_x + st0 y/h_y + st2 z/h_z)``, ``y' = y (1/s_y + st1 x/h_x + st3 z/h_z)``,
     ``r = rot + twist z/h_z``, ``u = x' cos(r - shear) - y' sin(r + shear)``,
-    ``v = y' cos(r + shear) + x' sin(r - shear)``, ``w = z / s_z``.
+    ``v = y' cos(r + shear) + x' sin(r - shear)``, ``w = z / s_z``. The bounding box comes from
+    the corners of the warp, or from all displaced positions (one min and max pass).
     """
     centre = tuple((n - 1) / 2 for n in patch)
     half = [max(c, 1.0) for c in centre]
@@ -268,28 +319,23 @@ def source_coordinates(
     u_terms = np.stack([a_x * cos_m, s0 * cos_m - s1 * sin_p, -a_y * sin_p])
     v_terms = np.stack([a_x * sin_m, s1 * cos_p + s0 * sin_m, a_y * cos_p])
     w = (z / s_z + centre[0]).astype(np.float32)
-    corners_x, corners_y = (
-        np.array([x[0], x[-1]])[None, :, None],
-        np.array([y[0], y[-1]])[None, None, :],
-    )
     low, high = [int(np.floor(w.min()))], [int(np.ceil(w.max()))]
-    for k, (terms, c) in enumerate(((u_terms, centre[1]), (v_terms, centre[2]))):
-        corners = _bilinear(terms, corners_x, corners_y) + c  # a bilinear map's extremes
-        shift = (0.0, 0.0) if displacement is None else _extremes(displacement[k])
-        low.append(int(np.floor(corners.min() + shift[0])))
-        high.append(int(np.ceil(corners.max() + shift[1])))
-    return SourceCoordinates(
-        x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), displacement
-    )
-
-
-def _extremes(values: np.ndarray) -> tuple[float, float]:
-    """Smallest and largest entry: with the warp's corners, a box around every position.
-
-    The box of warp + displacement is at most the field's range wider than the exact one, and
-    costs no pass over all positions.
-    """
-    return float(values.min()), float(values.max())
+    displaced = None
+    if field is None:
+        corners_x, corners_y = (
+            np.array([x[0], x[-1]])[None, :, None],
+            np.array([y[0], y[-1]])[None, None, :],
+        )
+        for terms, c in ((u_terms, centre[1]), (v_terms, centre[2])):
+            corners = _bilinear(terms, corners_x, corners_y) + c  # a bilinear map's extremes
+            low.append(int(np.floor(corners.min())))
+            high.append(int(np.ceil(corners.max())))
+    else:
+        displaced = _displaced_positions(x, y, (u_terms, v_terms), centre, field)
+        for component in torch.from_numpy(displaced):  # amin, amax: far faster than aminmax
+            low.append(int(np.floor(float(component.amin()))))
+            high.append(int(np.ceil(float(component.amax()))))
+    return SourceCoordinates(x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), displaced)
 
 
 def start_range(
@@ -385,7 +431,7 @@ def warp_patch(
         label_box += 1.0
     sampled = F.grid_sample(
         label_box,
-        torch.from_numpy(np.ascontiguousarray(grid[region])),
+        torch.from_numpy(grid[region]),
         mode="nearest",
         padding_mode="zeros" if is_int else "border",
         align_corners=True,
