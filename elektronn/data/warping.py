@@ -13,10 +13,9 @@ Why it is fast (the design target is several times ``scipy.ndimage.map_coordinat
 
 Elastic deformation (off by default) adds a smooth random in-plane displacement, a cubic
 B-spline over a coarse control grid (spacing per axis, so it is z-aware), to the same source
-coordinates: the image is still resampled once and only the exact bounding box of the
-displaced positions is read (one min and max pass, cheaper than reading the larger box a bound
-from the field's extremes gives). The source z stays a function of the output z, which keeps
-the two-slice interpolation; the displacement moves x and y only.
+coordinates: the image is still resampled once and only a bounding box of the displaced
+positions is read (their exact box). The source z stays a function of the output z, which
+keeps the two-slice interpolation; the displacement moves x and y only.
 
 Images are interpolated linearly, labels take the nearest source label, so label values stay
 classes. The patch is placed so that its whole source box lies inside the cube; a warp whose
@@ -150,7 +149,7 @@ class ElasticField:
     """A random smooth in-plane displacement, kept factored as ``partial @ spline_y.T``.
 
     The last spline product is left to :func:`source_coordinates`, which folds the warp into
-    the same matrix product: the displaced positions cost one pass, not three.
+    the same matrix product: the displaced positions cost one pass, as the warp's grid does.
 
     Attributes
     ----------
@@ -158,7 +157,7 @@ class ElasticField:
         ``(2, dz, dx, k)`` float32: the control points (x, then y component) splined along z
         and x.
     spline_y
-        ``(dy, k)`` spline weights along y.
+        ``(dy, k)`` spline weights along y (non-negative, summing to 1 per row).
     """
 
     partial: np.ndarray
@@ -176,15 +175,17 @@ def elastic_displacement(
 ) -> ElasticField:
     """A random smooth displacement of the patch's source x and y, in voxels.
 
-    The spline is applied axis by axis with matrix products, smallest array first, so the
-    field costs a fraction of the resampling.
+    The spline is applied along z and x by two single matrix products on the small control
+    grid; the product along y, the only one of the patch's size, is left to the grid.
     """
     mz, mx, my = (_spline_matrix(n, s) for n, s in zip(patch, settings.spacing, strict=True))
-    control = rng.standard_normal((2, mz.shape[1], mx.shape[1], my.shape[1])).astype(np.float32)
+    (dz, cz), (dx, cx), cy = mz.shape, mx.shape, my.shape[1]
+    control = rng.standard_normal((2, cz, cx, cy)).astype(np.float32)
     control *= np.asarray(settings.strength, np.float32)[:, None, None, None]
-    partial = torch.from_numpy(np.einsum("zi,cijk->czjk", mz, control))
     # torch, not numpy: its matmul keeps to the process's torch threads (no BLAS thread pool)
-    return ElasticField(torch.matmul(torch.from_numpy(mx), partial).numpy(), my)
+    along_z = torch.matmul(torch.from_numpy(mz), torch.from_numpy(control).reshape(2, cz, -1))
+    along_x = torch.tensordot(torch.from_numpy(mx), along_z.reshape(2 * dz, cx, cy), ([1], [1]))
+    return ElasticField(along_x.permute(1, 0, 2).reshape(2, dz, dx, cy).numpy(), my)
 
 
 @dataclass(frozen=True)
@@ -212,9 +213,10 @@ class SourceCoordinates:
         Patch centre (z, x, y), added to the centred source positions.
     low, high
         Inclusive integer bounding box of the source positions per axis (z, x, y).
+    field
+        The elastic displacement added to source x and y, or None.
     displaced
-        ``(2, dz, dx, dy)`` source x and y with the elastic displacement added, or None
-        (then they follow from the terms).
+        ``(2, dz, dx, dy)`` float32 source x and y with the displacement (None without).
     """
 
     x: np.ndarray
@@ -225,17 +227,18 @@ class SourceCoordinates:
     centre: tuple[float, float, float]
     low: tuple[int, int, int]
     high: tuple[int, int, int]
+    field: ElasticField | None = None
     displaced: np.ndarray | None = None
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Full ``(dz, dx, dy)`` arrays of source x and y (for checks and references)."""
-        if self.displaced is not None:
-            return self.displaced[0], self.displaced[1]
+        """Full ``(dz, dx, dy)`` arrays of source x and y (float64; for checks and references)."""
         x, y = self.x[None, :, None], self.y[None, None, :]
-        return (
-            _bilinear(self.u_terms, x, y) + self.centre[1],
-            _bilinear(self.v_terms, x, y) + self.centre[2],
-        )
+        u = _bilinear(self.u_terms, x, y) + self.centre[1]
+        v = _bilinear(self.v_terms, x, y) + self.centre[2]
+        if self.field is not None:
+            shift = self.field.dense()
+            u, v = u + shift[0], v + shift[1]
+        return u, v
 
     def grid(self) -> np.ndarray:
         """``grid_sample`` grid ``(dz, dx, dy, 2)`` (align_corners=True) over the source box.
@@ -243,24 +246,27 @@ class SourceCoordinates:
         Entry 0 is the normalised y (width), entry 1 the normalised x (height) position in the
         box ``low..high``, which is the same for every patch start. The grid is a view of two
         planes, one per entry, which ``grid_sample`` reads faster than interleaved pairs; each
-        plane is one fused pass (``x * slope + intercept``, or a scaling of ``displaced``).
+        plane is written by one fused pass.
         """
         planes = torch.empty((2, self.w.size, self.x.size, self.y.size))
         for channel, terms, axis in ((0, self.v_terms, 2), (1, self.u_terms, 1)):
             scale = 2.0 / max(self.high[axis] - self.low[axis], 1)
-            if self.displaced is not None:
-                source = torch.from_numpy(self.displaced[axis - 1])
-                torch.mul(source, scale, out=planes[channel])
-                planes[channel].add_(-self.low[axis] * scale - 1.0)
-                continue
-            p, r, q = terms * scale
-            slope = (p[:, None] + r[:, None] * self.y[None, :]).astype(np.float32)
-            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
-            intercept = (q[:, None] * self.y[None, :] + shift).astype(np.float32)
-            x = torch.from_numpy(self.x.astype(np.float32))[None, :, None]
-            slope, intercept = torch.from_numpy(slope), torch.from_numpy(intercept)
-            torch.addcmul(intercept[:, None], x, slope[:, None], out=planes[channel])
+            if self.displaced is None:
+                shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
+                self._warp_plane(terms, scale, shift, planes[channel])
+            else:  # one pass: shift + scale * position
+                shift = torch.tensor(-self.low[axis] * scale - 1.0)
+                torch.add(shift, torch.from_numpy(self.displaced[axis - 1]), alpha=scale,
+                          out=planes[channel])  # fmt: skip
         return planes.permute(1, 2, 3, 0).numpy()
+
+    def _warp_plane(self, terms: np.ndarray, scale: float, shift: float, out: torch.Tensor):
+        """``out = x * slope + intercept``: the warp's positions, scaled and shifted."""
+        p, r, q = terms * scale
+        slope = torch.from_numpy((p[:, None] + r[:, None] * self.y[None, :]).astype(np.float32))
+        intercept = torch.from_numpy((q[:, None] * self.y[None, :] + shift).astype(np.float32))
+        x = torch.from_numpy(self.x.astype(np.float32))[None, :, None]
+        torch.addcmul(intercept[:, None], x, slope[:, None], out=out)
 
 
 def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -274,7 +280,7 @@ def _displaced_positions(
 ) -> np.ndarray:  # fmt: skip
     """``(2, dz, dx, dy)`` source x and y of warp + field, in one batched matrix product.
 
-    Per output slice and component, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]``
+    Per component and output slice, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]``
     is the displacement plus the bilinear warp.
     """
     partial = field.partial
@@ -289,8 +295,7 @@ def _displaced_positions(
         p, r, q = (t[:, None] for t in coefficients)
         right[component, :, k] = q * y + c
         right[component, :, k + 1] = p + r * y
-    left, right = torch.from_numpy(left), torch.from_numpy(right)
-    return torch.matmul(left, right).numpy()
+    return torch.matmul(torch.from_numpy(left), torch.from_numpy(right)).numpy()
 
 
 def source_coordinates(
@@ -302,7 +307,8 @@ def source_coordinates(
     ``x' = x (1/s_x + st0 y/h_y + st2 z/h_z)``, ``y' = y (1/s_y + st1 x/h_x + st3 z/h_z)``,
     ``r = rot + twist z/h_z``, ``u = x' cos(r - shear) - y' sin(r + shear)``,
     ``v = y' cos(r + shear) + x' sin(r - shear)``, ``w = z / s_z``. The bounding box comes from
-    the corners of the warp, or from all displaced positions (one min and max pass).
+    the warp's corners, or from all displaced positions (one min and one max pass: the exact
+    box, whose smaller reads more than pay for the pass).
     """
     centre = tuple((n - 1) / 2 for n in patch)
     half = [max(c, 1.0) for c in centre]
@@ -335,7 +341,9 @@ def source_coordinates(
         for component in torch.from_numpy(displaced):  # amin, amax: far faster than aminmax
             low.append(int(np.floor(float(component.amin()))))
             high.append(int(np.ceil(float(component.amax()))))
-    return SourceCoordinates(x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), displaced)
+    return SourceCoordinates(
+        x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), field, displaced
+    )
 
 
 def start_range(
