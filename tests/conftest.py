@@ -17,10 +17,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def user_config_file(tmp_path_factory) -> Path:
+    """The test user's ~/.elektronn.config: it only switches the run loggers off.
+
+    With MLflow installed (the test extra), its store would cost every one of the suite's
+    trainings seconds; tests/test_mlflow.py trains with the master defaults instead.
+    """
+    path = tmp_path_factory.mktemp("user") / "elektronn.config"
+    path.write_text("loggers = []\n")
+    return path
+
+
 @pytest.fixture(autouse=True)
-def no_user_defaults(tmp_path, monkeypatch):
-    """Keep the developer's own ~/.elektronn.config out of every test."""
-    monkeypatch.setenv("ELEKTRONN_USER_CONFIG", str(tmp_path / "no-user-defaults.config"))
+def no_user_defaults(user_config_file, monkeypatch):
+    """Keep the developer's own ~/.elektronn.config out of every test (the test user's instead)."""
+    monkeypatch.setenv("ELEKTRONN_USER_CONFIG", str(user_config_file))
 
 
 @pytest.fixture(scope="module")

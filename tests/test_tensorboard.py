@@ -8,6 +8,7 @@ import pytest
 
 from elektronn.train import tensorboard
 from elektronn.train.history import History
+from elektronn.train.loggers import ERROR_TAGS, HISTORY_TAGS, SPEED_TAG
 
 
 def test_no_logger_without_the_tensorboard_package(tmp_path, monkeypatch):
@@ -93,9 +94,7 @@ def test_history_values_become_scalars(tmp_path, logger):
     assert scalars["error/valid"] == [(0, 30.0)]
     assert [s for s, _ in scalars["optimizer/learning_rate"]] == [0, 50]
     assert scalars["speed/steps_per_s"] == [(0, 12.5)]
-    assert set(scalars) == set(tensorboard.HISTORY_TAGS.values()) | set(
-        tensorboard.ERROR_TAGS.values()
-    ) | {"speed/steps_per_s"}
+    assert set(scalars) == set(HISTORY_TAGS.values()) | set(ERROR_TAGS.values()) | {SPEED_TAG}
 
 
 def test_preview_pngs_become_images(tmp_path, logger):

@@ -103,7 +103,16 @@ def missing_mandatory(values: dict[str, Any], set_by_user: set[str]) -> list[str
 def check_consistency(values: dict[str, Any]) -> None:
     """Checks across options (reference §1.3), with the specification's additions."""
     for option in OPTIONS:
-        if option.choices and option.name not in PER_LAYER_CHOICES:
+        if not option.choices or option.name in PER_LAYER_CHOICES:
+            continue
+        if option.types == ("list",):  # a list of choices (loggers)
+            for entry in values[option.name]:
+                _require(
+                    entry in option.choices,
+                    f"Option '{option.name}' has {entry!r}, but its entries must be among "
+                    f"{', '.join(map(repr, option.choices))}.",
+                )
+        else:
             _choice(values, option.name, option.choices)
     mode = values["mode"]
     n_conv = len(values["nof_filters"])

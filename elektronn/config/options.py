@@ -60,6 +60,7 @@ COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
 BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
 PRE_PROCESSES = (None, "standardise")
 ARCHITECTURES = ("cnn", "unet")
+LOGGERS = ("tensorboard", "mlflow")
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -70,6 +71,10 @@ OPTIONS: tuple[Option, ...] = (
        "Make plots of the training progress in the save directory (in a separate process)."),
     _O("print_status", True, ("bool",), "$", GENERAL,
        "Print a status line (loss, errors, LR, speed) every history_freq steps."),
+    _O("loggers", list(LOGGERS), ("list",), "$", GENERAL,
+       "Log the status-line values and previews also here, each where its package is "
+       "installed: tensorboard/ and mlruns/ (with the config) in the save dir; [] = none.",
+       choices=LOGGERS),
     _O("device", False, ("bool", "int", "str"), "", GENERAL,
        "Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'."),
     _O("precision", "fp32", ("str",), "$", GENERAL,

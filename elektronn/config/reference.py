@@ -27,7 +27,8 @@ def explanation(option: Option) -> str:
     """The option's doc, with its allowed values where the table declares them."""
     if not option.choices:
         return option.doc
-    return f"{option.doc} One of: {', '.join(map(repr, option.choices))}."
+    among = "Any of" if option.types == ("list",) else "One of"  # a list of choices
+    return f"{option.doc} {among}: {', '.join(map(repr, option.choices))}."
 
 
 def render_template() -> str:

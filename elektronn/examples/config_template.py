@@ -13,6 +13,8 @@ save_path = '~/CNN_Training/'
 plot_on = True
 # ($) Print a status line (loss, errors, LR, speed) every history_freq steps.
 print_status = True
+# ($) Log the status-line values and previews also here, each where its package is installed: tensorboard/ and mlruns/ (with the config) in the save dir; [] = none. Any of: 'tensorboard', 'mlflow'.
+loggers = ['tensorboard', 'mlflow']
 # Default device if --gpu is not given: False = CPU, an int = that CUDA device, 'auto'.
 device = False
 # ($) Arithmetic of the training forward passes: bf16 is autocast, fast on GPUs. One of: 'fp32', 'bf16'.

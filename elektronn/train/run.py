@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ from .savedir import check_save_dir, enter_save_dir, prepare_save_dir
 from .state import RunState
 
 if TYPE_CHECKING:
+    from .loggers import RunLogger
     from .trainer import Trainer
 
 
@@ -254,10 +256,11 @@ def build_trainer(
     if labels is not None:
         write_baseline(save_dir / "Backup", config.save_name, labels)
     print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
+    loggers = create_loggers(config, save_dir, run, step) if ranks.is_main else []
     batches = BackgroundBatches(data, batch_kwargs, int(config.background_processes))
     try:
         trainer = Trainer(config, run, data, model, device, save_dir, batches, monitor_kwargs,
-                          preview, ranks, pause=run_console)  # fmt: skip
+                          preview, ranks, pause=run_console, loggers=loggers)  # fmt: skip
         if checkpoint is not None:
             trainer.restore(checkpoint["extra"])
     except BaseException:
@@ -304,6 +307,26 @@ def make_model(config: Config, data, device, resumed: dict | None, initial: dict
     n_params = sum(p.numel() for p in model.parameters())
     print(f"Total count of trainable parameters: {n_params:,}")
     return model
+
+
+def create_loggers(config: Config, save_dir: Path, run: RunState,
+                   start_step: int = 0) -> list[RunLogger]:  # fmt: skip
+    """The run loggers of the ``loggers`` option whose packages are installed (rank 0's).
+
+    ``start_step`` is the step a resumed run continues from. MLflow's parameters are the
+    resolved configuration as it stands when the run's first value is logged (a resumed run
+    has restored its state by then).
+    """
+    from . import mlflow_log, tensorboard
+
+    factories: dict[str, Callable[[], RunLogger | None]] = {
+        "tensorboard": lambda: tensorboard.create_logger(save_dir),
+        "mlflow": lambda: mlflow_log.create_logger(
+            save_dir, config.save_name, lambda: run.resolved(config), start_step
+        ),
+    }
+    made = (factories[name]() for name in dict.fromkeys(config.loggers))
+    return [logger for logger in made if logger is not None]
 
 
 def make_preview(config: Config, n_lab: int):

@@ -12,14 +12,14 @@ The x axis is the update step. A resumed run appends to the same folder; events 
 stopped run beyond the step it resumes from are dropped (``purge_step``), so the curves never
 fold back on themselves.
 
-The trainer calls four methods (see :class:`TensorBoardLogger`); the values come from
-:class:`~elektronn.train.history.History`, so TensorBoard shows the same numbers as the
-printed status line and the ``.npy`` logs in ``Backup/``.
+:class:`TensorBoardLogger` is a :class:`~elektronn.train.loggers.RunLogger`; its values and
+their names come from :func:`~elektronn.train.loggers.history_values`, so TensorBoard shows
+the same numbers as the printed status line, the ``.npy`` logs in ``Backup/`` and MLflow.
+The ``loggers`` option without ``"tensorboard"`` switches it off.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,21 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from .loggers import Outcome, finite, history_values
+
 LOG_FOLDER = "tensorboard"
 """Sub-folder of the save directory that holds the event files."""
-
-HISTORY_TAGS = {
-    "loss_smoothed": "loss/smoothed",
-    "loss": "loss/update",
-    "train_loss": "loss/train",
-    "valid_loss": "loss/valid",
-    "loss_diff": "loss/change_by_update",
-    "lr": "optimizer/learning_rate",
-}
-"""Columns of the ``history`` log → TensorBoard tags."""
-
-ERROR_TAGS = {"train_error": "error/train", "valid_error": "error/valid"}
-"""Columns of the ``errors`` log → TensorBoard tags."""
 
 _PREVIEW_NAME = re.compile(r"-pred-(?P<cube>\d+)-c(?P<cls>\d+)-z(?P<z>\d+)-")
 
@@ -79,6 +68,8 @@ class TensorBoardLogger:
         Folder of the event files (created on the first call).
     """
 
+    name = "TensorBoard"
+
     def __init__(self, log_dir: str | Path) -> None:
         self.log_dir = Path(log_dir)
         self._writer: Any = None
@@ -102,29 +93,15 @@ class TensorBoardLogger:
         its_per_s
             Training speed in update steps per second, logged as ``speed/steps_per_s``.
         """
-        from .history import ERRORS_COLUMNS, HISTORY_COLUMNS
-
-        values: dict[str, float] = {}
-        for kind, columns, tags in (
-            ("history", HISTORY_COLUMNS, HISTORY_TAGS),
-            ("errors", ERRORS_COLUMNS, ERROR_TAGS),
-        ):
-            row = history.last(kind)
-            if row is not None:
-                values.update({tags[c]: v for c, v in zip(columns, row, strict=True) if c in tags})
-        if its_per_s:
-            values["speed/steps_per_s"] = its_per_s
-        self.log_scalars(values, step)
+        self.log_scalars(history_values(history, its_per_s), step)
 
     def log_scalars(self, values: dict[str, float | None], step: int) -> None:
         """Add scalar values at ``step``; None and NaN (e.g. no validation data) are skipped."""
-        finite = {
-            tag: float(v) for tag, v in values.items() if v is not None and math.isfinite(float(v))
-        }
-        if not finite:
+        values = finite(values)
+        if not values:
             return
         writer = self._open(step)
-        for tag, value in finite.items():
+        for tag, value in values.items():
             writer.add_scalar(tag, value, step)
         writer.flush()
 
@@ -143,8 +120,8 @@ class TensorBoardLogger:
             writer.add_image(image_tag(path), read_png(path), step, dataformats="HWC")
         writer.flush()
 
-    def close(self) -> None:
-        """Write everything and close the event file (the end of training)."""
+    def close(self, outcome: Outcome = "FINISHED") -> None:
+        """Write everything and close the event file (the end of training, however it ended)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

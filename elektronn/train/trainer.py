@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,11 @@ from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import save_params
 from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
+from .loggers import Outcome, RunLogger
 from .optimizers import make_optimizer, optimizer_params, switch_optimizer
 from .plots import PlotProcess, make_plots
 from .speed import compiled, set_layout, to_layout
 from .state import RunState, lr_at_step
-from .tensorboard import create_logger
 
 LOSS_EMA_DECAY = 0.995
 SPEED_EMA_DECAY = 0.8
@@ -111,13 +111,17 @@ class Trainer:
 
     ``pause(trainer)`` is called after a step when Ctrl+C was pressed at a terminal (the run
     passes the console); without it Ctrl+C stops the run like SIGTERM.
+
+    ``loggers`` (:class:`~elektronn.train.loggers.RunLogger`: TensorBoard, MLflow; rank 0's
+    only) get every history step and preview; they are closed when :meth:`run` ends.
     """
 
     def __init__(self, config: Any, run: RunState, data: DataSource, model: torch.nn.Module,
                  device: torch.device, save_dir: Path, batches: BackgroundBatches,
                  monitor_kwargs: dict | None = None, preview: Any = None,
                  ranks: Ranks = SINGLE_PROCESS,
-                 pause: Callable[[Trainer], None] | None = None) -> None:  # fmt: skip
+                 pause: Callable[[Trainer], None] | None = None,
+                 loggers: Sequence[RunLogger] = ()) -> None:  # fmt: skip
         self.config = config
         self.run_state = run
         self.data = data
@@ -136,8 +140,7 @@ class Trainer:
         self.optimizer = make_optimizer(run.optimizer, list(model.parameters()), config)
         self.history = History()
         self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
-        # None unless tensorboard is installed (and on ranks other than 0)
-        self.tensorboard = create_logger(self.save_dir) if ranks.is_main else None
+        self.loggers = list(loggers)
         self.step = 0
         self.t_passed = 0.0
         self.wait_time = 0.0
@@ -368,8 +371,7 @@ class Trainer:
                          valid_loss, nll_after - nll, math.nan if lr is None else lr)  # fmt: skip
         self.history.add("errors", i, self.t_passed, train_err, valid_err)
         self.save_logs()
-        if self.tensorboard:
-            self.tensorboard.log_history(self.history, i, self.its_per_s)
+        self.to_loggers(lambda logger: logger.log_history(self.history, i, self.its_per_s))
         self.save(self.param_path("-LAST"))
         self.keep_best(i, valid_loss if self.regression else valid_err)
         if self.config.plot_on:
@@ -432,8 +434,7 @@ class Trainer:
             written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir,
                                            self.data.input_standardisation(),
                                            self.step - 1)  # fmt: skip
-            if self.tensorboard:
-                self.tensorboard.log_images(written, self.step)
+            self.to_loggers(lambda logger: logger.log_images(written, self.step))
             pattern = f"{self.config.save_name}-pred-*-{self.next_preview_h:g}hrs.png"
             print(f"Preview of step {self.step - 1}: {len(written)} images ({pattern})",
                   flush=True)  # fmt: skip
@@ -530,20 +531,35 @@ class Trainer:
         previous = {
             s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)
         }
+        outcome: Outcome = "FAILED"
         try:
             reason = self.loop()
             if self.killed:
                 print("Killed from the console: nothing saved.", flush=True)
             else:
                 self.finish(reason)
+            outcome = "KILLED" if self.killed else "FINISHED"
         except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):  # the third Ctrl+C
+                outcome = "KILLED"
             raise TrainingStopped(self.stop_message(exc)) from exc
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            if self.tensorboard:
-                self.tensorboard.close()
+            self.to_loggers(lambda logger: logger.close(outcome))
+            self.loggers = []
         return reason
+
+    def to_loggers(self, call: Callable[[RunLogger], object]) -> None:
+        """``call`` each run logger; one that fails is dropped with one line (a logger must
+        not end hours of training), the others go on."""
+        for logger in list(self.loggers):
+            try:
+                call(logger)
+            except Exception as exc:
+                self.loggers.remove(logger)
+                print(f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
     def loop(self) -> str:
         """The update steps, until a stop condition; returns why it ended."""
