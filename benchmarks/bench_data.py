@@ -141,7 +141,10 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
         return make
 
     voxels = np.prod(geometry.patch) / 1e6
-    peers = monai_elastic(n_dim, patch, image, labels, n_patches)
+    peers = {
+        **monai_elastic(n_dim, patch, image, labels, n_patches),
+        **batchgenerators_elastic(n_dim, patch, image, labels, n_patches),
+    }
     rates = best_rates(
         {
             **peers,
@@ -165,7 +168,7 @@ def elastic_ratios(case: str, rates: dict[str, float]) -> str:
         f"getbatch: {rates['getbatch, warp+elastic'] / rates['getbatch, warp']:.2f}x"
     )
     for what, rate in rates.items():
-        if what.startswith("MONAI"):
+        if what.startswith(("MONAI", "batchgenerators")):
             line += f"; vs {what}: {elastic / rate:.0f}x (goal 10x)"
     return line
 
@@ -205,6 +208,39 @@ def monai_elastic(
         return n_patches
 
     return {f"MONAI {type(transform).__name__}": run}
+
+
+def batchgenerators_elastic(
+    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray, n_patches: int
+) -> dict[str, Callable[[], int]]:
+    """batchgenerators' ``SpatialTransform`` (elastic + rotation + scaling; image linear, labels
+    nearest) to the same output patch from a box 32 voxels larger in x and y, batch of 1;
+    empty when batchgenerators is not installed."""
+    try:
+        from batchgenerators.transforms.spatial_transforms import SpatialTransform
+    except ImportError:
+        return {}
+    spatial = patch if n_dim == 3 else (1, *patch)
+    box = tuple(
+        slice(0, min(n + (32 if a else 2), m))
+        for a, (n, m) in enumerate(zip(spatial, image.shape[1:], strict=True))
+    )
+    data = np.ascontiguousarray(image[(slice(None), *box)])[None]
+    seg = labels[box][None, None].astype(np.float32)
+    if n_dim == 2:
+        data, seg = data[:, :, 0], seg[:, :, 0]
+    angle = (-0.26, 0.26)
+    transform = SpatialTransform(patch, patch_center_dist_from_border=None, do_elastic_deform=True,
+                                 alpha=(0.0, 200.0), sigma=(9.0, 13.0), angle_x=angle,
+                                 angle_y=angle, angle_z=angle, scale=(0.9, 1.1), order_data=1,
+                                 order_seg=0, random_crop=False)  # fmt: skip
+
+    def run() -> int:
+        for _ in range(n_patches):
+            transform(data=data, seg=seg)
+        return n_patches
+
+    return {"batchgenerators SpatialTransform": run}
 
 
 def write_big_volume(folder: str, n_z: int) -> float:

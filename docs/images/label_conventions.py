@@ -52,8 +52,13 @@ def main() -> None:
     gap_ids, _ = ndimage.label(~membrane)
     nearest = ndimage.distance_transform_edt(gap_ids == 0, return_indices=True)[1]
     touching = gap_ids[tuple(nearest)]
-    draw(HERE / "label-ids-touching.png", touching,
-         boundary_map(touching[:, :, None])[:, :, 0], "IDs that touch", "(default)")
+    draw(
+        HERE / "label-ids-touching.png",
+        touching,
+        boundary_map(touching[:, :, None])[:, :, 0],
+        "IDs that touch",
+        "(default)",
+    )
     draw(HERE / "label-ids-gap.png", gap_ids,
          boundary_map(gap_ids[:, :, None], gap_id=0)[:, :, 0], "IDs with 0 gaps (membranes)",
          "--gap-id 0")  # fmt: skip
