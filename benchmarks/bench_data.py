@@ -173,6 +173,16 @@ def elastic_ratios(case: str, rates: dict[str, float]) -> str:
     return line
 
 
+def peer_source_box(n_dim: int, patch: tuple[int, ...], shape: tuple[int, ...]) -> tuple:
+    """The box (z, x, y) a peer library transforms into ``patch``: 32 voxels larger in x and
+    y (2 in z), so its rotation and deformation have room, as our warp's source box has."""
+    spatial = patch if n_dim == 3 else (1, *patch)
+    return tuple(
+        slice(0, min(n + (32 if a else 2), m))
+        for a, (n, m) in enumerate(zip(spatial, shape, strict=True))
+    )
+
+
 def monai_elastic(
     n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray, n_patches: int
 ) -> dict[str, Callable[[], int]]:
@@ -185,11 +195,7 @@ def monai_elastic(
         from monai.transforms import Rand2DElastic, Rand3DElastic
     except ImportError:
         return {}
-    spatial = patch if n_dim == 3 else (1, *patch)
-    box = tuple(
-        slice(0, min(n + (32 if a else 2), m))
-        for a, (n, m) in enumerate(zip(spatial, image.shape[1:], strict=True))
-    )
+    box = peer_source_box(n_dim, patch, image.shape[1:])
     src = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))
     lab = torch.from_numpy(labels[box][None].astype(np.float32))
     affine = dict(rotate_range=0.26, shear_range=0.05, scale_range=0.1, prob=1.0)
@@ -220,11 +226,7 @@ def batchgenerators_elastic(
         from batchgenerators.transforms.spatial_transforms import SpatialTransform
     except ImportError:
         return {}
-    spatial = patch if n_dim == 3 else (1, *patch)
-    box = tuple(
-        slice(0, min(n + (32 if a else 2), m))
-        for a, (n, m) in enumerate(zip(spatial, image.shape[1:], strict=True))
-    )
+    box = peer_source_box(n_dim, patch, image.shape[1:])
     data = np.ascontiguousarray(image[(slice(None), *box)])[None]
     seg = labels[box][None, None].astype(np.float32)
     if n_dim == 2:

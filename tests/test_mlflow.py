@@ -6,10 +6,9 @@ read the store back with MLflow's own client, as a person comparing runs would.
 
 import signal
 import sys
-import textwrap
 
 import pytest
-from tiny import ENDLESS, STATUS_LINE, Training, run_cli, tiny_config
+from tiny import ENDLESS, STATUS_LINE, Training, data_class_config, run_cli, tiny_config
 
 from elektronn.config import ConfigError, load_config
 from elektronn.config.chain import USER_CONFIG_ENV
@@ -170,20 +169,7 @@ class Failing:
 def test_a_run_that_fails_is_failed(tmp_path):
     pytest.importorskip("mlflow")
     (tmp_path / "failing.py").write_text(FAILING_DATA)
-    config = tmp_path / "failing_cfg.py"
-    config.write_text(textwrap.dedent(f"""
-        save_path = {str(tmp_path / "runs")!r}
-        save_name = "failing"
-        mode = "vect-scalar"
-        data_class_name = ("failing.py", "Failing")
-        MLP_layers = [8]
-        n_lab = 2
-        batch_size = 4
-        monitor_batch_size = 4
-        n_steps = 1000
-        history_freq = [5]
-        plot_on = False
-        """))  # fmt: skip
+    config = data_class_config(tmp_path, "failing", "Failing")
     result = run_cli(config)
     assert result.returncode == 1 and "data server went away" in result.stderr
     client = _client(tmp_path / "runs" / "failing")

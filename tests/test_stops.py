@@ -13,12 +13,11 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import psutil
 import pytest
-from tiny import ENDLESS, STATUS_LINE, Training, run_cli, tiny_config
+from tiny import ENDLESS, STATUS_LINE, Training, data_class_config, run_cli, tiny_config
 
 from elektronn.net.paramfile import load_params
 from elektronn.train import cli
@@ -136,24 +135,7 @@ class Flaky:
 
 def test_exception_after_start_saves_last_and_explains(tmp_path):
     (tmp_path / "flaky.py").write_text(FLAKY_DATA)
-    config = tmp_path / "flaky_cfg.py"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            save_path = {str(tmp_path / "runs")!r}
-            save_name = "flaky"
-            mode = "vect-scalar"
-            data_class_name = ("flaky.py", "Flaky")
-            MLP_layers = [8]
-            n_lab = 2
-            batch_size = 4
-            monitor_batch_size = 4
-            n_steps = 1000
-            history_freq = [5]
-            plot_on = False
-            """
-        )
-    )
+    config = data_class_config(tmp_path, "flaky", "Flaky")
     result = run_cli(config)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" in result.stderr and "flaky.py" in result.stderr  # the user's bug

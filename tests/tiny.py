@@ -72,6 +72,27 @@ def tiny_config(tmp_path, extra=""):
     return path
 
 
+def data_class_config(tmp_path, name, class_name):
+    """A vect-scalar MLP config on the user data class ``class_name`` of ``tmp_path/<name>.py``
+    (history every 5 steps, up to 1000 steps), written to ``tmp_path/<name>_cfg.py``."""
+    text = f"""
+    save_path = {str(tmp_path / "runs")!r}
+    save_name = {name!r}
+    mode = "vect-scalar"
+    data_class_name = ({name + ".py"!r}, {class_name!r})
+    MLP_layers = [8]
+    n_lab = 2
+    batch_size = 4
+    monitor_batch_size = 4
+    n_steps = 1000
+    history_freq = [5]
+    plot_on = False
+    """
+    path = tmp_path / f"{name}_cfg.py"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
 ENDLESS = "n_steps = 10**9\nmax_runtime = 120\n"
 STATUS_LINE = re.compile(r"^\d{5} ")
 
