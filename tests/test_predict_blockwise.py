@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import dask
 import h5py
 import numpy as np
 import pytest
@@ -92,36 +93,53 @@ def test_dask_workers_equal_single_process(tmp_path, dask_cluster, capsys):
 
 
 def test_local_cluster_with_workers(tmp_path):
-    """--workers N starts (and closes) a LocalCluster of its own."""
+    """--workers N starts (and closes) a LocalCluster of its own, not dask's default."""
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (40, 40, 2))
     out = tmp_path / "prob.zarr"
     args = [str(save_run(tmp_path, model)), spec, str(out), "--gpu=false", "--block", "16,16,1"]
-    assert main([*args, "--workers", "1"]) == 0
+    with dask.config.set(scheduler="threads"):
+        assert main([*args, "--workers", "1"]) == 0
+        assert dask.config.get("scheduler") == "threads", "the caller's dask scheduler changed"
     np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], raw_order="xyz"),
                                atol=1e-6, rtol=0)  # fmt: skip
 
 
+def a_busy_worker(client, out, run, deadline):
+    """The address of a worker with a block in hand once 5 blocks are done, None if none was.
+
+    Polled, not read once: between a block's end and the next one's start both workers can
+    be idle for a moment.
+    """
+    while run.is_alive() and time.monotonic() < deadline:
+        if done_count(out) >= 5:
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy:
+                return busy[0]
+        time.sleep(0.02)
+    return None
+
+
 def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster):
     model = tiny_net(2)
-    spec, raw = write_volume(tmp_path, (56, 56, 6))
+    spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
     args = [str(save_run(tmp_path, model)), spec, str(out), "--gpu=false", "--block", "8,8,1",
             "--scheduler", dask_cluster.scheduler_address]  # fmt: skip
     result = {}
     run = threading.Thread(target=lambda: result.setdefault("rc", main(args)))
     run.start()
-    with distributed.Client(dask_cluster.scheduler_address) as client:
-        deadline = time.monotonic() + 60
-        while done_count(out) < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        busy = [w for w, keys in client.processing().items() if keys]
-        pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+    # Not the default client: closed before the run's own, it would leave dask's global
+    # scheduler set to a client that no longer exists, for every later test.
+    with distributed.Client(dask_cluster.scheduler_address, set_as_default=False) as client:
+        worker = a_busy_worker(client, out, run, deadline=time.monotonic() + 60)
+        assert worker is not None, "no worker had a block in hand before the run ended"
+        pid = client.run(os.getpid, workers=[worker])[worker]
         os.kill(pid, signal.SIGKILL)
         run.join(timeout=120)
         assert result["rc"] == 0
         assert pid not in client.run(os.getpid).values()
-    assert done_count(out) == 6 * 6 * 6
+    assert done_count(out) == 6 * 6 * 12
     np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], raw_order="xyz"),
                                atol=1e-6, rtol=0)  # fmt: skip
 

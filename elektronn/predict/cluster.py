@@ -29,10 +29,14 @@ CONNECT_TIMEOUT = 10
 
 @contextlib.contextmanager
 def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
-    """A client of a new LocalCluster (``workers`` processes) or of ``scheduler``."""
+    """A client of a new LocalCluster (``workers`` processes) or of ``scheduler``.
+
+    Not made dask's default client: blocks are submitted to it explicitly, and a program that
+    calls the prediction keeps its own dask scheduler setting.
+    """
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s")
+            client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise PredictionError(
                 f"--scheduler {scheduler!r}: no Dask scheduler answered within "
@@ -46,7 +50,7 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
     with dask.config.set({SPAWN_ENVIRON: worker_environ(torch_threads(workers))}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, memory_limit=0)  # fmt: skip
-    with cluster, Client(cluster) as client:
+    with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 
@@ -86,7 +90,7 @@ def run_on_dask(
     in_flight = max(4, 2 * sum(client.nthreads().values()))
     attempts: dict[Index, int] = {}
     index_of: dict[str, Index] = {}
-    running = as_completed()
+    running = as_completed(loop=client.loop)
 
     def submit(index: Index) -> None:
         attempts[index] = attempts.get(index, 0) + 1
