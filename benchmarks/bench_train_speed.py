@@ -1,14 +1,15 @@
-"""Training-step speed of the 3D example net: eager vs ``torch.compile``, fp32 vs bf16 (issue 10).
+"""Training-step speed of an example net: eager vs ``torch.compile``, fp32 vs bf16 (issue 10).
 
-Times ``Trainer.train_step`` (forward, loss, backward, SGD update, loss read back — what a
-training step costs apart from the data) on the net of ``examples/neuro_3d.py`` with one
-fixed random batch, for each combination of the speed options ``precision``,
+Times ``Trainer.train_step`` (forward, loss, backward, optimiser update, loss read back — what
+a training step costs apart from the data) on the net of an example (``--example``, default
+``neuro_3d``) with one fixed random batch, for each combination of the speed options ``precision``,
 ``channels_last`` and ``torch_compile``. The baseline is the default (eager, fp32) in the
 same run. FLOPs per step are counted by ``torch.utils.flop_counter`` (forward + backward);
 model FLOPs utilisation (MFU) is the achieved FLOP/s over the device's dense peak for the
 arithmetic used (known for H100/H200; give ``--peak-tflops FP32,BF16`` for others; n/a on CPU).
 
-Run: ``python benchmarks/bench_train_speed.py [--device cuda] [--batch-size 8] [--steps 50]``.
+Run: ``python benchmarks/bench_train_speed.py [--example isbi2012_unet] [--device cuda]
+[--batch-size 8] [--steps 50]``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "elektronn" / "examples" / "neuro_3d.py"
+EXAMPLES = ROOT / "elektronn" / "examples"
+EXAMPLE = EXAMPLES / "neuro_3d.py"
+NOT_EXAMPLES = ("__init__", "config_template")
 
 #: Dense peak TFLOP/s (fp32 without TF32, bf16 tensor cores) of the GPUs we were lent.
 PEAK_TFLOPS = {"H100": (67.0, 989.4), "H200": (67.0, 989.4)}
@@ -111,7 +114,11 @@ def describe(device: torch.device) -> str:
 
 
 def main() -> None:
+    from elektronn.arch import to_user_order
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    names = sorted(p.stem for p in EXAMPLES.glob("*.py") if p.stem not in NOT_EXAMPLES)
+    parser.add_argument("--example", default=EXAMPLE.stem, choices=names)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the example's")
     parser.add_argument("--steps", type=int, default=30)
@@ -120,14 +127,17 @@ def main() -> None:
     parser.add_argument("--skip-compile", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)
-    base = example_config(args.batch_size)
+    example = EXAMPLES / f"{args.example}.py"
+    base = example_config(args.batch_size, example)
     batch = fixed_batch(base)
     flops = flops_per_step(base, device, batch)
     peak = peak_tflops(device, args.peak_tflops)
     arch = base.arch
+    axes = "(x,y,z)" if len(arch.input_shape) == 3 else "(x,y)"
     print(
-        f"3D example net (neuro_3d), input (z,x,y) {arch.input_shape} x batch {base.batch_size}, "
-        f"output {arch.output_shape}; {flops / 1e9:.2f} GFLOP per step; {describe(device)}\n"
+        f"Example net ({args.example}), input {axes} {to_user_order(arch.input_shape)} x batch "
+        f"{base.batch_size}, output {to_user_order(arch.output_shape)};\n"
+        f"{flops / 1e9:.2f} GFLOP per step; {describe(device)}\n"
     )
     print("| variant | steps/s | baseline steps/s | ratio | TFLOP/s | MFU |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -135,8 +145,8 @@ def main() -> None:
     for name, precision, channels_last, compile_option in VARIANTS:
         if compile_option and args.skip_compile:
             continue
-        config = example_config(args.batch_size, extra=variant_sets(precision, channels_last,
-                                                                    compile_option))  # fmt: skip
+        sets = variant_sets(precision, channels_last, compile_option)
+        config = example_config(args.batch_size, example, sets)
         rate = steps_per_s(config, device, batch, args.steps, args.warmup)
         baseline = baseline or rate
         achieved = rate * flops / 1e12
