@@ -4,6 +4,8 @@ option) and the ``precision`` autocast; shared by training and prediction."""
 from __future__ import annotations
 
 import contextlib
+import platform
+import warnings
 
 import torch
 
@@ -69,8 +71,27 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
+def cpu_lacks_bf16() -> bool:
+    """True on an x86 CPU without bfloat16 instructions (AVX-512 BF16 or AMX).
+
+    There torch emulates bf16 convolutions: a 2D U-Net training step was 9x slower than in
+    fp32 on a 2-core AVX2 EPYC (benchmarks/RESULTS.md). Other CPUs are not judged.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    return not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def check_precision(precision: str, device: torch.device) -> None:
-    """Refuses bf16 on a GPU without bfloat16 arithmetic (before Ampere) before training."""
+    """Refuses bf16 on a GPU without bfloat16 arithmetic (before Ampere) before training,
+    and warns of it on a CPU that would emulate it."""
+    if precision == "bf16" and device.type == "cpu" and cpu_lacks_bf16():
+        warnings.warn(
+            "Option 'precision' is 'bf16', but this CPU has no bfloat16 instructions "
+            "(AVX-512 BF16 or AMX): torch emulates them, many times slower than fp32. "
+            "Use precision = 'fp32' here.",
+            stacklevel=2,
+        )
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         name = torch.cuda.get_device_name(device)
         raise ConfigError(

@@ -1,10 +1,15 @@
 """The opt-in speed-ups (issue 10): channels-last, bf16 autocast and torch.compile train the
 same net as the plain fp32 run, within the precision each one promises."""
 
+import platform
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 from tiny import run_cli, tiny_config
 
+from elektronn import device
 from elektronn.config import ConfigError
 from elektronn.net.paramfile import load_params
 from elektronn.train.speed import check_compile
@@ -65,3 +70,21 @@ def test_compile_without_a_cpu_compiler_is_refused_before_anything_is_written(tm
     assert "'torch_compile'" in result.stderr and "no-such-compiler++" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_bf16_on_a_cpu_that_would_emulate_it_warns(monkeypatch):
+    monkeypatch.setattr(device, "cpu_lacks_bf16", lambda: True)
+    with pytest.warns(UserWarning, match="precision = 'fp32'"):
+        device.check_precision("bf16", torch.device("cpu"))
+    monkeypatch.setattr(device, "cpu_lacks_bf16", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        device.check_precision("bf16", torch.device("cpu"))
+        device.check_precision("fp32", torch.device("cpu"))
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64",
+                    reason="reads the CPU flags of x86 Linux")  # fmt: skip
+def test_bf16_instructions_are_read_from_the_cpu():
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert device.cpu_lacks_bf16() == (not {"avx512_bf16", "amx_tile"} & flags)
