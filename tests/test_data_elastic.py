@@ -11,6 +11,7 @@ from elektronn.data.geometry import PatchGeometry
 from elektronn.data.image_data import ImageData
 from elektronn.data.warping import (
     IDENTITY_WARP,
+    _extremes_on_edges,
     elastic_displacement,
     elastic_settings,
     sample_warp_params,
@@ -36,17 +37,27 @@ def test_the_field_is_smooth_and_as_strong_as_asked():
     assert not flat.any()
 
 
+#: Elastic settings whose boxes come from the patch's edges (gentle: the positions stay
+#: monotonic) and from all positions (folding: the field may fold a row back).
+FIELDS = {"gentle": ([24, 24, 2], 1.5, True), "folding": ([10, 10, 2], 3.0, False)}
+
+
+@pytest.mark.parametrize("kind", list(FIELDS))
 @pytest.mark.parametrize("n_dim", [2, 3])
-def test_composed_warp_matches_map_coordinates_with_nearest_labels(n_dim):
+def test_composed_warp_matches_map_coordinates_with_nearest_labels(n_dim, kind):
     rng = np.random.default_rng(3)
     image = rng.random((2, 12, 80, 80), dtype=np.float32)
     labels = rng.integers(0, 5, (12, 80, 80)).astype(np.int16)
     patch, offset = ((5, 31, 31), (1, 4, 4)) if n_dim == 3 else ((1, 31, 31), (0, 4, 4))
     geometry = PatchGeometry(n_dim, patch, offset, (1, 2, 2))
-    settings = elastic_settings(True, [10, 10, 2], 3.0, n_dim)
+    spacing, strength, on_edges = FIELDS[kind]
+    settings = elastic_settings(True, spacing, strength, n_dim)
     for params in (sample_warp_params(rng, n_dim), IDENTITY_WARP):
         field = elastic_displacement(rng, patch, settings)
         coords = source_coordinates(params, patch, field)
+        centred = (np.arange(31) - 15.0, np.arange(31) - 15.0)
+        terms = (coords.u_terms, coords.v_terms)
+        assert _extremes_on_edges(*centred, terms, field.steps) == on_edges
         start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, image.shape[1:]))
         box = source_box(coords, start, image.shape[1:])
         origin = tuple(s.start for s in box)
@@ -68,6 +79,35 @@ def test_composed_warp_matches_map_coordinates_with_nearest_labels(n_dim):
         region = (slice(None), *geometry.label_region)
         expected = ndimage.map_coordinates(labels, points[region], order=0)
         assert (lab == expected).mean() > 0.999 and lab.dtype == np.int16
+
+
+@pytest.mark.parametrize("n_dim", [2, 3])
+def test_the_box_is_exact_for_many_warps_and_fields(n_dim):
+    """Whichever way the box is found (edges or all positions), it is the positions' own."""
+    rng = np.random.default_rng(11)
+    patch = (6, 47, 40) if n_dim == 3 else (1, 64, 57)
+    paths = set()
+    for strength in (0.5, 2.0, 4.0, 8.0):
+        settings = elastic_settings(True, [16, 12, 3], strength, n_dim)
+        for _ in range(10):
+            params, field = (
+                sample_warp_params(rng, n_dim),
+                elastic_displacement(rng, patch, settings),
+            )
+            coords = source_coordinates(params, patch, field)
+            u, v = coords.positions()
+            assert coords.low[1:] == (np.floor(u.min()), np.floor(v.min()))
+            assert coords.high[1:] == (np.ceil(u.max()), np.ceil(v.max()))
+            grid = coords.grid()  # normalised to that box
+            for entry, values, axis in ((0, v, 2), (1, u, 1)):
+                expected = (values - coords.low[axis]) * 2 / (
+                    coords.high[axis] - coords.low[axis]
+                ) - 1
+                assert np.abs(grid[..., entry] - expected).max() < 1e-5
+            centred = [np.arange(n) - (n - 1) / 2 for n in patch[1:]]
+            terms = (coords.u_terms, coords.v_terms)
+            paths.add(_extremes_on_edges(*centred, terms, field.steps))
+    assert paths == {True, False}
 
 
 def test_elastic_changes_patches_only_when_on(tmp_path):

@@ -14,8 +14,10 @@ Why it is fast (the design target is several times ``scipy.ndimage.map_coordinat
 Elastic deformation (off by default) adds a smooth random in-plane displacement, a cubic
 B-spline over a coarse control grid (spacing per axis, so it is z-aware), to the same source
 coordinates: the image is still resampled once and only a bounding box of the displaced
-positions is read (their exact box). The source z stays a function of the output z, which
-keeps the two-slice interpolation; the displacement moves x and y only.
+positions is read (their exact box, found on the patch's edges while the positions stay
+monotonic along rows and columns, as they do unless the field folds). The source z stays a
+function of the output z, which keeps the two-slice interpolation; the displacement moves x
+and y only.
 
 Images are interpolated linearly, labels take the nearest source label, so label values stay
 classes. The patch is placed so that its whole source box lies inside the cube; a warp whose
@@ -148,8 +150,9 @@ def _spline_matrix(n: int, spacing: float) -> np.ndarray:
 class ElasticField:
     """A random smooth in-plane displacement, kept factored as ``partial @ spline_y.T``.
 
-    The last spline product is left to :func:`source_coordinates`, which folds the warp into
-    the same matrix product: the displaced positions cost one pass, as the warp's grid does.
+    The last spline product is left to :func:`source_coordinates`, which folds the warp and
+    the grid's normalisation into the same matrix product: the grid costs one pass, as the
+    warp's grid does.
 
     Attributes
     ----------
@@ -158,10 +161,15 @@ class ElasticField:
         and x.
     spline_y
         ``(dy, k)`` spline weights along y (non-negative, summing to 1 per row).
+    steps
+        Bounds of how much the x displacement changes from one voxel to the next along x,
+        and the y displacement along y: a B-spline's slope is a convex combination of its
+        control points' differences over the spacing.
     """
 
     partial: np.ndarray
     spline_y: np.ndarray
+    steps: tuple[float, float]
 
     def dense(self) -> np.ndarray:
         """The ``(2, dz, dx, dy)`` displacement (x, then y component) in voxels."""
@@ -175,17 +183,21 @@ def elastic_displacement(
 ) -> ElasticField:
     """A random smooth displacement of the patch's source x and y, in voxels.
 
-    The spline is applied along z and x by two single matrix products on the small control
-    grid; the product along y, the only one of the patch's size, is left to the grid.
+    The spline is applied along z and x by two matrix products on the small control grid;
+    the product along y, the only one of the patch's size, is left to the grid. These
+    products are small (below BLAS's threading sizes), so numpy's call overhead, lower than
+    torch's, decides.
     """
     mz, mx, my = (_spline_matrix(n, s) for n, s in zip(patch, settings.spacing, strict=True))
-    (dz, cz), (dx, cx), cy = mz.shape, mx.shape, my.shape[1]
-    control = rng.standard_normal((2, cz, cx, cy)).astype(np.float32)
+    cz, cx, cy = mz.shape[1], mx.shape[1], my.shape[1]
+    control = rng.standard_normal((2, cz, cx, cy), dtype=np.float32)
     control *= np.asarray(settings.strength, np.float32)[:, None, None, None]
-    # torch, not numpy: its matmul keeps to the process's torch threads (no BLAS thread pool)
-    along_z = torch.matmul(torch.from_numpy(mz), torch.from_numpy(control).reshape(2, cz, -1))
-    along_x = torch.tensordot(torch.from_numpy(mx), along_z.reshape(2 * dz, cx, cy), ([1], [1]))
-    return ElasticField(along_x.permute(1, 0, 2).reshape(2, dz, dx, cy).numpy(), my)
+    steps = (
+        float(np.abs(np.diff(control[0], axis=1)).max()) / settings.spacing[1],
+        float(np.abs(np.diff(control[1], axis=2)).max()) / settings.spacing[2],
+    )
+    along_z = np.matmul(mz, control.reshape(2, cz, -1)).reshape(2, -1, cx, cy)
+    return ElasticField(np.matmul(mx, along_z), my, steps)
 
 
 @dataclass(frozen=True)
@@ -215,8 +227,9 @@ class SourceCoordinates:
         Inclusive integer bounding box of the source positions per axis (z, x, y).
     field
         The elastic displacement added to source x and y, or None.
-    displaced
-        ``(2, dz, dx, dy)`` float32 source x and y with the displacement (None without).
+    elastic_grid
+        With a field: the ``(2, dz, dx, dy)`` planes of :meth:`grid` (normalised source y,
+        then x), made with the box in one matrix product.
     """
 
     x: np.ndarray
@@ -228,7 +241,7 @@ class SourceCoordinates:
     low: tuple[int, int, int]
     high: tuple[int, int, int]
     field: ElasticField | None = None
-    displaced: np.ndarray | None = None
+    elastic_grid: torch.Tensor | None = None
 
     def positions(self) -> tuple[np.ndarray, np.ndarray]:
         """Full ``(dz, dx, dy)`` arrays of source x and y (float64; for checks and references)."""
@@ -248,16 +261,13 @@ class SourceCoordinates:
         planes, one per entry, which ``grid_sample`` reads faster than interleaved pairs; each
         plane is written by one fused pass.
         """
+        if self.elastic_grid is not None:
+            return self.elastic_grid.permute(1, 2, 3, 0).numpy()
         planes = torch.empty((2, self.w.size, self.x.size, self.y.size))
         for channel, terms, axis in ((0, self.v_terms, 2), (1, self.u_terms, 1)):
-            scale = 2.0 / max(self.high[axis] - self.low[axis], 1)
-            if self.displaced is None:
-                shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
-                self._warp_plane(terms, scale, shift, planes[channel])
-            else:  # one pass: shift + scale * position
-                shift = torch.tensor(-self.low[axis] * scale - 1.0)
-                torch.add(shift, torch.from_numpy(self.displaced[axis - 1]), alpha=scale,
-                          out=planes[channel])  # fmt: skip
+            scale = _normalisation(self.low[axis], self.high[axis])[0]
+            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
+            self._warp_plane(terms, scale, shift, planes[channel])
         return planes.permute(1, 2, 3, 0).numpy()
 
     def _warp_plane(self, terms: np.ndarray, scale: float, shift: float, out: torch.Tensor):
@@ -274,28 +284,73 @@ def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return x * (p + r * y) + q * y
 
 
-def _displaced_positions(
+def _normalisation(low: int, high: int) -> tuple[float, float]:
+    """``scale, shift`` with ``scale * position + shift`` in -1..1 over the box ``low..high``."""
+    scale = 2.0 / max(high - low, 1)
+    return scale, -low * scale - 1.0
+
+
+def _elastic_grid(
     x: np.ndarray, y: np.ndarray, terms: tuple[np.ndarray, np.ndarray],
     centre: tuple[float, float, float], field: ElasticField,
-) -> np.ndarray:  # fmt: skip
-    """``(2, dz, dx, dy)`` source x and y of warp + field, in one batched matrix product.
+) -> tuple[torch.Tensor, list[int], list[int]]:  # fmt: skip
+    """The grid planes (source y, then x) of warp + field, and their box (x, then y).
 
-    Per component and output slice, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]``
-    is the displacement plus the bilinear warp.
+    Per plane and output slice, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]`` is
+    the displacement plus the bilinear warp. When :func:`_extremes_on_edges` says so, the
+    exact box comes from the patch's edges alone (two small products) and the normalisation
+    to it is folded into the right-hand factor, so the full-size planes are written once,
+    already normalised; otherwise the positions are made, their extremes found and the
+    planes normalised in place.
     """
     partial = field.partial
     k = partial.shape[-1]
     left = np.empty((*partial.shape[:-1], k + 2), np.float32)
-    left[..., :k] = partial
+    left[..., :k] = partial[::-1]  # planes in the grid's order: y, then x
     left[..., k] = 1.0
     left[..., k + 1] = x
+    p, r, q = np.stack([terms[1], terms[0]], axis=1)[..., None]  # each (2, dz, 1)
     right = np.empty((2, partial.shape[1], k + 2, y.size), np.float32)
     right[:, :, :k] = field.spline_y.T
-    for component, (coefficients, c) in enumerate(zip(terms, centre[1:], strict=True)):
-        p, r, q = (t[:, None] for t in coefficients)
-        right[component, :, k] = q * y + c
-        right[component, :, k + 1] = p + r * y
-    return torch.matmul(torch.from_numpy(left), torch.from_numpy(right)).numpy()
+    right[:, :, k] = q * y + np.array([centre[2], centre[1]])[:, None, None]
+    right[:, :, k + 1] = p + r * y
+    if _extremes_on_edges(x, y, terms, field.steps):
+        rows = np.matmul(left[:, :, :: max(x.size - 1, 1)], right).reshape(2, -1)
+        columns = np.matmul(left, right[..., :: max(y.size - 1, 1)]).reshape(2, -1)
+        low = np.floor(np.minimum(rows.min(axis=1), columns.min(axis=1)).astype(np.float64))
+        high = np.ceil(np.maximum(rows.max(axis=1), columns.max(axis=1)).astype(np.float64))
+        scale = 2.0 / np.maximum(high - low, 1.0)
+        right *= scale[:, None, None, None].astype(np.float32)
+        right[:, :, k] += (-low * scale - 1.0)[:, None, None].astype(np.float32)
+        planes = torch.matmul(torch.from_numpy(left), torch.from_numpy(right))
+        return planes, low[::-1].astype(int).tolist(), high[::-1].astype(int).tolist()
+    planes = torch.matmul(torch.from_numpy(left), torch.from_numpy(right))
+    low, high = [], []
+    for plane in planes:  # amin, amax: far faster than aminmax
+        low.append(int(np.floor(float(plane.amin()))))
+        high.append(int(np.ceil(float(plane.amax()))))
+        scale, shift = _normalisation(low[-1], high[-1])
+        torch.add(torch.tensor(shift), plane, alpha=scale, out=plane)
+    return planes, low[::-1], high[::-1]
+
+
+def _extremes_on_edges(
+    x: np.ndarray, y: np.ndarray, terms: tuple[np.ndarray, np.ndarray], steps: tuple[float, float]
+) -> bool:
+    """Whether source x is monotonic along every row (output x) and source y along every column.
+
+    Then their extremes lie on the patch's edges. The warp's own step along x is
+    ``P + R y``, linear in the centred y, so its size is at least ``|P| - |R| max y`` (along
+    y: ``Q' + R' x``); the field changes a step by at most its ``steps`` bound. Folding
+    fields (strong, densely spaced) fail the check.
+    """
+    if x.size <= 2 or y.size <= 2:
+        return True  # every voxel is on an edge
+    (p_u, r_u, _), (_, r_v, q_v) = terms
+    return bool(
+        (np.abs(p_u) - np.abs(r_u) * y[-1]).min() > steps[0]
+        and (np.abs(q_v) - np.abs(r_v) * x[-1]).min() > steps[1]
+    )
 
 
 def source_coordinates(
@@ -307,8 +362,8 @@ def source_coordinates(
     ``x' = x (1/s_x + st0 y/h_y + st2 z/h_z)``, ``y' = y (1/s_y + st1 x/h_x + st3 z/h_z)``,
     ``r = rot + twist z/h_z``, ``u = x' cos(r - shear) - y' sin(r + shear)``,
     ``v = y' cos(r + shear) + x' sin(r - shear)``, ``w = z / s_z``. The bounding box comes from
-    the warp's corners, or from all displaced positions (one min and one max pass: the exact
-    box, whose smaller reads more than pay for the pass).
+    the warp's corners, or, with a field, is the exact box of the displaced positions
+    (:func:`_elastic_grid`).
     """
     centre = tuple((n - 1) / 2 for n in patch)
     half = [max(c, 1.0) for c in centre]
@@ -326,7 +381,7 @@ def source_coordinates(
     v_terms = np.stack([a_x * sin_m, s1 * cos_p + s0 * sin_m, a_y * cos_p])
     w = (z / s_z + centre[0]).astype(np.float32)
     low, high = [int(np.floor(w.min()))], [int(np.ceil(w.max()))]
-    displaced = None
+    elastic_grid = None
     if field is None:
         corners_x, corners_y = (
             np.array([x[0], x[-1]])[None, :, None],
@@ -337,12 +392,10 @@ def source_coordinates(
             low.append(int(np.floor(corners.min())))
             high.append(int(np.ceil(corners.max())))
     else:
-        displaced = _displaced_positions(x, y, (u_terms, v_terms), centre, field)
-        for component in torch.from_numpy(displaced):  # amin, amax: far faster than aminmax
-            low.append(int(np.floor(float(component.amin()))))
-            high.append(int(np.ceil(float(component.amax()))))
+        elastic_grid, low_xy, high_xy = _elastic_grid(x, y, (u_terms, v_terms), centre, field)
+        low, high = low + low_xy, high + high_xy
     return SourceCoordinates(
-        x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), field, displaced
+        x, y, w, u_terms, v_terms, centre, tuple(low), tuple(high), field, elastic_grid
     )
 
 
