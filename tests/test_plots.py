@@ -65,6 +65,26 @@ def test_errors_plot_shows_the_first_errors_and_names_every_line(tmp_path, figur
     assert legend == labels and not any(label.startswith("_") for label in labels)
 
 
+def test_a_narrow_log_error_axis_has_enough_labelled_ticks(tmp_path, figures):
+    """Errors from 23 % to 6 % (a real U-Net run) read off at least five labelled values."""
+    backup = tmp_path / "run" / "Backup"
+    backup.mkdir(parents=True)
+    history = History()
+    for k, error in enumerate([23.0, 12.0, 9.0, 7.5, 6.0]):
+        history.add("errors", 100 * k, 60.0 * k, error, error + 1.0)
+    history.save(backup, "run")
+    make_plots(tmp_path / "run", "run")
+    figure = figures["run.Errors.png"]
+    FigureCanvasAgg(figure).draw()
+    ax = figure.axes[0]
+    low, high = ax.get_ylim()
+    ticks = ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+    shown = {
+        t.label1.get_text() for t in ticks if low <= t.get_loc() <= high and t.label1.get_text()
+    }
+    assert len(shown) >= 5, shown
+
+
 def test_errors_plot_has_a_legend_entry_for_the_majority_class_error(tmp_path, figures):
     write_run(tmp_path)
     make_plots(tmp_path / "run", "run")

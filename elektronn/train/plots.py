@@ -79,14 +79,23 @@ def _steps_axis(ax: Axes, minutes: np.ndarray, steps: np.ndarray) -> Axes | None
     return top
 
 
+#: Log-axis labels between the powers of ten of a range narrower than a decade.
+DENSE_SUBS = (1.5, 2, 3, 4, 5, 6, 7, 8, 9)
+
+
 def _log_scale_if_positive(ax: Axes, *columns: np.ndarray) -> None:
     """Log y, so the first high values and the later small ones are both readable."""
     from matplotlib.ticker import FuncFormatter, LogLocator
 
     values = np.concatenate([c[np.isfinite(c)] for c in columns])
     if len(values) and (values > 0).any():
+        positive = values[values > 0]
+        decades = np.log10(positive.max() / positive.min())
+        # labels 1, 2, 5, 10, 20, … over a wide range, more over a narrow one (errors from
+        # 25 % to 6 % would show only 10 and 20)
+        subs = (2, 5) if decades >= 2 else (1.5, 2, 3, 5, 7) if decades >= 1 else DENSE_SUBS
         ax.set_yscale("log")
-        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))  # labels 1, 2, 5, 10, 20, …
+        ax.yaxis.set_minor_locator(LogLocator(subs=subs))
         for set_labels in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             set_labels(FuncFormatter(lambda value, _: f"{value:g}"))
 
