@@ -146,7 +146,7 @@ def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster)
 
 def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
     model = tiny_net(2)
-    spec, raw = write_volume(tmp_path, (56, 56, 6))
+    spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
     args = [str(save_run(tmp_path, model)), spec, str(out), "--gpu=false", "--block", "8,8,1",
             "--scheduler", dask_cluster.scheduler_address]  # fmt: skip
@@ -158,7 +158,7 @@ def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
         time.sleep(0.02)
     client.send_signal(signal.SIGKILL)
     client.wait()
-    total, before = 6 * 6 * 6, done_count(out)
+    total, before = 6 * 6 * 12, done_count(out)  # 432 blocks: far from done when killed
     assert 0 < before < total
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
