@@ -55,9 +55,8 @@ def test_composed_warp_matches_map_coordinates_with_nearest_labels(n_dim, kind):
     for params in (sample_warp_params(rng, n_dim), IDENTITY_WARP):
         field = elastic_displacement(rng, patch, settings)
         coords = source_coordinates(params, patch, field)
-        centred = (np.arange(31) - 15.0, np.arange(31) - 15.0)
         terms = (coords.u_terms, coords.v_terms)
-        assert _extremes_on_edges(*centred, terms, field.steps) == on_edges
+        assert _extremes_on_edges(coords.x, coords.y, terms, field.steps) == on_edges
         start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, image.shape[1:]))
         box = source_box(coords, start, image.shape[1:])
         origin = tuple(s.start for s in box)
@@ -104,9 +103,8 @@ def test_the_box_is_exact_for_many_warps_and_fields(n_dim):
                     coords.high[axis] - coords.low[axis]
                 ) - 1
                 assert np.abs(grid[..., entry] - expected).max() < 1e-5
-            centred = [np.arange(n) - (n - 1) / 2 for n in patch[1:]]
             terms = (coords.u_terms, coords.v_terms)
-            paths.add(_extremes_on_edges(*centred, terms, field.steps))
+            paths.add(_extremes_on_edges(coords.x, coords.y, terms, field.steps))
     assert paths == {True, False}
 
 

@@ -266,7 +266,7 @@ class SourceCoordinates:
         planes = torch.empty((2, self.w.size, self.x.size, self.y.size))
         for channel, terms, axis in ((0, self.v_terms, 2), (1, self.u_terms, 1)):
             scale = _normalisation(self.low[axis], self.high[axis])[0]
-            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0
+            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0  # rounded as before
             self._warp_plane(terms, scale, shift, planes[channel])
         return planes.permute(1, 2, 3, 0).numpy()
 
@@ -314,23 +314,24 @@ def _elastic_grid(
     right[:, :, :k] = field.spline_y.T
     right[:, :, k] = q * y + np.array([centre[2], centre[1]])[:, None, None]
     right[:, :, k + 1] = p + r * y
-    if _extremes_on_edges(x, y, terms, field.steps):
+    on_edges = _extremes_on_edges(x, y, terms, field.steps)
+    if on_edges:
         rows = np.matmul(left[:, :, :: max(x.size - 1, 1)], right).reshape(2, -1)
         columns = np.matmul(left, right[..., :: max(y.size - 1, 1)]).reshape(2, -1)
-        low = np.floor(np.minimum(rows.min(axis=1), columns.min(axis=1)).astype(np.float64))
-        high = np.ceil(np.maximum(rows.max(axis=1), columns.max(axis=1)).astype(np.float64))
-        scale = 2.0 / np.maximum(high - low, 1.0)
-        right *= scale[:, None, None, None].astype(np.float32)
-        right[:, :, k] += (-low * scale - 1.0)[:, None, None].astype(np.float32)
-        planes = torch.matmul(torch.from_numpy(left), torch.from_numpy(right))
-        return planes, low[::-1].astype(int).tolist(), high[::-1].astype(int).tolist()
+        low = np.floor(np.minimum(rows.min(axis=1), columns.min(axis=1))).astype(int).tolist()
+        high = np.ceil(np.maximum(rows.max(axis=1), columns.max(axis=1))).astype(int).tolist()
+        for plane in range(2):  # scale * (left @ right) + shift, as one product
+            scale, shift = _normalisation(low[plane], high[plane])
+            right[plane] *= np.float32(scale)
+            right[plane, :, k] += np.float32(shift)
     planes = torch.matmul(torch.from_numpy(left), torch.from_numpy(right))
-    low, high = [], []
-    for plane in planes:  # amin, amax: far faster than aminmax
-        low.append(int(np.floor(float(plane.amin()))))
-        high.append(int(np.ceil(float(plane.amax()))))
-        scale, shift = _normalisation(low[-1], high[-1])
-        torch.add(torch.tensor(shift), plane, alpha=scale, out=plane)
+    if not on_edges:
+        low, high = [], []
+        for plane in planes:  # amin, amax: far faster than aminmax
+            low.append(int(np.floor(float(plane.amin()))))
+            high.append(int(np.ceil(float(plane.amax()))))
+            scale, shift = _normalisation(low[-1], high[-1])
+            torch.add(torch.tensor(shift), plane, alpha=scale, out=plane)
     return planes, low[::-1], high[::-1]
 
 
