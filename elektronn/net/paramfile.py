@@ -217,7 +217,11 @@ def build_model_from_params(path: str | os.PathLike) -> ElektronnNet:
 
     Prediction uses this: the file alone describes the net, no training config is needed.
     """
-    checkpoint = load_params(path)
+    return model_from_checkpoint(load_params(path), path)
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike) -> ElektronnNet:
+    """The net of a checkpoint read by :func:`load_params` (from ``path``), in eval mode."""
     try:
         model = net_from_spec(NetSpec.from_dict(checkpoint["net"]))
     except (KeyError, TypeError, ValueError) as exc:
