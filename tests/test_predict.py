@@ -14,7 +14,7 @@ from elektronn.predict import PredictionError, dense_output_shape, predict_dense
 from elektronn.predict.geometry import AxisGeometry, net_geometry
 from elektronn.predict.progress import ProgressBar
 from elektronn.predict.tiling import plan_tiles, tile_axis
-from elektronn.predict.volume import mirror_indices
+from elektronn.axes import mirror_indices
 
 TOL = 1e-5
 
@@ -105,7 +105,7 @@ def test_net_without_pooling_and_default_tile():
 def test_2d_net_on_stack_predicts_each_slice(net2d):
     rng = np.random.default_rng(3)
     stack_xyz = rng.integers(0, 256, (1, 40, 45, 3), dtype=np.uint8)
-    got = predict_dense(net2d, stack_xyz, raw_order="xyz", tile_shape=(25, 30, 2))
+    got = predict_dense(net2d, stack_xyz, axes="cxyz", tile_shape=(25, 30, 2))
     assert got.shape == (2, 40 - 18, 45 - 18, 3)
     for z in range(3):
         expected = reference(net2d, stack_xyz[..., z] / np.float32(255))
@@ -114,7 +114,7 @@ def test_2d_net_on_stack_predicts_each_slice(net2d):
 
 def test_raw_order_xyz_matches_zxy(net3d, raw3d):
     zxy = predict_dense(net3d, raw3d, tile_shape=(6, 20, 20))
-    xyz = predict_dense(net3d, raw3d.transpose(0, 2, 3, 1), raw_order="xyz", tile_shape=(20, 20, 6))
+    xyz = predict_dense(net3d, raw3d.transpose(0, 2, 3, 1), axes="cxyz", tile_shape=(20, 20, 6))
     np.testing.assert_array_equal(xyz, zxy.transpose(0, 2, 3, 1))
 
 

@@ -25,8 +25,9 @@ import numpy as np
 from ..commands import command_parser
 from ..data.errors import DataError
 from ..net.paramfile import ParamFileError
-from ..predict.cli import find_param_file, only_dataset, split_spec
 from ..predict.errors import PredictionError
+from ..predict.settings import find_param_file
+from ..predict.volume import only_dataset, split_spec
 from . import metrics
 
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..commands import command_parser
 from ..net.paramfile import ParamFileError, build_model_from_params, load_params
-from ..predict.cli import find_param_file, only_dataset, split_spec
 from ..predict.errors import PredictionError
+from ..predict.settings import find_param_file
+from ..predict.volume import only_dataset, split_spec
 from .convert import ExportError, check_exportable
 from .package import DEFAULT_LICENSE, ExportOptions, export_package, run_bioimageio_test
 

@@ -1,32 +1,33 @@
-"""``elektronn-predict`` with an OME-Zarr OUTPUT: blockwise, resumable, optionally on Dask.
+"""Prediction into an OME-Zarr OUTPUT: blockwise, resumable, optionally on Dask.
 
-Without ``--workers`` / ``--scheduler`` the blocks run one after the other in this process
-(Dask is not imported); with them, on a Dask cluster (:mod:`.cluster`). Either way a rerun
-of the same command computes only the blocks not yet recorded as done.
+The blocks are a :class:`~elektronn.blockwise.Task` of :class:`.blockwise.PredictBlock`:
+without workers or a scheduler they run one after the other in this process (Dask is not
+imported, and the model already built here is used); with them, on a Dask cluster. Either way
+a rerun of the same prediction computes only the blocks not yet recorded as done.
 """
 
 from __future__ import annotations
 
-import argparse
+import math
 import shutil
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
+from ..axes import CHANNEL, internal_axes, reorder, user_axes
+from ..blockwise import Task, run_task, worker_threads
 from .blockwise import (
-    BlockGrid,
     BlockJob,
+    PredictBlock,
+    ValidRegion,
     block_shape,
-    check_block_option,
-    describe_failures,
-    missing_blocks,
-    run_in_process,
+    check_block,
+    keep_model,
 )
 from .dense import DEFAULT_BUDGET, SLICE_AXIS, default_tile, make_layout, widest_layer
 from .errors import PredictionError
 from .geometry import AxisGeometry, net_geometry
-from .progress import BlockProgress
+from .settings import PredictSettings, TrainedNet
 from .stores import (
     InputSource,
     OutputPlan,
@@ -40,56 +41,16 @@ from .stores import (
 STACK_BLOCK_Z = 8
 
 
-def check_cluster_options(args: argparse.Namespace) -> None:
-    """``--workers`` / ``--scheduler`` are exclusive and need a ``.zarr`` OUTPUT."""
-    if args.workers is not None and args.workers < 1:
-        raise PredictionError(
-            f"--workers {args.workers}: give the number of Dask worker processes to start "
-            f"on this machine, at least 1 (one per GPU or CPU core), or leave it out to "
-            f"predict in this process."
-        )
-    if args.workers is not None and args.scheduler is not None:
-        raise PredictionError(
-            "--workers starts a cluster on this machine and --scheduler uses an existing one; "
-            "give one of them."
-        )
-    if (args.workers or args.scheduler) and Path(args.output).suffix != ".zarr":
-        raise PredictionError(
-            f"--workers / --scheduler write an OME-Zarr image that many processes can fill "
-            f"at once, but OUTPUT '{args.output}' does not end in .zarr (an h5 file cannot "
-            f"be written by several processes). Name the output OUTPUT.zarr."
-        )
+def user_geometry(trained: TrainedNet, raw_shape: tuple[int, ...],
+                  pad: bool) -> tuple[AxisGeometry, ...]:  # fmt: skip
+    """Geometry per spatial axis in user order (x, y[, z]) of a raw volume ``(c, x, y[, z])``.
 
-
-def user_axes(model: torch.nn.Module, raw_shape: tuple[int, ...],
-              pad: bool) -> tuple[tuple[AxisGeometry, ...], tuple[int, ...]]:  # fmt: skip
-    """Geometry and output frame per spatial axis in user order (x, y[, z]).
-
-    Refuses an input smaller than the field of view (without ``--pad``), like the
+    Refuses an input smaller than the field of view (without ``pad``), like the
     single-process path, through :func:`.dense.make_layout`.
     """
-    layout = make_layout(net_geometry(model), raw_shape, "xyz", pad)
-    axes = [SLICE_AXIS] * len(layout.perm)
-    for i, p in enumerate(layout.perm):
-        axes[p] = layout.axes[i]
-    return tuple(axes), layout.storage_out_shape[1:]
-
-
-def parse_voxel_size(text: str | None, source: InputSource) -> tuple[float, ...]:
-    """``--voxel-size X,Y[,Z]``, else the input's OME metadata (1 without)."""
-    if text is None:
-        return source.voxel_size
-    n = len(source.voxel_size)
-    try:
-        size = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        size = ()
-    if len(size) != n or min(size) <= 0:
-        raise PredictionError(
-            f"--voxel-size {text!r} must be {n} positive numbers ({'X,Y,Z' if n == 3 else 'X,Y'}"
-            f", user order): the input's voxel size, written as the OME-Zarr output's scale."
-        )
-    return size
+    n = len(raw_shape) - 1
+    layout = make_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
+    return reorder(layout.axes, internal_axes(n), user_axes(n))
 
 
 def default_block(axes: tuple[AxisGeometry, ...], tile: tuple[int, ...]) -> tuple[int, ...]:
@@ -98,97 +59,111 @@ def default_block(axes: tuple[AxisGeometry, ...], tile: tuple[int, ...]) -> tupl
                  zip(axes, tile, strict=True))  # fmt: skip
 
 
-def default_user_tile(model: torch.nn.Module, axes: tuple[AxisGeometry, ...],
-                      out_shape: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
-    """The default tile of :func:`.dense.predict_dense` for this frame, in user order."""
-    frame_in = tuple(g.input_size(n) for g, n in zip(axes, out_shape, strict=True))
-    return default_tile(axes, frame_in, DEFAULT_BUDGET // widest_layer(model))
+def default_user_tile(trained: TrainedNet, region: ValidRegion) -> tuple[int, ...]:
+    """The default tile of :func:`.dense.predict_dense` for the valid region, user order."""
+    frame_in = tuple(g.input_size(n) for g, n in zip(region.axes, region.size, strict=True))
+    return default_tile(region.axes, frame_in, DEFAULT_BUDGET // widest_layer(trained.net))
 
 
-def make_plan(args: argparse.Namespace, source: InputSource, model: torch.nn.Module,
-              tile: tuple[int, ...] | None, offset: tuple[int, ...],
-              param_file: Path) -> tuple[OutputPlan, BlockGrid, tuple[int, ...]]:  # fmt: skip
-    """The output image, its block grid and the tile (default when None) for this command."""
+@dataclass(frozen=True)
+class BlockwisePlan:
+    """The output image, the valid region, the block shape and the tile of one prediction."""
+
+    image: OutputPlan
+    region: ValidRegion
+    block: tuple[int, ...]
+    tile: tuple[int, ...]
+
+
+def make_plan(trained: TrainedNet, source: InputSource, settings: PredictSettings,
+              tile: tuple[int, ...] | None) -> BlockwisePlan:  # fmt: skip
+    """What this prediction writes, and in which blocks."""
     raw_shape = source.open().shape
-    axes, out_shape = user_axes(model, raw_shape, args.pad)
-    tile = tile or default_user_tile(model, axes, out_shape)
-    wanted = check_block_option(args.block, len(out_shape)) or default_block(axes, tile)
-    grid = BlockGrid(out_shape, block_shape(axes, out_shape, wanted), axes, args.pad)
-    voxel = parse_voxel_size(args.voxel_size, source)
-    translation = tuple(t + o * v for t, o, v in zip(source.translation, offset, voxel))
-    settings = dict(model=str(param_file.resolve()), level=args.level, pad=bool(args.pad),
-                    input=f"{Path(source.path).resolve()}:{source.key or ''}",
-                    method=args.method, precision=args.precision)  # fmt: skip
-    n_lab = net_geometry(model).n_lab
-    plan = OutputPlan((n_lab, *out_shape), args.dtype, (n_lab, *grid.block), grid.shape, voxel,
-                      translation, settings)  # fmt: skip
-    return plan, grid, tile
-
-
-def output_store(args: argparse.Namespace, plan: OutputPlan, source: InputSource) -> OutputStore:
-    """A new store, or the existing one to resume (``--overwrite`` replaces it)."""
-    path = Path(args.output).expanduser()
-    if path.resolve() == Path(source.path).resolve():
-        raise PredictionError(f"OUTPUT '{path}' is the input store itself; choose a new OUTPUT.")
-    if path.exists() and args.overwrite:
-        shutil.rmtree(path)
-    if path.exists():
-        return open_output_store(path, plan)
-    return create_output_store(path, plan)
-
-
-def run_blockwise(args: argparse.Namespace, model: torch.nn.Module, target: str,
-                  param_file: Path, standardisation: tuple[float, float] | None,
-                  source: InputSource, tile: tuple[int, ...] | None,
-                  offset: tuple[int, ...]) -> None:  # fmt: skip
-    """Predict the missing blocks of OUTPUT.zarr, then print the summary."""
-    plan, grid, tile = make_plan(args, source, model, tile, offset, param_file)
-    store = output_store(args, plan, source)
-    device = next(model.parameters()).device
-    cluster = args.workers is not None or args.scheduler is not None
-    job = BlockJob(
-        str(param_file), source, store, grid, args.dtype, args.method, args.precision, target,
-        standardisation, tile, ("worker" if device.type == "cuda" else "cpu") if cluster
-        else str(device), None,
+    axes = user_geometry(trained, raw_shape, settings.pad)
+    region = ValidRegion(axes, raw_shape[1:], settings.pad)
+    tile = tile or default_user_tile(trained, region)
+    wanted = check_block(settings.block, len(axes)) if settings.block else default_block(axes, tile)
+    block = block_shape(axes, region.shape, wanted)
+    voxel = checked_voxel_size(settings.voxel_size, source)
+    record = dict(
+        model=str(trained.param_file.resolve()), level=settings.level, pad=settings.pad,
+        input=f"{Path(source.path).resolve()}:{source.key or ''}", method=settings.method,
+        precision=settings.precision, valid_offset=list(region.offset),
+        valid_shape=list(region.size), **trained.output_attributes(),
     )  # fmt: skip
-    blocks = missing_blocks(job)
-    if not blocks:
-        print(f"OUTPUT '{args.output}' is complete ({grid.n_blocks} blocks done); nothing to do "
-              f"(use --overwrite to predict it again).")  # fmt: skip
-        return
-    progress = BlockProgress(grid.n_blocks, grid.n_blocks - len(blocks))
+    n_lab = net_geometry(trained.net).n_lab
+    units = (settings.unit,) * len(voxel) if settings.unit else source.units
+    image = OutputPlan((n_lab, *region.shape), settings.dtype, (n_lab, *block), voxel,
+                       source.translation, units, trained.channel_names(), record)  # fmt: skip
+    return BlockwisePlan(image, region, block, tile)
+
+
+def checked_voxel_size(voxel: tuple[float, ...] | None,
+                       source: InputSource) -> tuple[float, ...]:  # fmt: skip
+    """``--voxel-size`` (one per spatial axis of the input), else the input's metadata."""
+    if voxel is None:
+        return source.voxel_size
+    n = len(source.voxel_size)
+    if len(voxel) != n:
+        raise PredictionError(
+            f"--voxel-size {','.join(map(str, voxel))} must be {n} positive numbers "
+            f"({'X,Y,Z' if n == 3 else 'X,Y'}, user order): the input's voxel size, written as "
+            f"the OME-Zarr output's scale."
+        )
+    return voxel
+
+
+def output_store(output: Path, plan: OutputPlan, source: InputSource,
+                 overwrite: bool) -> OutputStore:  # fmt: skip
+    """A new store, or the existing one to resume (``overwrite`` replaces it)."""
+    if output.resolve() == Path(source.path).resolve():
+        raise PredictionError(f"OUTPUT '{output}' is the input store itself; choose a new OUTPUT.")
+    if output.exists() and overwrite:
+        shutil.rmtree(output)
+    if output.exists():
+        return open_output_store(output, plan)
+    return create_output_store(output, plan)
+
+
+def predict_blockwise(trained: TrainedNet, source: InputSource, output: Path,
+                      settings: PredictSettings, tile: tuple[int, ...] | None) -> str:  # fmt: skip
+    """Predict the missing blocks of ``output`` (an OME-Zarr image); returns the summary."""
+    plan = make_plan(trained, source, settings, tile)
+    store = output_store(output, plan.image, source, settings.overwrite)
+    device = next(trained.net.parameters()).device
+    cluster = settings.workers is not None or settings.scheduler is not None
+    job = BlockJob(
+        str(trained.param_file), source, store, plan.region, settings.dtype, settings.method,
+        settings.precision, trained.target, trained.standardisation, plan.tile,
+        ("worker" if device.type == "cuda" else "cpu") if cluster else str(device),
+    )  # fmt: skip
+    if settings.workers is not None:
+        job = replace(job, threads=worker_threads(settings.workers))
+    if not cluster:
+        keep_model(job, trained.net)
+    task = Task("prediction", plan.region.shape, plan.block, PredictBlock(job), done=store.done,
+                axes=user_axes(len(plan.block)))  # fmt: skip
     start = time.perf_counter()
-    if cluster:
-        failures = run_cluster(args, job, blocks, progress)
-    else:
-        failures = run_in_process(job, blocks, progress)
-    if failures:
-        raise PredictionError(describe_failures(failures, args.output, len(missing_blocks(job))))
-    if args.pyramid:
-        write_pyramid(store, plan, args.pyramid)
-    report(args.output, plan, grid, len(blocks), offset, time.perf_counter() - start)
+    computed = run_task(task, workers=settings.workers, scheduler=settings.scheduler,
+                        progress=settings.progress)  # fmt: skip
+    if not computed:
+        return (f"OUTPUT '{output}' is complete ({task.n_blocks} blocks done); nothing to do "
+                f"(use --overwrite to predict it again).")  # fmt: skip
+    if settings.pyramid:
+        write_pyramid(store, plan.image, settings.pyramid)
+    return summary(output, plan, computed, task.n_blocks, time.perf_counter() - start)
 
 
-def run_cluster(args: argparse.Namespace, job: BlockJob, blocks: list, progress: BlockProgress):
-    """The blocks on Dask: a LocalCluster of ``--workers``, or ``--scheduler``'s cluster."""
-    from dataclasses import replace
-
-    from .cluster import dask_client, run_on_dask, torch_threads
-
-    if args.workers is not None:
-        job = replace(job, threads=torch_threads(args.workers))
-    with dask_client(args.workers, args.scheduler) as client:
-        return run_on_dask(job, blocks, client, progress)
-
-
-def report(output: str, plan: OutputPlan, grid: BlockGrid, computed: int,
-           offset: tuple[int, ...], seconds: float) -> None:  # fmt: skip
-    """The summary: path, shape, offset, voxel size, what this run computed."""
-    voxels = sum(grid.voxels(i) for i in grid) * computed / grid.n_blocks
-    names = "c," + ",".join("xyz"[: len(offset)])
-    print(
-        f"Wrote OME-Zarr '{output}' (array '0', stored as ({','.join(plan.axes)})): shape "
-        f"{plan.shape} ({names}), {plan.dtype}, offset {offset} voxels, voxel size "
-        f"{plan.voxel_size}, translation {plan.translation}; {computed} of {grid.n_blocks} "
-        f"blocks computed in {seconds:.1f} s ({voxels / seconds / 1e6:.3f} Mvox/s)."
+def summary(output: Path, plan: BlockwisePlan, computed: int, n_blocks: int,
+            seconds: float) -> str:  # fmt: skip
+    """Path, shape, valid region, voxel size, what this run computed."""
+    image, region = plan.image, plan.region
+    voxels = math.prod(region.size) * computed / n_blocks
+    names = ",".join(CHANNEL + user_axes(len(region.shape)))
+    return (
+        f"Wrote OME-Zarr '{output}' (array '0', stored as ({','.join(image.axes)})): shape "
+        f"{image.shape} ({names}) on the input's grid, {image.dtype}, predicted region from "
+        f"{region.offset} of size {region.size} (the rest 0), voxel size {image.voxel_size}, "
+        f"translation {image.translation}; {computed} of {n_blocks} blocks computed in "
+        f"{seconds:.1f} s ({voxels / seconds / 1e6:.3f} Mvox/s)."
     )

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..axes import CHANNEL, AxesView, internal_axes, is_stack, mirror_indices, reorder, spatial
 from ..data.preprocess import normalise
 from ..data.volumes import intensity_scale
 from ..device import AUTOCAST_DTYPES, autocast
@@ -28,7 +29,6 @@ from .errors import PredictionError
 from .geometry import AxisGeometry, NetGeometry, net_geometry
 from .progress import ProgressCallback, Stopwatch, make_progress
 from .tiling import TilePlan, plan_tiles
-from .volume import RAW_ORDERS, StoredVolume, convert_output, mirror_indices, spatial_permutation
 
 METHODS = ("auto", "mfp", "stitch")
 OUT_DTYPES = ("float32", "float16", "uint8")
@@ -97,6 +97,13 @@ def tile_probabilities(
     return prob.float().cpu().numpy()
 
 
+def convert_output(prob: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Probabilities (float32) as stored: uint8 means ``round(p * 255)``, floats are cast."""
+    if dtype == np.uint8:
+        return np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
+    return prob.astype(dtype, copy=False)
+
+
 def widest_layer(model: torch.nn.Module) -> int:
     """The largest channel count of any conv layer (what tile memory scales with)."""
     convs = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
@@ -133,8 +140,8 @@ class Layout:
     axes
         Geometry per spatial axis of the volume, internal order; a 2D net on a stack has
         :data:`SLICE_AXIS` for z.
-    perm
-        Storage axis of each internal spatial axis.
+    raw_axes
+        The names of the raw array's axes (channel included), in its order.
     in_shape, out_shape
         Spatial shapes of the raw volume and of the output, internal order.
     pad_raw
@@ -143,72 +150,89 @@ class Layout:
 
     geometry: NetGeometry
     axes: tuple[AxisGeometry, ...]
-    perm: tuple[int, ...]
+    raw_axes: str
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     pad_raw: bool
 
     @property
+    def internal(self) -> str:
+        """The spatial axes of the volume in internal order."""
+        return internal_axes(len(self.axes))
+
+    @property
     def stack(self) -> bool:
         """A 2D net predicting the z slices of a 3D volume."""
-        return len(self.axes) > self.geometry.n_dim
+        return is_stack(len(self.axes), self.geometry.n_dim)
 
     @property
     def storage_out_shape(self) -> tuple[int, ...]:
-        """``(n_lab, *spatial)`` of the output in the storage order of the raw volume."""
-        spatial = [0] * len(self.perm)
-        for i, p in enumerate(self.perm):
-            spatial[p] = self.out_shape[i]
-        return (self.geometry.n_lab, *spatial)
+        """Shape of the output in the order of the raw volume (channel = classes)."""
+        shape = (self.geometry.n_lab, *self.out_shape)
+        return reorder(shape, CHANNEL + self.internal, self.raw_axes)
 
     @property
     def frame_in(self) -> tuple[int, ...]:
         """Length of the input frame per axis (the raw volume, padded if ``pad_raw``)."""
         return tuple(g.input_size(n) for g, n in zip(self.axes, self.out_shape, strict=True))
 
+    def view(self, array: Any) -> AxesView:
+        """``array`` (in the raw volume's order) seen in internal order, channel first."""
+        return AxesView(array, self.raw_axes, CHANNEL + self.internal)
 
-def check_raw_shape(shape: tuple[int, ...], geometry: NetGeometry, raw_order: str) -> None:
+
+def check_raw_shape(shape: tuple[int, ...], geometry: NetGeometry, axes: str) -> None:
     """Refuse a volume whose axes or channels do not fit the net, saying what would."""
-    if raw_order not in RAW_ORDERS:
-        raise PredictionError(f"raw_order={raw_order!r} is unknown: use 'zxy' or 'xyz'.")
     n_spatial = len(shape) - 1
+    names_ok = CHANNEL in axes and len(axes) == len(shape)
+    if not names_ok or sorted(spatial(axes)) != sorted(internal_axes(n_spatial)):
+        raise PredictionError(
+            f"axes={axes!r} must name every axis of the raw volume (shape {shape}): the "
+            f"channel 'c' and the spatial axes x, y[, z] in the array's order, e.g. 'czxy' "
+            f"or 'cxyz'."
+        )
     if n_spatial not in ((2, 3) if geometry.n_dim == 2 else (3,)):
         want = "(ch, x, y) or a stack (ch, z, x, y)" if geometry.n_dim == 2 else "(ch, z, x, y)"
         raise PredictionError(
             f"The raw volume has shape {shape}, but this {geometry.n_dim}D net needs {want}: "
-            f"channel axis first, 3 spatial axes in raw_order. Give a single-channel volume a "
-            f"leading axis of length 1."
+            f"a channel axis and 3 spatial axes. Give a single-channel volume a channel axis "
+            f"of length 1."
         )
-    if shape[0] != geometry.n_ch:
+    n_ch = shape[axes.index(CHANNEL)]
+    if n_ch != geometry.n_ch:
         raise PredictionError(
-            f"The raw volume has {shape[0]} channels (the first axis of shape {shape}), but "
-            f"the net was trained with {geometry.n_ch}."
+            f"The raw volume has {n_ch} channels (axis 'c' of shape {shape}), but the net was "
+            f"trained with {geometry.n_ch}."
         )
 
 
 def make_layout(
-    geometry: NetGeometry, shape: tuple[int, ...], raw_order: str, pad_raw: bool
+    geometry: NetGeometry, shape: tuple[int, ...], axes: str | None, pad_raw: bool
 ) -> Layout:
-    """The :class:`Layout` of a raw volume of ``shape`` (storage order, channel first)."""
+    """The :class:`Layout` of a raw volume of ``shape`` whose axes are named ``axes``
+    (default: internal order, channel first)."""
     shape = tuple(int(n) for n in shape)
-    check_raw_shape(shape, geometry, raw_order)
-    perm = spatial_permutation(len(shape) - 1, raw_order)
-    axes = ((SLICE_AXIS,) if len(perm) > geometry.n_dim else ()) + geometry.axes
-    in_shape = tuple(shape[1 + p] for p in perm)
+    axes = axes or CHANNEL + internal_axes(len(shape) - 1)
+    check_raw_shape(shape, geometry, axes)
+    internal = internal_axes(len(shape) - 1)
+    volume_axes = ((SLICE_AXIS,) if is_stack(len(internal), geometry.n_dim) else ()) + geometry.axes
+    in_shape = reorder(shape, axes, internal)
     if pad_raw:
-        return Layout(geometry, axes, perm, in_shape, in_shape, True)
-    out_shape = tuple(g.output_size(n) for g, n in zip(axes, in_shape, strict=True))
+        return Layout(geometry, volume_axes, axes, in_shape, in_shape, True)
+    out_shape = tuple(g.output_size(n) for g, n in zip(volume_axes, in_shape, strict=True))
     if min(out_shape) < 1:
         raise PredictionError(
-            f"The raw volume (spatial shape {in_shape}, internal order) is smaller than the "
-            f"net's field of view {tuple(g.fov for g in axes)}: no voxel can be predicted. "
-            f"Mirror-pad the borders with pad_raw=True (elektronn-predict --pad)."
+            f"The raw volume (spatial shape {reorder(shape, axes, spatial(axes))}, axes "
+            f"{spatial(axes)}) is smaller than the net's field of view "
+            f"{reorder(tuple(g.fov for g in volume_axes), internal, spatial(axes))}: no voxel "
+            f"can be predicted. Mirror-pad the borders with pad_raw=True "
+            f"(elektronn-predict --pad)."
         )
-    return Layout(geometry, axes, perm, in_shape, out_shape, False)
+    return Layout(geometry, volume_axes, axes, in_shape, out_shape, False)
 
 
 def dense_output_shape(
-    model: torch.nn.Module, raw_shape: tuple[int, ...], *, raw_order: str = "zxy",
+    model: torch.nn.Module, raw_shape: tuple[int, ...], *, axes: str | None = None,
     pad_raw: bool = False,
 ) -> tuple[int, ...]:  # fmt: skip
     """Shape of :func:`predict_dense`'s result, e.g. to create an output dataset first.
@@ -218,7 +242,7 @@ def dense_output_shape(
     PredictionError
         As :func:`predict_dense` does for a volume or net that cannot be predicted.
     """
-    return make_layout(net_geometry(model), raw_shape, raw_order, pad_raw).storage_out_shape
+    return make_layout(net_geometry(model), raw_shape, axes, pad_raw).storage_out_shape
 
 
 def output_array(out: Any, shape: tuple[int, ...], out_dtype: Any) -> tuple[Any, np.dtype]:
@@ -251,7 +275,7 @@ def predict_dense(
     model: torch.nn.Module,
     raw: Any,
     *,
-    raw_order: str = "zxy",
+    axes: str | None = None,
     tile_shape: tuple[int, ...] | None = None,
     pad_raw: bool = False,
     method: str = "auto",
@@ -270,13 +294,15 @@ def predict_dense(
     model
         An img-img :class:`~elektronn.net.model.ElektronnNet` (conv output, no MLP head).
     raw
-        ``(ch, x, y)`` or, for 2D nets also a stack, ``(ch, z, x, y)``; a numpy array or an
+        ``(ch, x, y)`` or, for 2D nets also a stack, ``(ch, z, x, y)`` (any order named by
+        ``axes``); a numpy array or an
         ``h5py`` / zarr dataset, of which only one tile (plus halo) is read at a time.
         Integer grey values are scaled as in training (divided by the dtype's maximum,
         uint8 by 255), floats are used as they are; then ``standardisation`` applies.
-    raw_order
-        Order of 3 spatial axes: ``'zxy'`` (internal order, the default) or ``'xyz'`` (the
-        order of h5 files). 2 spatial axes are always (x, y).
+    axes
+        The names of ``raw``'s axes in its order, channel included: e.g. ``'czxy'``
+        (internal order, the default), ``'cxyz'`` (user order, as h5 files) or ``'czyx'``
+        (OME-Zarr). The output has the same order.
     tile_shape
         Input size of a tile per spatial axis (order of ``raw``), rounded down to a size at
         which the net gives a dense output (MFP-valid, see :mod:`.geometry`; at least the
@@ -323,7 +349,7 @@ def predict_dense(
         For a net with an MLP head, a wrong number of axes or channels, a volume smaller
         than the field of view (without ``pad_raw``), an unknown method or dtype.
     """
-    layout = make_layout(net_geometry(model), tuple(raw.shape), raw_order, pad_raw)
+    layout = make_layout(net_geometry(model), tuple(raw.shape), axes, pad_raw)
     plan = plan_tiles(layout.axes, layout.out_shape, tile_input(tile_shape, layout, model))
     result, dtype = output_array(out, layout.storage_out_shape, out_dtype)
     if device is not None:
@@ -332,7 +358,7 @@ def predict_dense(
     with evaluating(model), torch.inference_mode():
         forward = dense_forward(model, method, layout.geometry, precision)
         run_plan(
-            plan, layout, StoredVolume(raw, layout.perm), StoredVolume(result, layout.perm),
+            plan, layout, layout.view(raw), layout.view(result),
             lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),
             InputTransform(intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"),
                            standardisation),
@@ -359,15 +385,17 @@ class InputTransform:
 
 
 def tile_input(tile_shape: Any, layout: Layout, model: torch.nn.Module) -> tuple[int, ...]:
-    """The requested tile input (storage order) in internal order, or the default tile."""
+    """The requested tile input (in the raw volume's order) in internal order, or the
+    default tile."""
     if tile_shape is None:
         return default_tile(layout.axes, layout.frame_in, DEFAULT_BUDGET // widest_layer(model))
-    if len(tile_shape) != len(layout.perm) or min(tile_shape) < 1:
+    order = spatial(layout.raw_axes)
+    if len(tile_shape) != len(order) or min(tile_shape) < 1:
         raise PredictionError(
             f"tile_shape={tuple(tile_shape)} needs one positive size per spatial axis of the "
-            f"raw volume ({len(layout.perm)}, in its order)."
+            f"raw volume ({len(order)}, in its order {order})."
         )
-    return tuple(int(tile_shape[p]) for p in layout.perm)
+    return reorder(tuple(int(n) for n in tile_shape), order, layout.internal)
 
 
 def tile_indices(plan: TilePlan, start: tuple[int, ...], layout: Layout) -> tuple[np.ndarray, ...]:
@@ -386,8 +414,8 @@ def tile_indices(plan: TilePlan, start: tuple[int, ...], layout: Layout) -> tupl
 def run_plan(
     plan: TilePlan,
     layout: Layout,
-    reader: StoredVolume,
-    writer: StoredVolume,
+    reader: AxesView,
+    writer: AxesView,
     predict_tile: Callable[[np.ndarray], np.ndarray],
     to_input: InputTransform,
     dtype: np.dtype,
@@ -399,9 +427,11 @@ def run_plan(
     recompute a few voxels, do not push the count past the total.
     """
     total, clock = math.prod(plan.out_shape), Stopwatch()
+    channels = np.arange(reader.shape[0])
     for i, start in enumerate(plan):
-        prob = predict_tile(to_input(reader.read(tile_indices(plan, start, layout))))
+        prob = predict_tile(to_input(reader.take((channels, *tile_indices(plan, start, layout)))))
         keep = tuple(slice(0, min(a.tile_out, a.n_out - s)) for a, s in zip(plan.axes, start))
-        writer.write(start, convert_output(prob[(slice(None), *keep)], dtype))
+        box = tuple(slice(s, s + k.stop) for s, k in zip(start, keep, strict=True))
+        writer[(slice(None), *box)] = convert_output(prob[(slice(None), *keep)], dtype)
         if progress is not None:
             progress(total * (i + 1) // plan.n_tiles, total, clock())

@@ -6,9 +6,11 @@ order the store declares: OME-Zarr axes metadata, a zarr v3 array's ``dimension_
 An :class:`InputSource` is a small picklable description, so Dask workers open the store
 themselves and no array travels through the scheduler.
 
-A ``.zarr`` OUTPUT is an OME-Zarr image (NGFF 0.5, zarr v3) with axes ``(c, [z,] y, x)``,
-``scale`` = the voxel size and ``translation`` = input translation + offset x voxel size, so
-viewers overlay the prediction on the raw data. Its metadata is written by ome-zarr-py.
+A ``.zarr`` OUTPUT is an OME-Zarr image (NGFF 0.5, zarr v3) with axes ``(c, [z,] y, x)`` on
+the input's grid: the same spatial shape, ``scale`` = the voxel size, ``translation`` = the
+input's, the input's units, and channel names (``omero``), so viewers overlay the prediction
+on the raw data and name its layers. Its metadata is written by ome-zarr-py; the valid region
+(what the net predicted) is in the ``elektronn`` attributes.
 """
 
 from __future__ import annotations
@@ -23,37 +25,27 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..data.stores import (
-    AxesView,
-    dimension_axes,
-    image_axes_ok,
-    is_ome_group,
-    is_zarr,
-    ome_axes,
-    ome_multiscale,
-)
+from ..axes import AxesView, image_axes_ok, plain_axes, reorder
+from ..data.stores import dimension_axes, is_ome_group, is_zarr, ome_axes, ome_multiscale
 from .errors import PredictionError
 
 #: The output's array (level 0) and its record of finished blocks, inside the image group.
 LEVEL0, DONE = "0", "elektronn-done"
 
 
-def plain_axes(ndim: int, n_dim: int, n_ch: int) -> str:
-    """Axis names of an array without axis metadata: the training data's rule.
-
-    3 axes are (x, y, z), never (ch, x, y); a 2D net also takes one image (x, y).
-    """
-    if ndim == 4:
-        return "cxyz"
-    if ndim == 3 and n_ch == 1:
-        return "xyz"
-    if ndim == 2 and n_dim == 2:
-        return "xy"
-    layouts = "(x, y), (x, y, z) or (ch, x, y, z)" if n_dim == 2 else "(x, y, z) or (ch, x, y, z)"
-    raise PredictionError(
-        f"The input has {ndim} axes and no axis names, but a {n_dim}D net with {n_ch} "
-        f"channel(s) reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''})."
-    )
+def input_axes(ndim: int, n_dim: int, n_ch: int) -> str:
+    """Axis names of an input without axis metadata (:func:`~elektronn.axes.plain_axes`)."""
+    axes = plain_axes(ndim, n_dim, n_ch)
+    if axes is None:
+        layouts = (
+            "(x, y, z) or (ch, x, y, z)" if n_dim == 3 else "(x, y), (x, y, z) or (ch, x, y, z)"
+        )
+        raise PredictionError(
+            f"The input has {ndim} axes and no axis names, but a {n_dim}D net with {n_ch} "
+            f"channel(s) reads {layouts} (user order{', ch = ' + str(n_ch) if n_ch > 1 else ''}); "
+            f"name the axes of another order with --axes (e.g. --axes zyx)."
+        )
+    return axes
 
 
 @dataclass(frozen=True)
@@ -66,8 +58,9 @@ class InputSource:
         The h5 file or zarr store and the dataset / array inside it (None: the store itself).
     axes
         Stored axis names, e.g. ``"czyx"`` (OME-Zarr) or ``"xyz"`` (h5).
-    voxel_size, translation
-        Physical voxel size and origin in user order (x, y[, z]), from OME metadata (else 1, 0).
+    voxel_size, translation, units
+        Physical voxel size, origin and unit (None: unknown) in user order (x, y[, z]), from
+        OME metadata (else 1, 0, None).
     """
 
     path: str
@@ -75,6 +68,7 @@ class InputSource:
     axes: str
     voxel_size: tuple[float, ...]
     translation: tuple[float, ...]
+    units: tuple[str | None, ...] = ()
 
     def open(self) -> AxesView:
         """The input in user order ``(c, x, y[, z])`` (h5 files stay open in this process)."""
@@ -138,8 +132,9 @@ def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSour
     scale, translation = level_transform(dataset.coordinateTransformations, len(axes))
     spatial = [axes.index(a) for a in "xyz" if a in axes]
     array_key = f"{key.rstrip('/')}/{dataset.path}" if key else dataset.path
+    units = tuple(multiscale.axes[i].unit for i in spatial)
     return InputSource(str(path), array_key, axes, tuple(scale[i] for i in spatial),
-                       tuple(translation[i] for i in spatial))  # fmt: skip
+                       tuple(translation[i] for i in spatial), units)  # fmt: skip
 
 
 def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float], list[float]]:
@@ -153,8 +148,10 @@ def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float]
     return scale, translation
 
 
-def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int) -> InputSource:
-    """Describe INPUT (h5 ``file.h5:key``, a zarr array, or an OME-Zarr image)."""
+def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int,
+                 axes: str | None = None) -> InputSource:  # fmt: skip
+    """Describe INPUT (h5 ``file.h5:key``, a zarr array, or an OME-Zarr image); ``axes``
+    names the axes of an array without axis metadata (default: the training rule)."""
     if not path.exists():
         raise PredictionError(f"The input file '{path}' does not exist.")
     if is_zarr(path):
@@ -162,15 +159,15 @@ def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int)
         if is_ome_group(node):
             return ome_source(path, key, node, level)
         array = open_array(path, key)
-        axes = dimension_axes(array) or plain_axes(array.ndim, n_dim, n_ch)
-        return plain_source(path, key, axes)
+        named = dimension_axes(array) or axes or input_axes(array.ndim, n_dim, n_ch)
+        return plain_source(path, key, named)
     raise PredictionError(f"'{path}' is not a zarr store.")
 
 
 def plain_source(path: Path, key: str | None, axes: str) -> InputSource:
     """An input without physical metadata: voxel size 1, origin 0."""
     n = sum(a in axes for a in "xyz")
-    return InputSource(str(path), key, axes, (1.0,) * n, (0.0,) * n)
+    return InputSource(str(path), key, axes, (1.0,) * n, (0.0,) * n, (None,) * n)
 
 
 def output_axes(n_spatial: int) -> str:
@@ -188,31 +185,34 @@ class OutputStore:
     def level0(self) -> AxesView:
         return AxesView(open_zarr_node(Path(self.path), LEVEL0, mode="r+"), self.axes)
 
-    def done(self, mode: str = "r+") -> Any:
-        """One uint8 per block (1 = its data is written), one chunk per block."""
-        return open_zarr_node(Path(self.path), DONE, mode=mode)
+    @property
+    def done(self) -> str:
+        """The path of the record of finished blocks (kept by :mod:`elektronn.blockwise`)."""
+        return str(Path(self.path) / DONE)
 
 
 def stored_order(user: Sequence[Any], axes: str) -> tuple[Any, ...]:
     """Per-axis values in user order ``(c, x, y[, z])`` -> the store's ``axes`` order."""
-    names = "c" + "xyz"[: len(user) - 1]
-    return tuple(user[names.index(a)] for a in axes)
+    return reorder(user, "c" + "xyz"[: len(user) - 1], axes)
 
 
 @dataclass(frozen=True)
 class OutputPlan:
     """What the output image must be: checked against an existing store before resuming.
 
-    ``shape`` and ``block`` are in user order ``(c, x, y[, z])``; ``voxel_size`` and
-    ``translation`` (of level 0) per spatial axis in user order.
+    ``shape`` and ``block`` are in user order ``(c, x, y[, z])``; ``voxel_size``,
+    ``translation`` (of level 0) and ``units`` per spatial axis in user order;
+    ``channels`` names each channel; ``settings`` (the ``elektronn`` attributes) record the
+    prediction, including its valid region.
     """
 
     shape: tuple[int, ...]
     dtype: str
     block: tuple[int, ...]
-    grid: tuple[int, ...]
     voxel_size: tuple[float, ...]
     translation: tuple[float, ...]
+    units: tuple[str | None, ...]
+    channels: tuple[str, ...]
     settings: dict
 
     @property
@@ -230,9 +230,8 @@ def create_output_store(path: Path, plan: OutputPlan) -> OutputStore:
         LEVEL0, shape=stored_order(plan.shape, axes), chunks=stored_order(plan.block, axes),
         dtype=plan.dtype, fill_value=0, dimension_names=list(axes),
     )  # fmt: skip
-    root.create_array(DONE, shape=plan.grid, chunks=(1,) * len(plan.grid), dtype="uint8",
-                      fill_value=0)  # fmt: skip
     write_ome_metadata(root, plan, levels=1)
+    root.attrs["omero"] = omero_channels(plan)
     root.attrs["elektronn"] = plan.settings
     return OutputStore(str(path), axes)
 
@@ -258,8 +257,25 @@ def write_ome_metadata(root: Any, plan: OutputPlan, levels: int) -> None:
                                                          axes))},
             {"type": "translation", "translation": list(stored_order(shift, axes))},
         ]})  # fmt: skip
-    ome_axes = [{"name": a, "type": "channel" if a == "c" else "space"} for a in axes]
+    units = dict(zip("xyz", plan.units))
+    ome_axes = [
+        {"name": a, "type": "channel"} if a == "c" else
+        {"name": a, "type": "space", **({"unit": units[a]} if units.get(a) else {})}
+        for a in axes
+    ]  # fmt: skip
     write_multiscales_metadata(root, datasets, fmt=FormatV05(), axes=ome_axes, name="prob")
+
+
+def omero_channels(plan: OutputPlan) -> dict:
+    """The ``omero`` channel list: a name (viewers name the layers by it), a colour and the
+    display window of probabilities (0-1, or 0-255 for uint8)."""
+    top = 255 if plan.dtype == "uint8" else 1
+    colours = ("FF00FF", "00FF00", "00FFFF", "FFFF00", "FF0000", "0000FF")
+    return {"channels": [
+        {"label": name, "color": colours[i % len(colours)], "active": True,
+         "window": {"min": 0, "max": top, "start": 0, "end": top}}
+        for i, name in enumerate(plan.channels)
+    ]}  # fmt: skip
 
 
 def open_output_store(path: Path, plan: OutputPlan) -> OutputStore:
@@ -268,18 +284,17 @@ def open_output_store(path: Path, plan: OutputPlan) -> OutputStore:
 
     try:
         root = zarr.open_group(str(path), mode="r")
-        array, done = root[LEVEL0], root[DONE]
+        array = root[LEVEL0]
         settings = dict(root.attrs.get("elektronn", {}))
     except (KeyError, FileNotFoundError, ValueError, TypeError):
         raise PredictionError(
             f"OUTPUT '{path}' exists but is not an elektronn prediction store (no '{LEVEL0}' "
-            f"and '{DONE}' arrays). Use --overwrite to replace it, or choose a new OUTPUT."
+            f"array). Use --overwrite to replace it, or choose a new OUTPUT."
         ) from None
     found = dict(shape=tuple(array.shape), dtype=str(array.dtype), chunks=tuple(array.chunks),
-                 blocks=tuple(done.shape), **settings)  # fmt: skip
+                 **settings)  # fmt: skip
     wanted = dict(shape=stored_order(plan.shape, plan.axes), dtype=plan.dtype,
-                  chunks=stored_order(plan.block, plan.axes), blocks=plan.grid,
-                  **plan.settings)  # fmt: skip
+                  chunks=stored_order(plan.block, plan.axes), **plan.settings)  # fmt: skip
     differ = [k for k in wanted if normalised(found.get(k)) != normalised(wanted[k])]
     if differ:
         what = "; ".join(f"{k} {found.get(k)!r} (now {wanted[k]!r})" for k in differ)

@@ -1,103 +1,310 @@
-"""Reading tiles from, and writing blocks to, arrays that may live on disk.
+"""Predicting a volume of any size: :func:`predict_volume`, the Python entry point of
+``elektronn-predict``.
 
-``raw`` and ``out`` are anything with ``shape``, ``dtype`` and numpy-style slicing:
-``numpy.ndarray``, ``h5py.Dataset``, a zarr array. Only the box a tile needs is read and
-only the block it produced is written, so a volume on disk is never held in memory.
-
-The arrays are stored channel first in the *storage order* (``raw_order``), while the net
-works in the *internal order* ((x, y) or (z, x, y)); a permutation maps one to the other.
+An h5 OUTPUT is written tile by tile in user order ``(n_lab, x', y'[, z'])`` with an ``offset``
+attribute: output voxel ``[c, i, j, k]`` is the probability of class ``c`` at input voxel
+``[i + ox, j + oy, k + oz]`` (the net's offset, or zeros with ``pad``, when the output covers
+the whole input). A ``.zarr`` OUTPUT is an OME-Zarr image on the input's grid, predicted
+block by block (:mod:`.blockrun`), resumable, optionally on Dask. Neither volume is ever held
+in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+import math
+import time
+from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
+import torch
 
-RAW_ORDERS = ("zxy", "xyz")
+from ..axes import CHANNEL, AxesView, is_stack, net_axes, reorder, user_axes
+from ..blockwise import check_cluster_options
+from ..h5files import H5Files
+from .autotile import tuned_tile
+from .dense import dense_output_shape, make_layout, predict_dense
+from .errors import PredictionError
+from .geometry import net_geometry
+from .settings import PredictSettings, TrainedNet
+from .stores import InputSource, input_axes, input_source, is_zarr, plain_source
+
+DEFAULT_OUTPUT_KEY = "prob"
 
 
-def spatial_permutation(n_spatial: int, raw_order: str) -> tuple[int, ...]:
-    """``perm[i]`` is the storage axis (0-based, spatial only) of internal axis ``i``.
+def split_spec(spec: str, default_key: str | None) -> tuple[Path, str | None]:
+    """``file.h5:key`` -> (path, key); a spec without ``:key`` gives ``default_key``."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail and not Path(spec).exists():
+        return Path(head).expanduser(), tail
+    return Path(spec).expanduser(), default_key
 
-    Only 3 spatial axes have a choice: internal (z, x, y) is storage ``(2, 0, 1)`` when the
-    storage order is (x, y, z), as in the h5 files of training data.
+
+def only_dataset(f: h5py.File) -> str | None:
+    """The name of the file's single dataset, None if there are several or none."""
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names[0] if len(names) == 1 else None
+
+
+def h5_file(files: H5Files, path: Path, role: str) -> h5py.File:
+    """``path`` opened once for the command; failing to open it is the ``role`` file's error."""
+    try:
+        return files.get(path)
+    except OSError as exc:
+        doing = "written" if role == "output" else "read"
+        raise PredictionError(
+            f"The {role} file '{path}' cannot be {doing} as HDF5: {exc}."
+        ) from None
+
+
+def open_h5_input(path: Path, key: str | None, files: H5Files) -> h5py.Dataset:
+    """The input dataset of an h5 file, open for the duration of ``files``."""
+    f = h5_file(files, path, "input")
+    key = key or only_dataset(f)
+    if key is None or not isinstance(f.get(key), h5py.Dataset):
+        keys = ", ".join(repr(k) for k in f.keys()) or "none"
+        wanted = f"has no dataset '{key}'" if key else "holds several datasets"
+        raise PredictionError(
+            f"The input file '{path}' {wanted}; its keys are: {keys}. "
+            f"Name the dataset as INPUT.h5:KEY."
+        )
+    return f[key]
+
+
+def describe_input(spec: str, level: int, trained: TrainedNet, axes: str | None) -> InputSource:
+    """INPUT as an :class:`InputSource` that any process can open (h5, zarr, OME-Zarr);
+    ``axes`` names the axes of an input without axis metadata (default: the training rule)."""
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    geometry = net_geometry(trained.net)
+    if is_zarr(path):
+        return input_source(path, key, level, geometry.n_dim, geometry.n_ch, axes)
+    with contextlib.ExitStack() as stack:
+        data = open_h5_input(path, key, H5Files(stack, None))
+        named = checked_axes(axes, data.ndim) or input_axes(
+            data.ndim, geometry.n_dim, geometry.n_ch
+        )
+        return plain_source(path, data.name, named)
+
+
+def checked_axes(axes: str | None, ndim: int) -> str | None:
+    """``--axes``: the input's axis names (x, y, optionally z and c), one per array axis."""
+    if axes is None:
+        return None
+    if sorted(axes) not in (sorted("xy"), sorted("xyz"), sorted("cxy"), sorted("cxyz")) or (
+        len(axes) != ndim
+    ):
+        raise PredictionError(
+            f"--axes {axes!r} must name each of the input's {ndim} axes in stored order with "
+            f"x, y, optionally z and c (channel), each once: e.g. zyx for a (z, y, x) h5 "
+            f"dataset (CREMI and most EM files), cxyz for (channel, x, y, z)."
+        )
+    return axes
+
+
+def create_output(
+    spec: str, shape: tuple[int, ...], dtype: str, overwrite: bool, files: H5Files, source: Any
+) -> h5py.Dataset:
+    """The output dataset in an h5 file (created, or appended to), in 64-voxel chunks.
+
+    ``source`` is the input dataset, which ``overwrite`` must never delete.
     """
-    if n_spatial == 3 and raw_order == "xyz":
-        return (2, 0, 1)
-    return tuple(range(n_spatial))
+    path, key = split_spec(spec, DEFAULT_OUTPUT_KEY)
+    f = h5_file(files, path, "output")
+    if key in f:
+        if isinstance(source, h5py.Dataset) and source == f[key]:
+            raise PredictionError(f"OUTPUT '{spec}' is the input dataset itself; choose a new KEY.")
+        if not overwrite:
+            raise PredictionError(
+                f"The output file '{path}' already has '{key}'. Use --overwrite to replace it, "
+                f"or write to OUTPUT.h5:OTHER_KEY."
+            )
+        del f[key]
+    chunks = (1, *(min(n, 64) for n in shape[1:]))
+    return f.create_dataset(key, shape=shape, dtype=dtype, chunks=chunks)
 
 
-def mirror_indices(index: np.ndarray, n: int) -> np.ndarray:
-    """Fold indices outside ``[0, n)`` back by mirroring with the edge repeated.
-
-    This is numpy's ``'symmetric'`` padding (the original's ``pad_raw``), for any pad width.
-    """
-    period = 2 * n
-    folded = np.mod(index, period)
-    return np.where(folded < n, folded, period - 1 - folded)
+def user_offset(trained: TrainedNet, n_spatial: int, pad: bool) -> tuple[int, ...]:
+    """The net's offset in user order (x, y[, z]); 0 along a 2D net's z, 0 with ``pad``."""
+    net = net_axes(trained.net.n_dim, n_spatial)
+    offset = reorder(net_geometry(trained.net).int_offset, net, user_axes(n_spatial), missing=0)
+    return tuple(0 for _ in offset) if pad else offset
 
 
-def convert_output(prob: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Probabilities (float32) as stored: uint8 means ``round(p * 255)``, floats are cast."""
-    if dtype == np.uint8:
-        return np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8)
-    return prob.astype(dtype, copy=False)
+def write_attributes(dataset: h5py.Dataset, offset: tuple[int, ...], trained: TrainedNet,
+                     settings: PredictSettings, input_spec: str) -> None:  # fmt: skip
+    """Record the frame convention next to the data (see the module docstring)."""
+    dataset.attrs["offset"] = np.asarray(offset, dtype=np.int64)
+    dataset.attrs["axis_order"] = CHANNEL + user_axes(len(offset))
+    dataset.attrs["pad_raw"] = bool(settings.pad)
+    dataset.attrs["uint8_scale"] = 255 if settings.dtype == "uint8" else 1
+    dataset.attrs["model"] = str(trained.param_file)
+    dataset.attrs["input"] = str(input_spec)
+    dataset.attrs["channel_names"] = list(trained.channel_names())
+    for name, value in trained.output_attributes().items():
+        dataset.attrs[name] = np.asarray(value) if isinstance(value, list) else value
 
 
-@dataclass(frozen=True)
-class StoredVolume:
-    """A channel-first array in storage order, addressed in internal order.
+def predict_h5(trained: TrainedNet, input_spec: str, output: str, settings: PredictSettings,
+               tile: tuple[int, ...] | None, axes: str | None) -> str:  # fmt: skip
+    """Predict INPUT into an h5 OUTPUT tile by tile; the files stay open only for the run."""
+    with contextlib.ExitStack() as stack:
+        files = H5Files(stack, split_spec(output, DEFAULT_OUTPUT_KEY)[0])
+        raw, data = open_input(input_spec, settings.level, files, trained, axes)
+        n_spatial = len(raw.shape) - 1
+        names = CHANNEL + user_axes(n_spatial)
+        shape = dense_output_shape(trained.net, raw.shape, axes=names, pad_raw=settings.pad)
+        out = create_output(output, shape, settings.dtype, settings.overwrite, files, data)
+        tile = fit_tile(tile, n_spatial, trained) or auto_tile(trained, settings, raw.shape)
+        start = time.perf_counter()
+        predict_dense(trained.net, raw, axes=names, tile_shape=tile, pad_raw=settings.pad,
+                      method=settings.method, target=trained.target, out=out,
+                      progress=settings.progress, standardisation=trained.standardisation,
+                      precision=settings.precision)  # fmt: skip
+        seconds = time.perf_counter() - start
+        offset = user_offset(trained, n_spatial, settings.pad)
+        write_attributes(out, offset, trained, settings, input_spec)
+        return (f"Wrote {shape} {settings.dtype} probabilities to {out.file.filename}:{out.name} "
+                f"in {seconds:.1f} s ({math.prod(shape[1:]) / seconds / 1e6:.3f} Mvox/s). "
+                f"Output voxel [c,{','.join('ijk'[:n_spatial])}] belongs to input voxel "
+                f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}].")  # fmt: skip
 
-    Attributes
+
+def open_input(spec: str, level: int, files: H5Files, trained: TrainedNet,
+               axes: str | None) -> tuple[Any, Any]:  # fmt: skip
+    """The input as ``(c, x, y[, z])`` and the dataset it views (an h5 dataset or a zarr
+    array; h5 files stay open for the duration of ``files``)."""
+    path, key = split_spec(spec, None)
+    if not path.exists():
+        raise PredictionError(f"The input file '{path}' does not exist.")
+    if is_zarr(path):
+        raw = describe_input(spec, level, trained, axes).open()
+        return raw, raw.array
+    data = open_h5_input(path, key, files)
+    geometry = net_geometry(trained.net)
+    named = checked_axes(axes, data.ndim) or input_axes(data.ndim, geometry.n_dim, geometry.n_ch)
+    return AxesView(data, named), data
+
+
+def net_frame(trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool) -> tuple[int, ...]:
+    """The output frame along the net's axes (internal order): what a tile can cover."""
+    n = len(raw_shape) - 1
+    layout = make_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
+    return layout.out_shape[len(layout.out_shape) - layout.geometry.n_dim :]
+
+
+def auto_tile(trained: TrainedNet, settings: PredictSettings,
+              raw_shape: tuple[int, ...]) -> tuple[int, ...] | None:  # fmt: skip
+    """The fastest tile of a short timing cached in the save directory (:mod:`.autotile`),
+    user order; a 2D net on a stack predicts one slice per batch."""
+    tuned = tuned_tile(trained.net, trained.param_file, target=trained.target,
+                       method=settings.method, precision=settings.precision,
+                       max_out=net_frame(trained, raw_shape, settings.pad))  # fmt: skip
+    if tuned is None:
+        return None
+    n = len(raw_shape) - 1
+    return reorder(tuned, net_axes(trained.net.n_dim, n), user_axes(n), missing=1)
+
+
+def predict_volume(
+    model: TrainedNet | str | Path,
+    input: str,
+    output: str,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tile: tuple[int, ...] | None = None,
+    pad: bool = False,
+    block: tuple[int, ...] | None = None,
+    dtype: str = "float32",
+    method: str = "auto",
+    precision: str = "fp32",
+    axes: str | None = None,
+    level: int = 0,
+    voxel_size: tuple[float, ...] | None = None,
+    unit: str | None = None,
+    pyramid: int = 0,
+    overwrite: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> str:
+    """Predict the class probabilities of a volume of any size into a file; returns the
+    summary line.
+
+    Parameters
     ----------
-    array
-        The array-like, ``(ch, *spatial)`` in storage order.
-    perm
-        Storage axis of each internal spatial axis (see :func:`spatial_permutation`).
+    model
+        A training's save directory, a parameter file, or a :class:`TrainedNet` already
+        loaded (its net is used as it is, on its device unless ``device`` is given).
+    input
+        ``FILE.h5[:KEY]``, a zarr array ``STORE.zarr[:KEY]`` or an OME-Zarr image.
+    output
+        ``FILE.h5[:KEY]`` (written tile by tile, key default ``prob``), or ``STORE.zarr``: an
+        OME-Zarr image on the input's grid, predicted block by block and resumable.
+    workers, scheduler
+        Predict a ``.zarr`` output on a Dask LocalCluster of ``workers`` processes, or on the
+        cluster of an existing scheduler; neither: in this process.
+    tile
+        Tile input size per spatial axis, user order (x, y[, z]); for a 2D net on a stack z
+        is the number of slices per batch. Default: the fastest of a short timing, cached.
+    pad
+        Mirror-pad the input so the net predicts all of it (else the border of the net's
+        offset is not predicted).
+    block
+        Output voxels per block (one chunk) of a ``.zarr`` output, user order.
+    dtype, method, precision
+        ``float32``/``float16``/``uint8`` (``round(p * 255)``); ``auto``/``mfp``/``stitch``;
+        ``fp32``/``bf16``.
+    axes
+        The input's axis names in stored order when it has no axis metadata (e.g. ``zyx``);
+        default ``(c,) x, y, z``.
+    level, voxel_size, unit, pyramid
+        OME-Zarr input level; the output's voxel size per axis and its unit, e.g.
+        ``nanometer`` (default: the input's metadata); extra output levels, each halved in x
+        and y.
+    overwrite
+        Replace an existing output (else an h5 key is refused and a store resumed).
     """
+    trained = model if isinstance(model, TrainedNet) else TrainedNet.load(model)
+    if device is not None:
+        trained.net.to(device)
+    zarr_output = Path(output).suffix == ".zarr"
+    check_cluster_options(workers, scheduler)
+    if (workers or scheduler) and not zarr_output:
+        raise PredictionError(
+            f"--workers / --scheduler write an OME-Zarr image that many processes can fill "
+            f"at once, but OUTPUT '{output}' does not end in .zarr (an h5 file cannot "
+            f"be written by several processes). Name the output OUTPUT.zarr."
+        )
+    settings = PredictSettings(pad, dtype, method, precision, overwrite, workers, scheduler,
+                               block, level, voxel_size, unit, pyramid, progress)  # fmt: skip
+    if not zarr_output:
+        return predict_h5(trained, input, output, settings, tile, axes)
+    from .blockrun import predict_blockwise
 
-    array: Any
-    perm: tuple[int, ...]
+    source = describe_input(input, level, trained, axes)
+    shape = source.open().shape
+    tile = fit_tile(tile, len(shape) - 1, trained) or auto_tile(trained, settings, shape)
+    return predict_blockwise(trained, source, Path(output).expanduser(), settings, tile)
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Spatial shape in internal order."""
-        spatial = tuple(self.array.shape[1:])
-        return tuple(spatial[p] for p in self.perm)
 
-    def storage_slices(self, starts: Sequence[int], stops: Sequence[int]) -> tuple[slice, ...]:
-        """Index tuple (channel axis included) of an internal-order box."""
-        slices = [slice(None)] * len(self.perm)
-        for i, p in enumerate(self.perm):
-            slices[p] = slice(int(starts[i]), int(stops[i]))
-        return (slice(None), *slices)
-
-    def to_internal(self, block: np.ndarray) -> np.ndarray:
-        """A storage-order block ``(ch, ...)`` as internal order (a view)."""
-        return np.transpose(block, (0, *(1 + p for p in self.perm)))
-
-    def to_storage(self, block: np.ndarray) -> np.ndarray:
-        """An internal-order block ``(ch, ...)`` as storage order (a view)."""
-        return np.transpose(block, (0, *(1 + i for i in np.argsort(self.perm))))
-
-    def read(self, indices: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The voxels at the outer product of per-axis ``indices`` (internal order, in range).
-
-        Reads the bounding box only, then picks the (mirrored) indices from it, which is a
-        no-op for the usual contiguous tile.
-        """
-        lows = [int(i.min()) for i in indices]
-        highs = [int(i.max()) + 1 for i in indices]
-        block = self.to_internal(np.asarray(self.array[self.storage_slices(lows, highs)]))
-        for axis, (index, low, high) in enumerate(zip(indices, lows, highs, strict=True)):
-            if not np.array_equal(index, np.arange(low, high)):
-                block = np.take(block, index - low, axis=axis + 1)
-        return block
-
-    def write(self, starts: tuple[int, ...], block: np.ndarray) -> None:
-        """Store ``block`` (``(n_lab, *box)``, internal order) with its corner at ``starts``."""
-        stops = [s + n for s, n in zip(starts, block.shape[1:], strict=True)]
-        self.array[self.storage_slices(starts, stops)] = self.to_storage(block)
+def fit_tile(tile: tuple[int, ...] | None, n_spatial: int,
+             trained: TrainedNet) -> tuple[int, ...] | None:  # fmt: skip
+    """A tile (user order) for an input of ``n_spatial`` axes; a 2D net on a stack may omit
+    z (one slice per batch)."""
+    if tile is None:
+        return None
+    stack = is_stack(n_spatial, trained.net.n_dim)
+    tile = (*tile, 1) if stack and len(tile) == 2 else tuple(tile)
+    if len(tile) != n_spatial or min(tile) < 1:
+        wanted = {2: "X,Y", 3: "X,Y[,Z] (Z: slices per batch)" if stack else "X,Y,Z"}[n_spatial]
+        raise PredictionError(
+            f"--tile {','.join(map(str, tile))} must be positive integers {wanted} for this "
+            f"input: the tile's input size in user order, rounded down to a size the net "
+            f"predicts densely."
+        )
+    return tile

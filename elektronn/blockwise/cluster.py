@@ -1,27 +1,25 @@
 """Running blocks on Dask distributed: a LocalCluster of N workers, or an existing scheduler.
 
-Imported only for ``--workers`` / ``--scheduler``, so the single-process path pays no Dask
-import. Workers are single-threaded processes; each opens the model and the stores itself
-(:func:`.blockwise.job_state`), the graph holds block indices only. A worker that dies is
-replaced by its nanny and the scheduler reruns its block; a block whose task raises is
-resubmitted up to :data:`RETRIES` times by the client, then reported as failed.
+Imported only for ``workers`` / ``scheduler``, so the single-process path pays no Dask
+import. Workers are single-threaded processes; each opens what its blocks need itself (the
+process function's business), the graph holds the task record and one block. A worker that
+dies is replaced by its nanny and the scheduler reruns its block; a block whose task raises
+is resubmitted up to ``retries`` times by the client, then reported as failed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 from collections.abc import Iterable, Iterator
 
 import dask
 from dask.distributed import Client, LocalCluster, as_completed
 
-from .blockwise import BlockFailure, BlockJob, Index, Report, predict_block
-from .errors import PredictionError
-
-#: Resubmissions of a block whose task raised (e.g. a transient read error).
-RETRIES = 2
+from .errors import BlockwiseError
+from .failures import BlockFailure, Report
+from .task import Block, Index, Task, run_block
+from .workers import worker_threads
 
 #: Seconds to wait for a scheduler given by --scheduler.
 CONNECT_TIMEOUT = 10
@@ -38,16 +36,17 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         try:
             client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise PredictionError(
+            raise BlockwiseError(
                 f"--scheduler {scheduler!r}: no Dask scheduler answered within "
                 f"{CONNECT_TIMEOUT} s ({type(exc).__name__}: {exc}). Give the address that "
                 f"'dask scheduler' prints (e.g. tcp://host:8786), check that it runs and is "
-                f"reachable from here, or use --workers N for a cluster on this machine."
+                f"reachable from here, or give a number of workers for a cluster on this "
+                f"machine (--workers N)."
             ) from None
         with client:
             yield client
         return
-    with dask.config.set({SPAWN_ENVIRON: worker_environ(torch_threads(workers))}):
+    with dask.config.set({SPAWN_ENVIRON: worker_environ(worker_threads(workers))}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, memory_limit=0)  # fmt: skip
     with cluster, Client(cluster, set_as_default=False) as client:
@@ -73,15 +72,10 @@ def worker_environ(threads: int) -> dict:
     return environ
 
 
-def torch_threads(workers: int) -> int:
-    """Torch threads per local worker: the cores shared out, at least one."""
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def run_on_dask(
-    job: BlockJob, blocks: Iterable[Index], client: Client, report: Report
+    task: Task, blocks: Iterable[Block], client: Client, report: Report, retries: int
 ) -> list[BlockFailure]:
-    """Predict ``blocks`` on the cluster, a bounded number in flight; returns the failures.
+    """Run ``blocks`` on the cluster, a bounded number in flight; returns the failures.
 
     At most a few blocks per worker are submitted at a time, so the scheduler's and the
     client's memory do not grow with the volume.
@@ -89,27 +83,27 @@ def run_on_dask(
     pending = iter(blocks)
     in_flight = max(4, 2 * sum(client.nthreads().values()))
     attempts: dict[Index, int] = {}
-    index_of: dict[str, Index] = {}
+    block_of: dict[str, Block] = {}
     running = as_completed(loop=client.loop)
 
-    def submit(index: Index) -> None:
-        attempts[index] = attempts.get(index, 0) + 1
-        future = client.submit(predict_block, job, index, pure=False)
-        index_of[future.key] = index
+    def submit(block: Block) -> None:
+        attempts[block.index] = attempts.get(block.index, 0) + 1
+        future = client.submit(run_block, task, block, pure=False)
+        block_of[future.key] = block
         running.add(future)
 
-    for index in itertools.islice(pending, in_flight):
-        submit(index)
+    for block in itertools.islice(pending, in_flight):
+        submit(block)
     failures: list[BlockFailure] = []
     for future in running:
-        index = index_of.pop(future.key)
+        block = block_of.pop(future.key)
         if future.status == "finished":
             report(future.result(), None, False)
-        elif attempts[index] <= RETRIES:
+        elif attempts[block.index] <= retries:
             report(None, None, True)
-            submit(index)
+            submit(block)
         else:
-            failure = BlockFailure(index, future.exception())
+            failure = BlockFailure(block.index, future.exception())
             failures.append(failure)
             report(None, failure, False)
         future.release()

@@ -1,0 +1,105 @@
+"""What a prediction is made with: the trained net (read once) and the settings of the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..net.paramfile import input_standardisation, load_params, model_from_checkpoint
+from .errors import PredictionError
+
+
+def find_param_file(model: str | Path) -> Path:
+    """The parameter file of a save directory (``_end``, else ``-LAST``), or ``model`` itself."""
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise PredictionError(f"MODEL '{model}' is neither a save directory nor a parameter file.")
+    for pattern in (f"{path.name}_end.param", f"{path.name}-LAST.param", "*_end.param",
+                    "*-LAST.param"):  # fmt: skip
+        found = sorted(path.glob(pattern))
+        if len(found) == 1:
+            return found[0]
+    raise PredictionError(
+        f"The save directory '{path}' holds no '{path.name}_end.param' (written when training "
+        f"ends) nor '{path.name}-LAST.param' (written at every history step). Give the "
+        f"parameter file to use instead of the directory."
+    )
+
+
+@dataclass(frozen=True)
+class TrainedNet:
+    """A trained net and what prediction needs from its parameter file.
+
+    Attributes
+    ----------
+    net
+        The net, in eval mode (on the CPU until moved).
+    param_file
+        The file it was read from (Dask workers read it again, once per process).
+    config
+        The training's configuration as stored in the file.
+    """
+
+    net: torch.nn.Module
+    param_file: Path
+    config: dict[str, Any]
+    standardisation: tuple[float, float] | None
+
+    @classmethod
+    def load(cls, model: str | Path) -> TrainedNet:
+        """Read a save directory's (or a parameter file's) net, once."""
+        param_file = find_param_file(model)
+        checkpoint = load_params(param_file)
+        return cls(
+            model_from_checkpoint(checkpoint, param_file), param_file,
+            dict(checkpoint.get("config") or {}), input_standardisation(checkpoint),
+        )  # fmt: skip
+
+    @property
+    def target(self) -> str:
+        return str(self.config.get("target", "nll"))
+
+    @property
+    def name(self) -> str:
+        """The training's ``save_name`` (names the speed table, as the original did)."""
+        return str(self.config.get("save_name") or self.param_file.stem)
+
+    def channel_names(self) -> tuple[str, ...]:
+        """A name per output channel: the affinity offsets, or ``class k``."""
+        offsets = self.config.get("affinity_offsets")
+        if self.target == "affinity" and offsets:
+            return tuple("affinity " + ",".join(f"{int(v):+d}" for v in o) for o in offsets)
+        if self.target == "regression":
+            return tuple(f"output {k}" for k in range(self.net.n_lab))
+        return tuple(f"class {k}" for k in range(self.net.n_lab))
+
+    def output_attributes(self) -> dict[str, Any]:
+        """What a prediction records of its net: the target, the affinity offsets."""
+        attrs: dict[str, Any] = {"target": self.target}
+        if self.config.get("affinity_offsets"):
+            attrs["affinity_offsets"] = [list(map(int, o)) for o in self.config["affinity_offsets"]]
+        return attrs
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """How to predict (see :func:`~elektronn.predict.predict_volume` for each)."""
+
+    pad: bool = False
+    dtype: str = "float32"
+    method: str = "auto"
+    precision: str = "fp32"
+    overwrite: bool = False
+    workers: int | None = None
+    scheduler: str | None = None
+    block: tuple[int, ...] | None = None
+    level: int = 0
+    voxel_size: tuple[float, ...] | None = None
+    unit: str | None = None
+    pyramid: int = 0
+    progress: bool = True
