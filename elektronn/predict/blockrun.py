@@ -162,8 +162,9 @@ def summary(output: Path, plan: BlockwisePlan, computed: int, n_blocks: int,
     names = ",".join(CHANNEL + user_axes(len(region.shape)))
     return (
         f"Wrote OME-Zarr '{output}' (array '0', stored as ({','.join(image.axes)})): shape "
-        f"{image.shape} ({names}) on the input's grid, {image.dtype}, predicted region from "
-        f"{region.offset} of size {region.size} (the rest 0), voxel size {image.voxel_size}, "
-        f"translation {image.translation}; {computed} of {n_blocks} blocks computed in "
+        f"{image.shape} ({names}) on the input's grid, {image.dtype}; the net predicted the "
+        f"region at {region.offset}, size {region.size} (the border is 0); voxel size "
+        f"{image.voxel_size}, translation {image.translation}; {computed} of {n_blocks} "
+        f"blocks computed in "
         f"{seconds:.1f} s ({voxels / seconds / 1e6:.3f} Mvox/s)."
     )

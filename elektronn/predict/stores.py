@@ -231,7 +231,6 @@ def create_output_store(path: Path, plan: OutputPlan) -> OutputStore:
         dtype=plan.dtype, fill_value=0, dimension_names=list(axes),
     )  # fmt: skip
     write_ome_metadata(root, plan, levels=1)
-    root.attrs["omero"] = omero_channels(plan)
     root.attrs["elektronn"] = plan.settings
     return OutputStore(str(path), axes)
 
@@ -264,6 +263,7 @@ def write_ome_metadata(root: Any, plan: OutputPlan, levels: int) -> None:
         for a in axes
     ]  # fmt: skip
     write_multiscales_metadata(root, datasets, fmt=FormatV05(), axes=ome_axes, name="prob")
+    root.attrs["ome"] = {**root.attrs["ome"], "omero": omero_channels(plan)}
 
 
 def omero_channels(plan: OutputPlan) -> dict:
