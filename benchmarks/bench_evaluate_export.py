@@ -53,7 +53,7 @@ def bench_export(n_slices: int) -> None:
         raw = f["raw"][:, :, :n_slices]
     scripted = script(to_dense_net(model, "nll"))
     start = time.perf_counter()
-    expected = predict_dense(model, raw[None], raw_order="xyz")
+    expected = predict_dense(model, raw[None], axes="cxyz")
     t_predict = time.perf_counter() - start
     x = torch.from_numpy(raw.transpose(2, 0, 1)[:, None].astype(np.float32) / 255)
     with torch.no_grad():

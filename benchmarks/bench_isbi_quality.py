@@ -56,7 +56,7 @@ def validation_scores(param_file: Path) -> dict[str, float]:
         raw = f["raw"][:, :, 25:30]
     with h5py.File(ISBI / "train-labels.h5") as f:
         labels = f["labels"][:, :, 25:30].astype(np.int64)
-    probs = predict_dense(model, raw[None], raw_order="xyz", pad_raw=True)
+    probs = predict_dense(model, raw[None], axes="cxyz", pad_raw=True)
     pixels = metrics.classification(probs, labels, 0.5)
     rand = [
         metrics.segmentation(

@@ -8,7 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from test_predict_cli import tiny_net
+from test_predict_cli import save_run, tiny_net
 
 from elektronn.data.synthetic import make_membrane_volume
 from elektronn.evaluate import metrics
@@ -135,3 +135,36 @@ def test_isbi_boundary_labels(shared_data, tmp_path, capsys):
     scores = json.loads((tmp_path / "s.json").read_text())
     baseline = scores["classification"]["baseline"]["pixel_error"]
     assert scores["classification"]["pixel_error"] < baseline == pytest.approx(labels.mean())
+
+
+def test_an_ome_zarr_prediction_scores_as_its_h5_twin(tmp_path):
+    """On a cubic volume, reading (c, z, y, x) as (c, x, y, z) would score silently wrong."""
+    from elektronn.predict.cli import main as predict
+
+    raw, labels = make_membrane_volume((28, 28, 28), n_cells=12, seed=5)
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["raw"], f["lab"] = raw, labels.astype(np.uint8)
+    save_dir = save_run(tmp_path, tiny_net(3))
+    for out in ("p.h5", "p.zarr"):
+        assert predict([str(save_dir), f"{tmp_path / 'data.h5'}:raw", str(tmp_path / out),
+                        "--gpu=false"]) == 0  # fmt: skip
+    scores = []
+    for out in ("p.h5", "p.zarr"):
+        assert main([str(tmp_path / out), f"{tmp_path / 'data.h5'}:lab", "--gt", "boundary",
+                     "--json", str(tmp_path / "s.json")]) == 0  # fmt: skip
+        scores.append(json.loads((tmp_path / "s.json").read_text()))
+    assert scores[0] == scores[1]
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert scores[0]["classification"]["n_voxels"] == np.prod(f["prob"].shape[1:])
+
+
+def test_a_2d_nets_stack_is_segmented_per_slice(files, capsys):
+    folder, *_ = files
+    with h5py.File(folder / "prob.h5", "a") as f:
+        f["prob"].attrs["net_dims"] = 2
+    assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary"]) == 0
+    out = capsys.readouterr().out
+    assert "segments per z slice (mean)" in out and "voxels" in out
+    assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary",
+                 "--no-per-slice"]) == 0  # fmt: skip
+    assert "segments in 3D" in capsys.readouterr().out

@@ -100,7 +100,7 @@ def test_torchscript_equals_elektronn_predict(package, sample):
     with torch.no_grad():
         prob = scripted(x).numpy()
     prob = prob.transpose(1, 0, 2, 3) if model.n_dim == 2 else prob[0]  # (c, z, x, y)
-    expected = predict_dense(model, raw[None], raw_order="xyz")  # (c, x, y, z)
+    expected = predict_dense(model, raw[None], axes="cxyz")  # (c, x, y, z)
     np.testing.assert_allclose(prob.transpose(0, 2, 3, 1), expected, atol=1e-5)
 
 

@@ -64,9 +64,9 @@ def test_elektronn_predict_standardises_like_training(run_dir, tiny_data, tmp_pa
         raw = np.asarray(f["raw"])[None]  # (ch, x, y, z)
     mean, std = input_standardisation(load_params(run_dir / "tiny_end.param"))
     by_hand = ((raw / 255.0 - mean) / std).astype(np.float32)
-    expected = predict_dense(model, by_hand, raw_order="xyz")
+    expected = predict_dense(model, by_hand, axes="cxyz")
     np.testing.assert_allclose(predicted, expected, atol=1e-5)
-    unstandardised = predict_dense(model, raw, raw_order="xyz")
+    unstandardised = predict_dense(model, raw, axes="cxyz")
     assert np.abs(predicted - unstandardised).max() > 1e-3  # the statistics matter
 
 

@@ -64,7 +64,7 @@ def test_end_to_end_matches_the_api(tmp_path, volume):
     result = run_cli(save_dir, f"{path}:raw", out, "--gpu=false", "--tile", "20,24")
     assert result.returncode == 0, result.stderr
     assert "Mvox/s" in result.stderr and "Wrote" in result.stdout
-    expected = predict_dense(model, raw[None], raw_order="xyz", tile_shape=(20, 24, 1))
+    expected = predict_dense(model, raw[None], axes="cxyz", tile_shape=(20, 24, 1))
     with h5py.File(out, "r") as f:
         prob = f["prob"]
         np.testing.assert_allclose(prob[()], expected, atol=1e-6)
@@ -80,7 +80,7 @@ def test_bf16_prediction_is_close_to_fp32_but_computed_in_bf16(tmp_path, volume)
     assert main([str(save_dir), f"{path}:raw", out, "--gpu=false", "--precision=bf16"]) == 0
     with h5py.File(tmp_path / "prob.h5", "r") as f:
         bf16 = f["bf16"][()]
-    fp32 = predict_dense(model, raw[None], raw_order="xyz")
+    fp32 = predict_dense(model, raw[None], axes="cxyz")
     difference = np.abs(bf16 - fp32).max()
     assert 1e-6 < difference < 2e-2
 

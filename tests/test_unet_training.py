@@ -57,7 +57,7 @@ def test_unet_trains_previews_predicts_and_resumes(tmp_path, tiny_data):
         raw = f["raw"][()]
     with h5py.File(out, "r") as f:
         tiled = f["prob"][()]
-    single = predict_dense(model, raw[None], raw_order="xyz", tile_shape=(64, 64, 1))
+    single = predict_dense(model, raw[None], axes="cxyz", tile_shape=(64, 64, 1))
     np.testing.assert_allclose(tiled, single, rtol=0, atol=1e-5)
 
     part = run_cli(config, "--gpu=false", "--set", "n_steps=8", "--set", "save_name=tiny")

@@ -22,16 +22,16 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..axes import CHANNEL, AxesView, image_axes_ok, reorder, user_axes
 from ..commands import command_parser
-from ..data.errors import DataError
-from ..net.paramfile import ParamFileError
-from ..predict.errors import PredictionError
+from ..data.stores import dimension_axes, is_ome_group, ome_axes, ome_multiscale
+from ..errors import UserError
 from ..predict.settings import find_param_file
 from ..predict.volume import only_dataset, split_spec
 from . import metrics
 
 
-class EvaluationError(Exception):
+class EvaluationError(UserError):
     """Bad input to ``elektronn-evaluate`` (one readable paragraph)."""
 
 
@@ -61,18 +61,25 @@ def parser() -> argparse.ArgumentParser:
         help="segments: components of the thresholded interior, or a watershed seeded by them",
     )
     p.add_argument("--boundary-class", type=int, default=1, help="class of the boundaries")
-    p.add_argument("--per-slice", action="store_true", help="segment each z slice on its own")
+    p.add_argument(
+        "--per-slice",
+        action=argparse.BooleanOptionalAction,
+        help="segment each z slice on its own (default for the prediction of a 2D net, whose "
+        "thin sections would merge into a few 3D segments); --no-per-slice segments in 3D",
+    )
     p.add_argument("--json", help="also write the scores to this JSON file")
     return p
 
 
-def open_array(spec: str, role: str) -> tuple[Any, dict[str, Any]]:
-    """The array of an h5 / zarr / OME-Zarr spec and its attributes (kept open by h5py)."""
+def open_array(spec: str, role: str, channels: bool) -> tuple[AxesView, dict[str, Any]]:
+    """The array of an h5 / zarr / OME-Zarr spec in user order, ``(c,) x, y[, z]``, and its
+    attributes (an OME-Zarr prediction's offset from its metadata). Stored axis orders are
+    read from the store's metadata; arrays without names are in user order."""
     path, key = split_spec(spec, None)
     if not path.exists():
         raise EvaluationError(f"The {role} '{path}' does not exist.")
     if path.is_dir() or path.suffix == ".zarr":
-        return open_zarr(path, key, role)
+        return open_zarr(path, key, role, channels)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
@@ -83,30 +90,65 @@ def open_array(spec: str, role: str) -> tuple[Any, dict[str, Any]]:
         raise EvaluationError(
             f"The {role} file '{path}' has no dataset {key!r} (keys: {keys}); give FILE.h5:KEY."
         )
-    return f[key], dict(f[key].attrs)
+    data = f[key]
+    return AxesView(data, plain_names(data.ndim, channels, role)), dict(data.attrs)
 
 
-def open_zarr(path: Path, key: str | None, role: str) -> tuple[Any, dict[str, Any]]:
-    """A zarr array, or level 0 of an OME-Zarr image (its translation becomes the offset)."""
+def plain_names(ndim: int, channels: bool, role: str) -> str:
+    """The user-order names of an array without axis names: ``(c,) x, y[, z]``."""
+    n_spatial = ndim - channels
+    if n_spatial not in (2, 3):
+        layout = "(n_lab, x, y[, z])" if channels else "(x, y[, z])"
+        raise EvaluationError(f"The {role} has {ndim} axes; expected {layout} in user order.")
+    return CHANNEL * channels + user_axes(n_spatial)
+
+
+def open_zarr(path: Path, key: str | None, role: str,
+              channels: bool) -> tuple[AxesView, dict[str, Any]]:  # fmt: skip
+    """A zarr array in the order its names say, or level 0 of an OME-Zarr image: an
+    elektronn prediction's valid region (its offset from the ``elektronn`` attributes), else
+    the image with the offset its translation gives."""
     import zarr
 
-    node = zarr.open(str(path), mode="r")
-    attrs = dict(node.attrs)
-    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-    if multiscales and key is None:
-        level = multiscales[0]["datasets"][0]
-        array = node[level["path"]]
-        transforms = {t["type"]: t for t in level.get("coordinateTransformations", [])}
-        if "translation" in transforms:
-            scale = transforms.get("scale", {}).get("scale", [1] * array.ndim)
-            shift = [t / s for t, s in zip(transforms["translation"]["translation"], scale)]
-            attrs["offset"] = [round(v) for v in shift[1:]]  # the channel axis first
-        return array, attrs
     try:
-        array = node[key] if key else node
-    except KeyError:
+        node = zarr.open(str(path), mode="r")
+        node = node[key] if key else node
+    except (KeyError, FileNotFoundError, ValueError):
         raise EvaluationError(f"The {role} zarr store '{path}' has no array '{key}'.") from None
-    return array, {**attrs, **dict(array.attrs)}
+    attrs = dict(node.attrs)
+    if is_ome_group(node):
+        return ome_level0(node, attrs, f"The {role} '{path}'", channels)
+    names = dimension_axes(node) or plain_names(node.ndim, channels, role)
+    return AxesView(node, names, CHANNEL * channels + spatial_names(names)), attrs
+
+
+def spatial_names(names: str) -> str:
+    return "".join(a for a in "xyz" if a in names)
+
+
+def ome_level0(group: Any, attrs: dict[str, Any], where: str,
+               channels: bool) -> tuple[AxesView, dict[str, Any]]:  # fmt: skip
+    """Level 0 of an OME-Zarr image in user order, with its offset in voxels."""
+    multiscale = ome_multiscale(group, where, EvaluationError)
+    axes = ome_axes(multiscale)
+    if not image_axes_ok(axes):
+        raise EvaluationError(f"{where} has axes ({', '.join(axes)}); expected c, z, y, x.")
+    level = multiscale.datasets[0]
+    view = AxesView(group[level.path], axes, CHANNEL * channels + spatial_names(axes))
+    region = attrs.get("elektronn", {})
+    if "valid_offset" in region:
+        offset, size = region["valid_offset"], region["valid_shape"]
+        valid = view.mirrored_window((0, *offset), (view.shape[0], *size))  # inside: no mirror
+        return valid, {**attrs, **region, "offset": list(offset)}
+    scale, shift = [1.0] * len(axes), [0.0] * len(axes)
+    for t in level.coordinateTransformations:
+        if t.type == "scale":
+            scale = list(t.scale)
+        elif t.type == "translation":
+            shift = list(t.translation)
+    voxels = [t / s for t, s in zip(shift, scale, strict=True)]
+    offset = [round(v) for v in reorder(voxels, axes, spatial_names(axes))]
+    return view, {**attrs, **region, "offset": offset}
 
 
 def prediction_offset(attrs: dict[str, Any], option: str | None, n_spatial: int) -> tuple:
@@ -152,7 +194,8 @@ def read_prediction(data: Any, attrs: dict[str, Any]) -> np.ndarray:
     return np.asarray(data, dtype=np.float32) / np.float32(scale)
 
 
-def score(args: argparse.Namespace, prob: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+def score(args: argparse.Namespace, prob: np.ndarray, labels: np.ndarray,
+          per_slice: bool) -> dict[str, Any]:  # fmt: skip
     """The scores that fit the labels (see ``--gt``)."""
     if np.issubdtype(labels.dtype, np.floating):
         if prob.shape[0] != 1:
@@ -165,15 +208,26 @@ def score(args: argparse.Namespace, prob: np.ndarray, labels: np.ndarray) -> dic
     if args.gt != "ids":
         result["classification"] = metrics.classification(prob, labels, args.threshold)
     if args.gt != "classes":
-        result["segmentation"] = segmentation_scores(args, prob[args.boundary_class], labels)
+        boundary = prob[args.boundary_class]
+        result["segmentation"] = segmentation_scores(args, boundary, labels, per_slice)
     return result
 
 
-def segmentation_scores(args: argparse.Namespace, boundary: np.ndarray, labels: np.ndarray):
-    """Segmentation scores of the whole volume, or the mean over z slices (``--per-slice``)."""
+def slice_wise(args: argparse.Namespace, attrs: dict[str, Any], n_spatial: int) -> bool:
+    """``--per-slice``, by default for a 3D volume predicted by a 2D net (its sections are
+    thick: 3D components would merge whole cells through them)."""
+    if args.per_slice is not None:
+        return args.per_slice
+    return n_spatial == 3 and int(attrs.get("net_dims", 3)) == 2
+
+
+def segmentation_scores(args: argparse.Namespace, boundary: np.ndarray, labels: np.ndarray,
+                        per_slice: bool) -> dict[str, Any]:  # fmt: skip
+    """Segmentation scores of the whole volume, or the mean over z slices (per slice)."""
     truth = metrics.truth_segments(labels, args.gt)
-    if not args.per_slice or boundary.ndim < 3:
-        return metrics.segmentation(boundary, truth, args.threshold, args.segmentation)
+    if not per_slice or boundary.ndim < 3:
+        return {**metrics.segmentation(boundary, truth, args.threshold, args.segmentation),
+                "segmented": "in 3D" if boundary.ndim == 3 else "in 2D"}  # fmt: skip
     slices = [
         metrics.segmentation(
             boundary[..., z],
@@ -183,7 +237,13 @@ def segmentation_scores(args: argparse.Namespace, boundary: np.ndarray, labels: 
         )  # fmt: skip
         for z in range(boundary.shape[-1])
     ]
-    return mean_of(slices)
+    mean = mean_of(slices)
+    mean.update(
+        n_voxels=sum(r["n_voxels"] for r in slices),
+        n_segments=sum(r["n_segments"] for r in slices),
+        segmented="per z slice (mean)",
+    )
+    return mean  # fmt: skip
 
 
 def mean_of(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -205,7 +265,10 @@ def table(scores: dict[str, Any]) -> list[str]:
     rows = [f"{'metric':<34} {'model':>10} {'baseline':>10}"]
     for group, values in scores.items():
         base = values.get("baseline", {})
-        rows.append(f"{group} ({base.get('name', '')}; {values.get('n_voxels', '')} voxels)")
+        head = f"{group} (baseline: {base.get('name', '')}; {values.get('n_voxels', '')} voxels"
+        if "n_segments" in values:
+            head += f"; {values['n_segments']} segments {values.get('segmented', '')}"
+        rows.append(head + ")")
         for key, value in values.items():
             if isinstance(value, float):
                 rows.append(f"  {key:<32} {value:>10.5f} {_number(base.get(key)):>10}")
@@ -226,15 +289,12 @@ def evaluate_files(args: argparse.Namespace) -> dict[str, Any]:
     """Scores of PREDICTION against LABELS."""
     if not args.labels:
         raise EvaluationError("Give PREDICTION and LABELS (or SAVE_DIR --split test).")
-    pred, attrs = open_array(args.prediction, "prediction")
-    labels, _ = open_array(args.labels, "labels")
-    if len(pred.shape) not in (3, 4):
-        raise EvaluationError(
-            f"The prediction has shape {tuple(pred.shape)}; expected (n_lab, x, y[, z])."
-        )
+    pred, attrs = open_array(args.prediction, "prediction", channels=True)
+    labels, _ = open_array(args.labels, "labels", channels=False)
     offset = prediction_offset(attrs, args.offset, len(pred.shape) - 1)
     truth = cropped_labels(labels, tuple(pred.shape), offset)
-    return score(args, read_prediction(pred, attrs), truth)
+    per_slice = slice_wise(args, attrs, len(pred.shape) - 1)
+    return score(args, read_prediction(pred, attrs), truth, per_slice)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             scores = evaluate_split(find_param_file(args.prediction), args.split)
         else:
             scores = evaluate_files(args)
-    except (EvaluationError, PredictionError, ParamFileError, DataError) as exc:
+    except UserError as exc:
         print(f"elektronn-evaluate: error: {exc}", file=sys.stderr)
         return 2
     for row in table(scores):

@@ -118,7 +118,9 @@ def segmentation(
 
     seg = segment(boundary, threshold, method)
     result = scores(seg)
-    result.update(method=method, n_segments=int(seg.max()))
+    result.update(
+        method=method, n_segments=int(len(np.unique(seg[seg > 0]))), n_voxels=int(seg.size)
+    )
     result["baseline"] = {"name": "one segment everywhere", **scores(np.ones_like(seg))}
     return result
 

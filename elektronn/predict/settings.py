@@ -79,8 +79,9 @@ class TrainedNet:
         return tuple(f"class {k}" for k in range(self.net.n_lab))
 
     def output_attributes(self) -> dict[str, Any]:
-        """What a prediction records of its net: the target, the affinity offsets."""
-        attrs: dict[str, Any] = {"target": self.target}
+        """What a prediction records of its net: the target, its dimensions (a 2D net's stack
+        is scored per slice), the affinity offsets."""
+        attrs: dict[str, Any] = {"target": self.target, "net_dims": int(self.net.n_dim)}
         if self.config.get("affinity_offsets"):
             attrs["affinity_offsets"] = [list(map(int, o)) for o in self.config["affinity_offsets"]]
         return attrs
