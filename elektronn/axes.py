@@ -60,6 +60,11 @@ def to_internal(values: Sequence[Any]) -> tuple[Any, ...]:
     return reorder(values, user_axes(n), internal_axes(n))
 
 
+def as_order(array: np.ndarray, src: str, dst: str) -> np.ndarray:
+    """A numpy array whose axes are named ``src`` seen in the order ``dst`` (a view)."""
+    return np.transpose(array, [src.index(a) for a in dst])
+
+
 def is_stack(n_spatial: int, n_dim: int) -> bool:
     """A 2D net on a 3D volume: each z slice is predicted on its own (z has no geometry)."""
     return n_spatial == 3 and n_dim == 2

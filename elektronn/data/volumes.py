@@ -17,9 +17,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..axes import AxesView, as_order, image_axes_ok
 from .errors import DataError
 from .shm import shared_empty
-from .stores import AxesView, dimension_names, image_axes_ok, is_ome_group, ome_axes, ome_multiscale
+from .stores import dimension_names, is_ome_group, ome_axes, ome_multiscale
 
 IGNORE = -1
 """Label value of unlabelled voxels: never trained on (negative labels mean "ignore")."""
@@ -198,7 +199,7 @@ def image_to_internal(array: np.ndarray, zchxy_order: bool, path: str, key: str)
         )
     if array.ndim == 3:  # add the channel axis where the layout has it
         array = array[:, None] if zchxy_order else array[None]
-    return array.transpose(1, 0, 2, 3) if zchxy_order else array.transpose(0, 3, 1, 2)
+    return as_order(array, "zcxy" if zchxy_order else "cxyz", "czxy")
 
 
 def intensity_scale(dtype: np.dtype, path: str, key: str) -> float:
@@ -282,7 +283,7 @@ def labels_to_internal(
             f"The labels {_where(path, key)} have shape {array.shape}, but img-img labels must "
             f"be {layout}."
         )
-    return array if zchxy_order else array.transpose(2, 0, 1)
+    return array if zchxy_order else as_order(array, "xyz", "zxy")
 
 
 def convert_labels(array: np.ndarray, target: str, path: str, key: str) -> np.ndarray:

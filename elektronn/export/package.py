@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..axes import as_order
 from ..net.model import ElektronnNet, NetSpec
 from ..net.paramfile import PACKAGED_PARAM_FILE as PARAM_MEMBER
 from . import dense_net
@@ -88,7 +89,7 @@ def crop_sample(sample: np.ndarray, shape: tuple[int, ...], n_ch: int) -> np.nda
     image = sample if sample.ndim == 4 or (sample.ndim == 3 and n_ch > 1) else sample[None]
     n_dim = len(shape)
     if image.ndim == 4:  # (ch, x, y, z)
-        image = image.transpose(0, 3, 1, 2)  # (ch, z, x, y)
+        image = as_order(image, "cxyz", "czxy")
         if n_dim == 2:
             image = image[:, image.shape[1] // 2]
     if image.ndim - 1 != n_dim or image.shape[0] != n_ch:

@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 import torch
 
+from ..axes import to_user
 from .dense import DenseForward, dense_forward, evaluating, tile_probabilities, widest_layer
 from .geometry import AxisGeometry, NetGeometry, net_geometry
 from .progress import Stopwatch
@@ -169,13 +170,8 @@ def fastest(rows: list[ProfileRow]) -> ProfileRow:
     return max(rows, key=lambda r: r.voxels_per_s)
 
 
-def user_order(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Internal (z, x, y) -> user (x, y, z); 2D (x, y) stays."""
-    return (*shape[1:], shape[0]) if len(shape) == 3 else shape
-
-
 def format_tile(shape: tuple[int, ...]) -> str:
-    return ",".join(str(n) for n in user_order(shape))
+    return ",".join(str(n) for n in to_user(shape))
 
 
 TABLE_HEADER = (

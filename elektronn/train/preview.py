@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import torch
 
+from ..axes import as_order
 from ..config import ConfigError
 
 
@@ -35,7 +36,7 @@ def read_preview_cubes(path: str) -> list[np.ndarray]:
                         f"Preview file '{path}', dataset '{key}' has shape {raw.shape}; expected "
                         f"(x,y,z) or (ch,x,y,z)."
                     )
-                cubes.append(np.ascontiguousarray(raw.transpose(0, 3, 1, 2)))
+                cubes.append(np.ascontiguousarray(as_order(raw, "cxyz", "czxy")))
     except OSError as exc:
         raise ConfigError(f"Cannot read 'preview_data_path' file '{path}': {exc}.") from None
     return cubes
