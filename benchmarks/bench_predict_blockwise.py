@@ -105,7 +105,7 @@ def main() -> None:
         config, net_name = isbi_config(folder)
         model = build_model(config, 1, 2)
         param = folder / "isbi.param"
-        save_params(param, model, {"save_name": "isbi", "target": "nll"}, None)
+        save_params(param, model, {"save_name": "isbi", "target": "nll"})
         source = f"{make_volume(folder, args.z)}:raw"
         common = ["--gpu=false", "--pad", "--tile", args.tile]
         voxels = 1024 * 1024 * args.z

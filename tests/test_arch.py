@@ -370,11 +370,6 @@ def test_a_built_net_gets_the_config_geometry():
     assert b == dataclasses.replace(a, messages=())
 
 
-def test_to_dict_round_trips():
-    a = neuro(mfp=[1, 1, 0, 0, 0])
-    assert Architecture(**a.to_dict()) == a
-
-
 def test_ram_estimate_is_32_bit_images_and_16_bit_labels():
     assert ram_estimate_bytes(10, 10) == 60
     assert ram_estimate_bytes(2 * 128**3, 128**3) == 10 * 128**3

@@ -148,7 +148,7 @@ def corrupt_param_file(tmp: Path, data: Path) -> str:
 
 def param_file_of_3d_net(tmp: Path, data: Path) -> str:
     net = tiny_net(((1, 6, 6), (1, 4, 4)), ((1, 2, 2), (1, 1, 1)), (4, 4), act="relu")
-    save_params(tmp / "net3d.param", net, None, None)
+    save_params(tmp / "net3d.param", net, None)
     return f"param_file = {str(tmp / 'net3d.param')!r}\n"
 
 

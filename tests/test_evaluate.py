@@ -117,7 +117,7 @@ def test_whole_mnist_test_split(shared_data, tmp_path):
     config = {"save_name": "mnist", "target": "nll", "mode": "img-scalar",
               "data_class_name": "MNISTData",
               "data_load_kwargs": {"path": str(mnist), "convert2image": True}}  # fmt: skip
-    path = save_params(tmp_path / "mnist_end.param", model, config, None)
+    path = save_params(tmp_path / "mnist_end.param", model, config)
     scores = evaluate_split(path, "test")["test split"]
     assert scores["n_examples"] == 10000
     assert 50 < scores["error"] <= 100 and scores["baseline"]["error"] == pytest.approx(88.65)

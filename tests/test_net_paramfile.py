@@ -1,5 +1,6 @@
 """Parameter files: round trip, atomic writes, adaptive loading, clear errors."""
 
+import dataclasses
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from elektronn.arch import compute_architecture
 from elektronn.net import paramfile
 from elektronn.net.model import build_model
 from elektronn.net.paramfile import (
@@ -49,9 +51,8 @@ def test_round_trip(tmp_path):
         "save_path": tmp_path,
         "ps": (7, np.float32(1)),
     }
-    arch = {"fov": np.array([9, 9]), "input_shape": (20, 20)}
     extra = {"step": 5, "optimizer": {"state": {0: {"momentum_buffer": torch.ones(3)}}}}
-    path = save_params(tmp_path / "net.param", model, cfg, arch, extra=extra)
+    path = save_params(tmp_path / "net.param", model, cfg, extra=extra)
     checkpoint = load_params(path)
     assert checkpoint["format"] == "elektronn-params" and checkpoint["version"] == 1
     assert (checkpoint["n_ch"], checkpoint["n_lab"]) == (2, 3)
@@ -61,7 +62,7 @@ def test_round_trip(tmp_path):
         "save_path": str(tmp_path),
         "ps": (7, 1.0),
     }
-    assert checkpoint["arch"] == {"fov": [9, 9], "input_shape": (20, 20)}
+    assert "arch" not in checkpoint  # the calculator recomputes it from the net description
     assert torch.equal(
         checkpoint["extra"]["optimizer"]["state"][0]["momentum_buffer"], torch.ones(3)
     )
@@ -71,9 +72,22 @@ def test_round_trip(tmp_path):
     torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)
 
 
+def test_a_file_with_the_former_arch_entry_still_loads(tmp_path):
+    """Files written before the entry was dropped held the CNN geometry under 'arch'."""
+    model = build_model(config(), n_ch=1, n_lab=2)
+    new = load_params(save_params(tmp_path / "new.param", model, None))
+    geometry = dataclasses.asdict(compute_architecture([3, 3], [2, 1], None, 2))
+    old = tmp_path / "old.param"
+    torch.save({**new, "arch": paramfile.plain(geometry, "arch")}, old)
+    assert load_params(old)["arch"]["fov"] == (8, 8)
+    rebuilt = build_model_from_params(old)
+    x = torch.randn(1, 1, 12, 12)
+    torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)
+
+
 def test_round_trip_of_an_mlp_net(tmp_path):
     model = build_model(config(mlp=(7,), input=(12, 12)), n_ch=1, n_lab=2)
-    path = save_params(tmp_path / "mlp.param", model, None, None)
+    path = save_params(tmp_path / "mlp.param", model, None)
     rebuilt = build_model_from_params(path)
     x = torch.randn(3, 1, 12, 12)
     torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)
@@ -82,14 +96,14 @@ def test_round_trip_of_an_mlp_net(tmp_path):
 def test_unstorable_values_are_refused_before_writing(tmp_path):
     model = build_model(config(), 1, 2)
     with pytest.raises(TypeError, match=r"config\['fn'\]"):
-        save_params(tmp_path / "x.param", model, {"fn": object()}, None)
+        save_params(tmp_path / "x.param", model, {"fn": object()})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "net-LAST.param"
     old = build_model(config(), 1, 2)
-    save_params(path, old, {"run": "old"}, None)
+    save_params(path, old, {"run": "old"})
     before = path.read_bytes()
 
     def disk_full(obj, f):
@@ -98,7 +112,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(paramfile.torch, "save", disk_full)
     with pytest.raises(OSError, match="No space"):
-        save_params(path, build_model(config(), 1, 2), {"run": "new"}, None)
+        save_params(path, build_model(config(), 1, 2), {"run": "new"})
     assert path.read_bytes() == before
     assert load_params(path)["config"] == {"run": "old"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net-LAST.param"]
@@ -108,7 +122,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
 def test_parameter_files_follow_the_umask(tmp_path, umask, mode):
     previous = os.umask(umask)
     try:
-        path = save_params(tmp_path / "net.param", build_model(config(), 1, 2), None, None)
+        path = save_params(tmp_path / "net.param", build_model(config(), 1, 2), None)
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == mode
@@ -172,7 +186,7 @@ def test_corrupt_files_give_a_clear_error(tmp_path, content):
 
 
 def test_truncated_parameter_file(tmp_path):
-    path = save_params(tmp_path / "net.param", build_model(config(), 1, 2), None, None)
+    path = save_params(tmp_path / "net.param", build_model(config(), 1, 2), None)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ParamFileError, match="truncated"):
         build_model_from_params(path)

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from elektronn.arch import ArchitectureError, compute_unet_architecture, unet_param_counts
+from elektronn.arch import (
+    ArchitectureError,
+    UNetLevel,
+    compute_unet_architecture,
+    unet_param_counts,
+)
 from elektronn.config import ConfigError, load_config
 from elektronn.net.model import NetSpec, net_from_spec
 from elektronn.net.paramfile import (
@@ -37,13 +42,19 @@ def test_classic_2d_unet_numbers():
     assert a.offset == (92.0, 92.0) and a.int_offset == (92, 92) and a.fov == (185, 185)
     assert a.stride == (1, 1) and a.step == (16, 16)
     assert a.valid_inputs[0][:3] == (188, 204, 220)
-    assert [x for x, _ in a.layer_shapes] == [
+    assert [(level.encoder[0], level.decoder[0]) for level in a.levels] == [
         (568, 388),
         (280, 196),
         (136, 100),
         (64, 52),
         (28, 28),
     ]
+    assert a.levels[1] == UNetLevel(
+        filter=(3, 3), pool=(2, 2), encoder=(280, 280), decoder=(196, 196)
+    )
+    assert a.filters == ((3, 3),) * 5 and a.pool == ((2, 2),) * 4 + ((1, 1),)
+    assert a.layer_shapes_for((188, 572))[0] == UNetLevel((3, 3), (2, 2), (184, 568), (4, 388))
+    assert a.output_shape_for((188, 572)) == (4, 388)
     lines = a.summary_lines(1, [64, 128, 256, 512, 1024], [], 2, 1)
     assert any("FOV 185x185, offset (92.0, 92.0)" in line for line in lines)
     # the classic net's parameter count, also as the torch module counts it
@@ -125,7 +136,7 @@ def test_parameter_files_rebuild_the_unet_and_refuse_the_other_architecture(tmp_
     a = compute_unet_architecture([3, 3], [2, 1], 28, 2)
     model = unet(a, [4, 8]).float()
     path = tmp_path / "u.param"
-    save_params(path, model, {"architecture": "unet"}, a.to_dict())
+    save_params(path, model, {"architecture": "unet"})
     rebuilt = build_model_from_params(path)
     assert isinstance(rebuilt, UNet)
     x = torch.randn(1, 1, 28, 28)

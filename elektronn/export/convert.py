@@ -58,10 +58,8 @@ def axis_sizes(model: nn.Module) -> tuple[AxisSize, ...]:
     """Per spatial axis (internal order): FOV, smallest valid input and step (CNN: with MFP)."""
     spec = model.spec
     if spec.architecture == "unet":
-        arch = model.arch
-        return tuple(
-            AxisSize(f, v[0], s) for f, v, s in zip(arch.fov, arch.valid_inputs, arch.step)
-        )
+        tiling, valid = model.arch.dense_tiling(), model.arch.valid_inputs
+        return tuple(AxisSize(t.fov, v[0], t.step) for t, v in zip(tiling, valid))
     mfp = (True,) * spec.n_conv
     sizes = []
     for axis in range(spec.n_dim):

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ..arch import Architecture, arch_from_layers
+from ..arch import CNNArchitecture, arch_from_layers
 from .layers import ConvBlock, Perceptron, RecurrentLayer
 from .mfp import mfp_forward
 from .unet import UNet
@@ -161,7 +161,7 @@ def spec_from_config(config: Any, n_ch: int, n_lab: int, example_shape=None) -> 
     elif example_shape is not None:
         input_shape = tuple(example_shape)[-n_dim:]
     else:
-        input_shape = tuple(getattr(arch, "input_shape", None) or ()) or None
+        input_shape = tuple(arch.input_shape) if arch.input_shape else None
     spec = NetSpec(
         n_ch=int(n_ch),
         n_lab=int(n_lab),
@@ -213,7 +213,7 @@ def mfp_in_training(mfp: list[bool] | None, pool: tuple[tuple[int, ...], ...]) -
     return any(pooled)
 
 
-def net_architecture(spec: NetSpec) -> Architecture | None:
+def net_architecture(spec: NetSpec) -> CNNArchitecture | None:
     """The calculator's geometry of the net's conv layers (None without conv layers).
 
     Every size the net, MFP and dense prediction use comes from it, so they cannot disagree
@@ -236,7 +236,7 @@ class ElektronnNet(nn.Module):
     spec
         The :class:`NetSpec` it was built from.
     arch
-        Its :class:`~elektronn.arch.Architecture` (FOV, stride, valid sizes, per-layer
+        Its :class:`~elektronn.arch.CNNArchitecture` (FOV, stride, valid sizes, per-layer
         shapes for any input), or None for a net without conv layers.
     conv_blocks
         ``nn.ModuleList`` of :class:`~elektronn.net.layers.ConvBlock` (what MFP walks).

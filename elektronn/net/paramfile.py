@@ -1,4 +1,4 @@
-"""Parameter files: one torch checkpoint with the weights, the config and the architecture.
+"""Parameter files: one torch checkpoint with the weights, the net description and the config.
 
 Format (``torch.save`` of a dict, readable with ``torch.load(path, weights_only=True)``)::
 
@@ -6,10 +6,13 @@ Format (``torch.save`` of a dict, readable with ``torch.load(path, weights_only=
      'state_dict': {name: tensor},     # ElektronnNet.state_dict(), on the CPU
      'net': NetSpec.to_dict(),         # what build_model_from_params rebuilds the net from
      'config': {option: value},        # the resolved training config (Config.to_dict())
-     'arch': {...} or None,            # Architecture.to_dict() (None for vect-scalar)
      'n_ch': int, 'n_lab': int,
      'input_standardisation': [mean, std] or None,  # pre_process='standardise' of training
      'extra': {...} or None}           # e.g. the trainer's resumable state
+
+The net's geometry is not stored: the architecture calculator recomputes it from ``'net'``
+when the net is rebuilt. Files of earlier versions carry an unused ``'arch'`` entry; it is
+ignored, so they still load.
 
 Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so
 a crash or a full disk during a save never destroys the previous ``-LAST`` file.
@@ -73,7 +76,6 @@ def save_params(
     path: str | os.PathLike,
     model: ElektronnNet,
     config_dict: dict[str, Any] | None,
-    arch_dict: dict[str, Any] | None,
     extra: dict[str, Any] | None = None,
     input_standardisation: tuple[float, float] | None = None,
 ) -> Path:
@@ -94,7 +96,6 @@ def save_params(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "net": plain(model.spec.to_dict(), "net"),
         "config": plain(config_dict, "config"),
-        "arch": plain(arch_dict, "arch"),
         "n_ch": model.n_ch,
         "n_lab": model.n_lab,
         "input_standardisation": plain(input_standardisation, "input_standardisation"),

@@ -81,7 +81,7 @@ class UNet(nn.Module):
         The :class:`~.model.NetSpec` (``architecture='unet'``; per-level ``filters``,
         ``pool``, ``nof_filters``, ``activation_func``).
     arch
-        Its :class:`~elektronn.arch.UNetArchitecture`.
+        Its :class:`~elektronn.arch.UNetArchitecture` (per level filters, pools, lengths).
     encoder, up, decoder
         Per level: the encoder's convs, the up-sampling into the level and its decoder convs
         (``up`` and ``decoder`` have one entry less: the bottom level has none).
@@ -98,19 +98,23 @@ class UNet(nn.Module):
             spec.n_dim, spec.filters, spec.pool, spec.unet_n_convs, spec.unet_upsampling,
             spec.unet_batch_norm, spec.input_shape,
         )  # fmt: skip
-        nof, levels = spec.nof_filters, range(spec.n_conv)
+        nof, levels = spec.nof_filters, self.arch.levels
 
-        def stack(level: int, n_in: int) -> ConvStack:
+        def stack(i: int, n_in: int) -> ConvStack:
             return ConvStack(
-                n_in, nof[level], spec.filters[level], spec.unet_n_convs,
-                spec.activation_func[level], spec.unet_batch_norm, spec.dropout_rate(level),
+                n_in, nof[i], levels[i].filter, spec.unet_n_convs,
+                spec.activation_func[i], spec.unet_batch_norm, spec.dropout_rate(i),
             )  # fmt: skip
 
-        self.encoder = nn.ModuleList(stack(i, nof[i - 1] if i else spec.n_ch) for i in levels)
-        self.up = nn.ModuleList(
-            up_sampling(nof[i + 1], nof[i], spec.pool[i], spec.unet_upsampling) for i in levels[:-1]
+        above_bottom = range(len(levels) - 1)
+        self.encoder = nn.ModuleList(
+            stack(i, nof[i - 1] if i else spec.n_ch) for i in range(len(levels))
         )
-        self.decoder = nn.ModuleList(stack(i, 2 * nof[i]) for i in levels[:-1])
+        self.up = nn.ModuleList(
+            up_sampling(nof[i + 1], nof[i], levels[i].pool, spec.unet_upsampling)
+            for i in above_bottom
+        )
+        self.decoder = nn.ModuleList(stack(i, 2 * nof[i]) for i in above_bottom)
         conv_class = nn.Conv2d if spec.n_dim == 2 else nn.Conv3d
         self.output_layer = conv_class(nof[0], spec.n_lab, 1)
         init_conv_(self.output_layer, "linear", (1,) * spec.n_dim)
@@ -118,13 +122,13 @@ class UNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         self.arch.layer_shapes_for(x.shape[2:])
         skips = []
-        for level, block in enumerate(self.encoder):
+        *upper, bottom = self.encoder
+        for block, level in zip(upper, self.arch.levels):
             x = block(x)
-            if level < len(self.up):
-                skips.append(x)
-                pool = self.spec.pool[level]
-                if any(p > 1 for p in pool):
-                    x = (F.max_pool2d if self.n_dim == 2 else F.max_pool3d)(x, pool)
+            skips.append(x)
+            if any(p > 1 for p in level.pool):
+                x = (F.max_pool2d if self.n_dim == 2 else F.max_pool3d)(x, level.pool)
+        x = bottom(x)
         for level in reversed(range(len(self.up))):
             x = self.up[level](x)
             x = torch.cat([centre_crop(skips[level], x.shape[2:]), x], 1)

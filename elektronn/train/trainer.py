@@ -267,16 +267,12 @@ class Trainer:
         """Save the parameters with the resolved config and the resumable training state."""
         path = Path(path)
         try:
-            save_params(path, self.cnn, self.run_state.resolved(self.config), self.arch_dict(),
+            save_params(path, self.cnn, self.run_state.resolved(self.config),
                         extra=self.state(),
                         input_standardisation=self.data.input_standardisation())  # fmt: skip
         except OSError as exc:
             raise SaveFailed(f"the parameters to {path}", exc) from exc
         return path
-
-    def arch_dict(self) -> dict | None:
-        arch = self.config.arch
-        return None if arch is None else arch.to_dict()
 
     def state(self) -> dict:
         """Everything besides the weights that a resumed run needs to continue exactly."""
