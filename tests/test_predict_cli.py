@@ -154,3 +154,50 @@ def test_profile_writes_speed_csv(tmp_path, volume, monkeypatch, capsys):
     assert "Fastest: --tile" in capsys.readouterr().out
     lines = (tmp_path / "Speed_tiny.csv").read_text().splitlines()
     assert lines[0].startswith("tile_in_xyz") and len(lines) >= 3
+
+
+def test_a_zyx_input_is_named_in_user_words_and_read_with_axes(tmp_path, capsys):
+    """CREMI-style (z, y, x) h5 data: refused with the (x, y, z) shape read and --axes."""
+    xyz = np.random.default_rng(2).integers(0, 256, (30, 28, 6), dtype=np.uint8)
+    with h5py.File(tmp_path / "zyx.h5", "w") as f:
+        f["raw"] = xyz.transpose(2, 1, 0)
+    save_dir = save_run(tmp_path, tiny_net(3))
+    args = [str(save_dir), f"{tmp_path / 'zyx.h5'}:raw"]
+    assert main([*args, str(tmp_path / "a.h5"), "--gpu=false"]) == 2
+    err = capsys.readouterr().err
+    assert "read as (x, y, z) = (6, 28, 30)" in err and "--axes zyx" in err
+    assert "internal order" not in err and "pad_raw" not in err
+    assert main([*args, str(tmp_path / "b.h5"), "--axes", "zyx", "--gpu=false"]) == 0
+    with h5py.File(tmp_path / "b.h5") as f:
+        np.testing.assert_allclose(f["prob"][()], predict_dense(tiny_net(3), xyz[None],
+                                   axes="cxyz"), atol=1e-6)  # fmt: skip
+    assert main([*args, str(tmp_path / "c.h5"), "--axes", "zyxc", "--gpu=false"]) == 2
+    assert "--axes 'zyxc' must name each of the input's 3 axes" in capsys.readouterr().err
+
+
+def test_float_input_above_one_is_warned_about(tmp_path, capsys):
+    raw = np.random.default_rng(3).integers(0, 256, (24, 24, 2)).astype(np.float32)
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["raw"] = raw
+    save_dir = save_run(tmp_path, tiny_net())
+    assert main([str(save_dir), f"{tmp_path / 'f.h5'}:raw", str(tmp_path / "p.h5"),
+                 "--gpu=false"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "stored as floats with values up to 25" in err and "divide the input" in err
+
+
+def test_predict_volume_is_a_python_entry_point(tmp_path, volume):
+    """The library call the command wraps: values in, the net read once, a summary out."""
+    from elektronn.predict import TrainedNet, predict_volume
+
+    path, raw = volume
+    trained = TrainedNet.load(save_run(tmp_path, tiny_net()))
+    line = predict_volume(trained, f"{path}:raw", str(tmp_path / "p.zarr"), tile=(20, 20),
+                          block=(16, 16, 1), progress=False)  # fmt: skip
+    assert "blocks computed" in line and "on the input's grid" in line
+    line = predict_volume(trained, f"{path}:raw", str(tmp_path / "p.h5"), pad=True,
+                          progress=False)  # fmt: skip
+    assert "Output voxel [c,i,j,k] belongs to input voxel [i+0,j+0,k+0]" in line
+    with h5py.File(tmp_path / "p.h5") as f:
+        np.testing.assert_allclose(f["prob"][()], predict_dense(trained.net, raw[None],
+                                   axes="cxyz", pad_raw=True), atol=1e-6)  # fmt: skip

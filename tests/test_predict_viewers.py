@@ -66,4 +66,4 @@ def test_napari_shows_the_prediction_on_the_raw_membrane(tmp_path):
     prob_x, kwargs = world_x_of_maximum(out, channel=1)
     assert raw_x == MEMBRANE_X * 4.0
     assert prob_x == raw_x, "the prediction's membrane is not on the raw's membrane"
-    assert kwargs["name"] == ["class 0", "class 1"]
+    assert kwargs["name"] == ["prob: class 0", "prob: class 1"]  # the layers' names

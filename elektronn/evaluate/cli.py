@@ -91,7 +91,8 @@ def open_array(spec: str, role: str, channels: bool) -> tuple[AxesView, dict[str
             f"The {role} file '{path}' has no dataset {key!r} (keys: {keys}); give FILE.h5:KEY."
         )
     data = f[key]
-    return AxesView(data, plain_names(data.ndim, channels, role)), dict(data.attrs)
+    names = plain_names(data.ndim, channels, role)
+    return AxesView(data, names, names), dict(data.attrs)
 
 
 def plain_names(ndim: int, channels: bool, role: str) -> str:

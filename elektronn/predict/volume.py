@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,44 @@ def checked_axes(axes: str | None, ndim: int) -> str | None:
     return axes
 
 
+def check_input_fits(trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool) -> None:
+    """Refuse, in user words, an input that the net's field of view does not fit into; the
+    usual cause is an axis order other than (x, y, z)."""
+    n = len(raw_shape) - 1
+    fov = reorder(net_geometry(trained.net).fov, net_axes(trained.net.n_dim, n), user_axes(n),
+                  missing=1)  # fmt: skip
+    small = [a for a, size, f in zip(user_axes(n), raw_shape[1:], fov, strict=True) if size < f]
+    if small and not pad:
+        names = ", ".join(user_axes(n))
+        raise PredictionError(
+            f"The input, read as ({names}) = {tuple(raw_shape[1:])}, is smaller than the net's "
+            f"field of view ({names}) = {fov} along {', '.join(small)}: no voxel can be "
+            f"predicted. If its axes are stored in another order, e.g. (z, y, x) as in CREMI "
+            f"and most EM h5 files, name them with --axes zyx; to predict a small volume, "
+            f"mirror-pad its border with --pad."
+        )
+
+
+def warn_about_float_range(raw: Any) -> None:
+    """Floats are used as they are, integers scaled to [0, 1]: a float input far above 1 was
+    most likely meant as 0-255 (training refuses such a mix of cubes)."""
+    if not np.issubdtype(raw.dtype, np.floating):
+        return
+    n = len(raw.shape) - 1
+    middle = tuple(slice(s // 2, s // 2 + 1) if a == "z" else slice(None)
+                   for a, s in zip(user_axes(n), raw.shape[1:]))  # fmt: skip
+    high = float(np.max(raw[(slice(None), *middle)]))
+    if high > 1.0:
+        print(
+            f"elektronn-predict: warning: the input is stored as floats with values up to "
+            f"{high:g} (its middle slice); floats are used as they are, while integer images "
+            f"(and the training images, if they were integers) are scaled to [0, 1]. If the "
+            f"net was trained on such images, divide the input by its full-scale value (e.g. "
+            f"255) or store it as integers, else the probabilities are meaningless.",
+            file=sys.stderr,
+        )
+
+
 def create_output(
     spec: str, shape: tuple[int, ...], dtype: str, overwrite: bool, files: H5Files, source: Any
 ) -> h5py.Dataset:
@@ -155,6 +194,8 @@ def predict_h5(trained: TrainedNet, input_spec: str, output: str, settings: Pred
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(output, DEFAULT_OUTPUT_KEY)[0])
         raw, data = open_input(input_spec, settings.level, files, trained, axes)
+        check_input_fits(trained, raw.shape, settings.pad)
+        warn_about_float_range(raw)
         n_spatial = len(raw.shape) - 1
         names = CHANNEL + user_axes(n_spatial)
         shape = dense_output_shape(trained.net, raw.shape, axes=names, pad_raw=settings.pad)
@@ -287,7 +328,10 @@ def predict_volume(
     from .blockrun import predict_blockwise
 
     source = describe_input(input, level, trained, axes)
-    shape = source.open().shape
+    raw = source.open()
+    shape = raw.shape
+    check_input_fits(trained, shape, pad)
+    warn_about_float_range(raw)
     tile = fit_tile(tile, len(shape) - 1, trained) or auto_tile(trained, settings, shape)
     return predict_blockwise(trained, source, Path(output).expanduser(), settings, tile)
 
