@@ -56,6 +56,27 @@ def test_signal_without_terminal_saves_and_exits_0(tmp_path, tiny_data, signum, 
     assert not [p for p in worker_pids if psutil.pid_exists(p)], "a worker outlived the run"
 
 
+def test_hang_up_of_the_terminal_ends_the_run_like_sigterm(tmp_path, tiny_data):
+    """A closed terminal or a dropped ssh session sends SIGHUP to the trainer and its
+    workers (the terminal's process group): the run ends with the final save and its end
+    line, as after SIGTERM, instead of dying without ``_end.param``."""
+    config = tiny_config(tmp_path, ENDLESS + "background_processes = 2\n")
+    run = Training(config, cwd=tmp_path)
+    try:
+        run.wait_for(STATUS_LINE)
+        group = [run.process.pid, *(p.pid for p in psutil.Process(run.process.pid).children())]
+        for pid in group:
+            os.kill(pid, signal.SIGHUP)
+        code, output = run.finish()
+    finally:
+        run.kill()
+    assert code == 0, output
+    assert re.search(r"End of training after \d+ steps \(SIGHUP received\)", output), output
+    assert (tmp_path / "runs" / "tiny" / "tiny_end.param").is_file()
+    log = (tmp_path / "runs" / "tiny" / "tiny.log").read_text()
+    assert "(SIGHUP received)" in log, log
+
+
 def test_sigkill_leaves_no_workers_and_no_shared_memory(tmp_path, tiny_data):
     config = tiny_config(tmp_path, ENDLESS + "background_processes = 2\n")
     run = Training(config, cwd=tmp_path)

@@ -16,11 +16,11 @@ Design, and the original's faults it avoids (reference §3.9, §10.2):
 * **Settings reach the workers.** :meth:`BackgroundBatches.update` (e.g. ``warp_on=False``
   from the console) sends versioned settings; batches made under older settings are
   discarded, so the next :meth:`get` returns a batch made with the new ones.
-* **No orphans, nothing left behind.** Workers ignore SIGINT (Ctrl+C opens the trainer's
-  console), end on SIGTERM (not the trainer's handler), die with the trainer via
-  ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux and a parent-pid watchdog elsewhere, and all
-  shared memory is anonymous: there is no name in ``/dev/shm`` that a SIGKILLed trainer could
-  leave behind. Semaphores of the 'fork' context
+* **No orphans, nothing left behind.** Workers ignore SIGINT and SIGHUP (the trainer
+  opens its console or ends them), end on SIGTERM (not the trainer's handler), die with the
+  trainer via ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux and a parent-pid watchdog
+  elsewhere, and all shared memory is anonymous: there is no name in ``/dev/shm`` that a
+  SIGKILLed trainer could leave behind. Semaphores of the 'fork' context
   are unlinked at creation as well.
 
 Why the 'fork' start method: it is the only one that hands the anonymous mappings (and the
@@ -65,7 +65,7 @@ _CTX = mp.get_context("fork")
 _POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
 _M_MMAP_THRESHOLD = -3
-_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_WORKER_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 """Blocked while forking, so a worker never runs the trainer's handlers before setting its own."""
 RESTART_KEYS = frozenset({"batch_size", "source", "strided", "ret_info", "ret_example_weights"})
 """getbatch arguments that change the batch layout: the workers are restarted with new slots."""
@@ -518,6 +518,7 @@ def _fresh_allocations() -> None:
 def _work(parent: int, *args: Any) -> None:
     """Worker process entry: signals and parent watch here, the batch loop in a new thread."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closed terminal: the trainer ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: terminate() works
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
     _die_with_parent(parent)

@@ -36,6 +36,10 @@ from .plots import PlotProcess, make_plots
 from .speed import compiled, set_layout, to_layout
 from .state import RunState, lr_at_step
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a run with the final save: a hang-up (a closed terminal, a dropped ssh
+session) is a stop like SIGTERM, not a loss of the run; SIGINT at a terminal opens the console."""
+
 LOSS_EMA_DECAY = 0.995
 SPEED_EMA_DECAY = 0.8
 
@@ -445,8 +449,9 @@ class Trainer:
     def _on_interrupt(self, signum: int, frame: Any) -> None:
         """Ctrl+C at a terminal opens the console after this step; otherwise stop like abort.
 
-        SIGTERM, and SIGINT without a terminal (e.g. a batch job), end the run cleanly with
-        the final save. A third signal before the step ends interrupts at once.
+        SIGTERM, SIGHUP (the terminal closed) and SIGINT without a terminal (e.g. a batch
+        job) end the run cleanly with the final save. A third signal before the step ends
+        interrupts at once.
         """
         self._interrupts += 1
         if self._interrupts > 2:
@@ -524,9 +529,7 @@ class Trainer:
             For any exception (or a third interrupt) once training started, after the
             current parameters were saved to ``-LAST``.
         """
-        previous = {
-            s: signal.signal(s, self._on_interrupt) for s in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {s: signal.signal(s, self._on_interrupt) for s in STOP_SIGNALS}
         outcome: Outcome = "FAILED"
         try:
             reason = self.loop()
