@@ -35,3 +35,16 @@ def test_the_option_reference_named_in_the_help_prints():
     result = subprocess.run([sys.executable, "-m", "elektronn.config.reference"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0 and "n_steps" in result.stdout and "d_files" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name, typo, meant",
+    [("elektronn-train", "--dryrun", "--dry-run"), ("elektronn-predict", "--gpus=0", "--gpu")],
+)
+def test_a_misspelt_option_is_answered_with_the_one_meant(name, typo, meant, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        COMMANDS[name].load()(["config.py", typo])
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"unrecognized arguments: {typo}" in err
+    assert f"{typo.split('=')[0]}: did you mean {meant}?" in err, err
