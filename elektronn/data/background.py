@@ -53,6 +53,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,117 @@ class WorkersFailed(DataError):
 
 class WaitStopped(Exception):
     """Waiting for a batch was given up because the run is to stop (SIGTERM, max_runtime)."""
+
+
+# -- the worker protocol: what the trainer and a worker send each other ----------------------
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    """Trainer → worker: the batch in slot ``slot`` was copied out; fill it again."""
+
+    slot: int
+
+
+@dataclass(frozen=True)
+class NewSettings:
+    """Trainer → worker: make batches with these settings from now on.
+
+    ``batch_kwargs`` replaces all of the worker's getbatch arguments; ``attributes`` are the
+    changed data attributes; ``version`` tags the batches made with them.
+    """
+
+    version: int
+    batch_kwargs: dict[str, Any]
+    attributes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Trainer → worker: end now."""
+
+
+@dataclass(frozen=True)
+class BatchReady:
+    """Worker → trainer: slot ``slot`` holds a batch made under settings ``version``.
+
+    ``generation`` says which incarnation of worker ``worker`` made it: messages of a replaced
+    worker are ignored, since its slots were replaced too.
+    """
+
+    worker: int
+    generation: int
+    slot: int
+    version: int
+
+
+@dataclass(frozen=True)
+class BatchFailed:
+    """Worker → trainer: ``getbatch`` raised; ``trace`` is the worker's traceback."""
+
+    worker: int
+    generation: int
+    trace: str
+
+
+ToWorker = FreeSlot | NewSettings | Stop
+FromWorker = BatchReady | BatchFailed
+
+
+@dataclass
+class _Worker:
+    """One worker process and everything the trainer keeps about it.
+
+    Attributes
+    ----------
+    process
+        The forked process.
+    inbox
+        Queue of :data:`ToWorker` messages.
+    reader, writer
+        The pipe of its :data:`FromWorker` messages (its own, so a worker killed while sending
+        breaks only its own channel).
+    slots
+        Its shared batch slots (one list of arrays per slot, numbered from 0).
+    counters
+        Its shared warp counters ``(n_successful_warp, n_failed_warp)``.
+    generation
+        How often worker number ``index`` was replaced before this one.
+    pending
+        Slots handed to it whose batches have not arrived yet (0: idle).
+    last_seen
+        ``time.monotonic()`` of its last delivery, or of the moment it became busy.
+    confirmed
+        Whether it delivered a batch made with the current settings.
+    """
+
+    process: mp.process.BaseProcess
+    inbox: Any
+    reader: mp.connection.Connection
+    writer: mp.connection.Connection
+    slots: list[list[np.ndarray]]
+    counters: np.ndarray
+    generation: int
+    pending: int
+    last_seen: float = field(default_factory=time.monotonic)
+    confirmed: bool = False
+
+    def close_channels(self) -> None:
+        """Close the inbox (without waiting for its feeder) and both ends of the pipe."""
+        self.inbox.cancel_join_thread()
+        self.inbox.close()
+        self.reader.close()
+        self.writer.close()
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    """What a new worker is told: who it is and the settings to start with."""
+
+    index: int
+    generation: int
+    version: int
+    batch_kwargs: dict[str, Any]
 
 
 class BackgroundBatches:
@@ -142,8 +254,8 @@ class BackgroundBatches:
         self._seeds = np.random.SeedSequence(seed)
         self._version = 0
         self._finished_counts = np.zeros(2, np.int64)
-        self._processes: list[mp.process.BaseProcess] = []
-        self._inboxes: list[Any] = []
+        self._workers: list[_Worker] = []
+        self._arrived: collections.deque[FromWorker] = collections.deque()
         self._closed = False
         self._hung_floor_s = float(hung_floor_s)
         self._report = report
@@ -169,14 +281,15 @@ class BackgroundBatches:
         if not self.n_proc:
             return self.data.getbatch(**self.batch_kwargs)
         while True:
-            worker, generation, slot, version = self._next_ready(should_stop)
-            if generation != self._generations[worker]:
+            ready = self._next_ready(should_stop)
+            worker = self._workers[ready.worker]
+            if ready.generation != worker.generation:
                 continue  # from a replaced worker: its slots were replaced too
             try:
-                if version == self._version:
-                    return tuple(a.copy() for a in self._slots[slot])
+                if ready.version == self._version:
+                    return tuple(a.copy() for a in worker.slots[ready.slot])
             finally:  # also when interrupted: the worker gets its slot back
-                self._give_slot(worker, slot)
+                self._give_slot(worker, ready.slot)
 
     def update(self, **changes: Any) -> None:
         """Change getbatch arguments or data attributes; batches from now on use them.
@@ -220,7 +333,7 @@ class BackgroundBatches:
     @property
     def pids(self) -> list[int]:
         """Process ids of the running workers."""
-        return [p.pid for p in self._processes if p.pid is not None]
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     @property
     def n_successful_warp(self) -> int:
@@ -235,7 +348,7 @@ class BackgroundBatches:
     # -- internals -----------------------------------------------------------------------
 
     def _warp_count(self, column: int) -> int:
-        running = 0 if self._closed else int(self._counters[:, column].sum())
+        running = sum(int(w.counters[column]) for w in self._workers)
         return int(self._finished_counts[column]) + running
 
     def _check_keys(
@@ -254,54 +367,43 @@ class BackgroundBatches:
         return kwargs, attributes
 
     def _start(self) -> None:
+        """Measure one batch (its layout sizes the slots), then fork all workers."""
         probe_kwargs = dict(self.batch_kwargs)
         if "warp_on" in probe_kwargs:
             probe_kwargs["warp_on"] = False
         t0 = time.perf_counter()
         self._layout = [(a.shape, a.dtype) for a in self.data.getbatch(**probe_kwargs)]
         self._batch_time = time.perf_counter() - t0
-        n_slots = self.n_proc * self.slots_per_worker
-        self._slots = [[shared_empty(s, d) for s, d in self._layout] for _ in range(n_slots)]
-        self._counters = shared_empty((self.n_proc, 2), np.int64)
-        self._counters[:] = 0
-        self._inboxes = [_CTX.Queue() for _ in range(self.n_proc)]
-        self._outboxes = [_CTX.Pipe(duplex=False) for _ in range(self.n_proc)]
-        self._arrived: collections.deque = collections.deque()
-        self._generations = [0] * self.n_proc
-        self._confirmed: set[int] = set()
-        self._pending = [self.slots_per_worker] * self.n_proc
-        self._last_seen = [time.monotonic()] * self.n_proc
+        self._arrived.clear()
         self._last_check = time.monotonic()
-        self._processes = [self._spawn(w) for w in range(self.n_proc)]
-        self._finalizer = weakref.finalize(
-            self, _shut_down, self._processes, self._inboxes, self._outboxes
-        )
+        self._workers = [self._spawn(index, generation=0) for index in range(self.n_proc)]
+        self._finalizer = weakref.finalize(self, _shut_down, self._workers)
 
-    def _own_slots(self, worker: int) -> list[int]:
-        return list(range(worker * self.slots_per_worker, (worker + 1) * self.slots_per_worker))
-
-    def _spawn(self, worker: int) -> mp.process.BaseProcess:
-        """Fork worker ``worker`` with all its slots free and a fresh random stream."""
+    def _spawn(self, index: int, generation: int) -> _Worker:
+        """Fork worker ``index`` with new slots and channels, all slots free, a fresh stream."""
         (seed,) = self._seeds.spawn(1)
+        slots = [
+            [shared_empty(s, d) for s, d in self._layout] for _ in range(self.slots_per_worker)
+        ]
+        counters = shared_empty((2,), np.int64)
+        counters[:] = 0
+        inbox = _CTX.Queue()
+        reader, writer = _CTX.Pipe(duplex=False)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
         gc.freeze()
         try:
             process = _CTX.Process(
                 target=_work,
-                name=f"elektronn-batches-{worker}",
+                name=f"elektronn-batches-{index}",
                 args=(
                     os.getpid(),
-                    worker,
-                    self._generations[worker],
+                    _Assignment(index, generation, self._version, dict(self.batch_kwargs)),
                     self.data,
-                    dict(self.batch_kwargs),
                     seed,
-                    self._slots,
-                    self._own_slots(worker),
-                    self._counters,
-                    self._inboxes[worker],
-                    self._outboxes[worker][1],
-                    self._version,
+                    slots,
+                    counters,
+                    inbox,
+                    writer,
                 ),
                 daemon=True,
             )
@@ -309,27 +411,30 @@ class BackgroundBatches:
         finally:
             gc.unfreeze()
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        return process
+        return _Worker(
+            process, inbox, reader, writer, slots, counters, generation, self.slots_per_worker
+        )
 
     def _stop(self) -> None:
-        self._finished_counts += self._counters.sum(axis=0)
+        self._finished_counts += sum((w.counters for w in self._workers), np.zeros(2, np.int64))
         self._finalizer()
-        self._processes = []
+        self._workers = []
 
-    def _give_slot(self, worker: int, slot: int) -> None:
-        if self._pending[worker] == 0:
-            self._last_seen[worker] = time.monotonic()  # idle until now, busy from now on
-        self._pending[worker] += 1
-        self._inboxes[worker].put(("free", slot))
+    def _give_slot(self, worker: _Worker, slot: int) -> None:
+        if worker.pending == 0:
+            worker.last_seen = time.monotonic()  # idle until now, busy from now on
+        worker.pending += 1
+        worker.inbox.put(FreeSlot(slot))
 
     def _send_settings(self, attributes: dict[str, Any]) -> None:
         """All getbatch arguments (they replace the workers') and the changed attributes."""
         self._version += 1
-        self._confirmed = set()
-        for inbox in self._inboxes:
-            inbox.put(("settings", self._version, dict(self.batch_kwargs), attributes))
+        message = NewSettings(self._version, dict(self.batch_kwargs), attributes)
+        for worker in self._workers:
+            worker.confirmed = False
+            worker.inbox.put(message)
 
-    def _next_ready(self, should_stop: Callable[[], bool] | None) -> tuple[int, int, int, int]:
+    def _next_ready(self, should_stop: Callable[[], bool] | None) -> BatchReady:
         """The next message of a finished batch, replacing dead, hung or failed workers."""
         while True:
             if time.monotonic() - self._last_check > _POLL_S:  # also while others deliver
@@ -339,12 +444,12 @@ class BackgroundBatches:
                 if should_stop is not None and should_stop():
                     raise WaitStopped
                 continue
-            item = self._arrived.popleft()
-            if item[0] == "error":
-                self._worker_failed(*item[1:])
+            message = self._arrived.popleft()
+            if isinstance(message, BatchFailed):
+                self._worker_failed(message)
                 continue
-            self._note_delivery(*item[:2], item[3])
-            return item
+            self._note_delivery(message)
+            return message
 
     def _receive(self) -> bool:
         """Wait up to 0.5 s for messages of the workers; whether any arrived.
@@ -352,46 +457,50 @@ class BackgroundBatches:
         Each worker has its own pipe, so a worker killed while sending breaks only its own
         channel, which :meth:`_replace` renews.
         """
-        readers = {conn: w for w, (conn, _) in enumerate(self._outboxes) if not conn.closed}
-        for conn in mp.connection.wait(list(readers), timeout=_POLL_S):
+        readers = [w.reader for w in self._workers if not w.reader.closed]
+        for conn in mp.connection.wait(readers, timeout=_POLL_S):
             try:
                 self._arrived.append(conn.recv())
             except (EOFError, OSError):  # the worker ended; the next check replaces it
                 conn.close()
         return bool(self._arrived)
 
-    def _note_delivery(self, worker: int, generation: int, version: int) -> None:
+    def _note_delivery(self, ready: BatchReady) -> None:
         """Batch timing for the hung-worker limit; new settings count as working once every
         worker delivered a batch made with them."""
-        if generation != self._generations[worker]:
+        worker = self._workers[ready.worker]
+        if ready.generation != worker.generation:
             return
-        if version == self._version:
-            self._confirmed.add(worker)
-            if len(self._confirmed) == self.n_proc:
+        if ready.version == self._version:
+            worker.confirmed = True
+            if all(w.confirmed for w in self._workers):
                 self._previous = None
         now = time.monotonic()
-        interval = (now - self._last_seen[worker]) / max(self.n_proc, 1)
+        interval = (now - worker.last_seen) / max(self.n_proc, 1)
         self._batch_time = 0.9 * self._batch_time + 0.1 * interval
-        self._pending[worker] -= 1
-        self._last_seen[worker] = now
+        worker.pending -= 1
+        worker.last_seen = now
 
     def _hung_after_s(self) -> float:
         return max(self._hung_floor_s, HUNG_BATCHES * self._batch_time * self.n_proc)
 
     def _replace_dead_or_hung(self) -> None:
         now, limit = time.monotonic(), self._hung_after_s()
-        for w, process in enumerate(self._processes):
-            if process.exitcode is not None:
-                self._replace(w, f"ended ({_how_it_ended(process.exitcode)})")
-            elif self._pending[w] and now - self._last_seen[w] > limit:
-                self._replace(w, f"delivered no batch for {now - self._last_seen[w]:.0f} s "
-                                 f"(hung; the limit is {limit:.0f} s)")  # fmt: skip
+        for index, worker in enumerate(self._workers):
+            if worker.process.exitcode is not None:
+                self._replace(index, f"ended ({_how_it_ended(worker.process.exitcode)})")
+            elif worker.pending and now - worker.last_seen > limit:
+                silent = now - worker.last_seen
+                self._replace(
+                    index,
+                    f"delivered no batch for {silent:.0f} s (hung; the limit is {limit:.0f} s)",
+                )
 
-    def _worker_failed(self, worker: int, generation: int, trace: str) -> None:
+    def _worker_failed(self, failed: BatchFailed) -> None:
         """A getbatch error in a worker: new settings are undone, anything else is a failure."""
-        if generation != self._generations[worker]:
+        if failed.generation != self._workers[failed.worker].generation:
             return
-        last_line = trace.strip().splitlines()[-1]
+        last_line = failed.trace.strip().splitlines()[-1]
         if self._previous is not None:
             kwargs, attributes = self._previous
             self._previous = None
@@ -402,45 +511,36 @@ class BackgroundBatches:
             self.data.apply_settings(attributes)
             self._send_settings(attributes)
             self._report(
-                f"Background batch worker {worker} failed with the new batch settings "
+                f"Background batch worker {failed.worker} failed with the new batch settings "
                 f"({last_line}); they are undone, {', '.join(undone)} as before."
             )
-            self._replace(worker, None)
+            self._replace(failed.worker, None)
             return
-        self._replace(worker, f"failed: {last_line}", trace)
+        self._replace(failed.worker, f"failed: {last_line}", failed.trace)
 
-    def _replace(self, worker: int, why: str | None, trace: str = "") -> None:
-        """Kill worker ``worker`` if it still runs and fork a new one with fresh slots."""
+    def _replace(self, index: int, why: str | None, trace: str = "") -> None:
+        """Kill worker ``index`` if it still runs and fork a new one with fresh slots."""
         if why is not None:
             self._restarts += 1
             if self._restarts > MAX_RESTARTS:
                 raise WorkersFailed(
-                    f"Background batch worker {worker} {why}, and the workers were replaced "
+                    f"Background batch worker {index} {why}, and the workers were replaced "
                     f"{MAX_RESTARTS} times already, so the run ends. Check the data (and "
                     f"memory: a worker killed by SIGKILL is often the kernel's out-of-memory "
                     f"killer), or set background_processes = 0 to make batches in the training "
                     f"process, where an error shows its traceback.\n{trace}".rstrip()
                 )
-            self._report(f"Background batch worker {worker} {why}; replacing it "
-                         f"(replacement {self._restarts} of {MAX_RESTARTS}).")  # fmt: skip
-        old = self._processes[worker]
-        if old.exitcode is None:
-            old.kill()
-        old.join()
-        self._finished_counts += self._counters[worker]
-        self._counters[worker] = 0
-        for slot in self._own_slots(worker):
-            self._slots[slot] = [shared_empty(s, d) for s, d in self._layout]
-        self._inboxes[worker].cancel_join_thread()
-        self._inboxes[worker].close()
-        self._inboxes[worker] = _CTX.Queue()
-        for end in self._outboxes[worker]:
-            end.close()
-        self._outboxes[worker] = _CTX.Pipe(duplex=False)
-        self._generations[worker] += 1
-        self._pending[worker] = self.slots_per_worker
-        self._last_seen[worker] = time.monotonic()
-        self._processes[worker] = self._spawn(worker)
+            self._report(
+                f"Background batch worker {index} {why}; replacing it "
+                f"(replacement {self._restarts} of {MAX_RESTARTS})."
+            )
+        old = self._workers[index]
+        if old.process.exitcode is None:
+            old.process.kill()
+        old.process.join()
+        self._finished_counts += old.counters
+        old.close_channels()
+        self._workers[index] = self._spawn(index, old.generation + 1)
 
 
 def _how_it_ended(exitcode: int) -> str:
@@ -450,14 +550,15 @@ def _how_it_ended(exitcode: int) -> str:
     return f"exit code {exitcode}"
 
 
-def _shut_down(processes: list, inboxes: list, outboxes: list) -> None:
-    """Ask workers to stop, then terminate/kill stragglers; close the queues."""
-    for q in inboxes:
+def _shut_down(workers: list[_Worker]) -> None:
+    """Ask workers to stop, then terminate/kill stragglers; close the channels."""
+    for worker in workers:
         try:
-            q.put(("stop",))
+            worker.inbox.put(Stop())
         except (OSError, ValueError):
             pass
-    for process in processes:
+    for worker in workers:
+        process = worker.process
         process.join(timeout=2.0)
         if process.is_alive():
             process.terminate()
@@ -465,19 +566,15 @@ def _shut_down(processes: list, inboxes: list, outboxes: list) -> None:
         if process.is_alive():
             process.kill()
             process.join()
-    for q in inboxes:
-        q.cancel_join_thread()
-        q.close()
-    for reader, writer in outboxes:
-        reader.close()
-        writer.close()
+    for worker in workers:
+        worker.close_channels()
 
 
 def _wait_for_stop(inbox: Any, parent: int) -> None:
     """A failed worker stays until the trainer has read its error and replaces it."""
     while os.getppid() == parent:
         try:
-            if inbox.get(timeout=_POLL_S)[0] == "stop":
+            if isinstance(inbox.get(timeout=_POLL_S), Stop):
                 return
         except queue.Empty:
             pass
@@ -530,23 +627,20 @@ def _work(parent: int, *args: Any) -> None:
 
 def _serve(
     parent: int,
-    worker: int,
-    generation: int,
+    assignment: _Assignment,
     data: Any,
-    kwargs: dict[str, Any],
     seed: np.random.SeedSequence,
     slots: list[list[np.ndarray]],
-    own_slots: list[int],
     counters: np.ndarray,
     inbox: Any,
-    outbox: Any,
-    version: int,
+    outbox: mp.connection.Connection,
 ) -> None:
     """Worker loop: apply messages, fill free slots, report them as ready."""
     torch.set_num_threads(1)
     _reseed(data, seed)
     data.n_successful_warp = data.n_failed_warp = 0
-    free = collections.deque(own_slots)
+    kwargs, version = dict(assignment.batch_kwargs), assignment.version
+    free = collections.deque(range(len(slots)))
     try:
         while True:
             try:
@@ -557,27 +651,30 @@ def _serve(
                 if not free:
                     continue
             else:
-                if message[0] == "stop":
+                if isinstance(message, Stop):
                     return
-                if message[0] == "free":
-                    free.append(message[1])
+                if isinstance(message, FreeSlot):
+                    free.append(message.slot)
                 else:
-                    _, version, all_kwargs, attributes = message
-                    kwargs.clear()
-                    kwargs.update(all_kwargs)
-                    data.apply_settings(attributes)
+                    kwargs, version = dict(message.batch_kwargs), message.version
+                    data.apply_settings(message.attributes)
                 continue
             slot = free.popleft()
-            batch = data.getbatch(**kwargs)
-            for target, array in zip(slots[slot], batch, strict=True):
-                if target.shape != array.shape:
-                    raise ValueError(
-                        f"getbatch returned shape {array.shape} where the batch layout has "
-                        f"{target.shape}; change layout-defining settings through update()."
-                    )
-                np.copyto(target, array)
-            counters[worker] = (data.n_successful_warp, data.n_failed_warp)
-            outbox.send((worker, generation, slot, version))
+            _fill(slots[slot], data.getbatch(**kwargs))
+            counters[:] = (data.n_successful_warp, data.n_failed_warp)
+            outbox.send(BatchReady(assignment.index, assignment.generation, slot, version))
     except BaseException:
-        outbox.send(("error", worker, generation, traceback.format_exc()))
+        trace = traceback.format_exc()
+        outbox.send(BatchFailed(assignment.index, assignment.generation, trace))
         _wait_for_stop(inbox, parent)
+
+
+def _fill(slot: list[np.ndarray], batch: tuple[np.ndarray, ...]) -> None:
+    """Copy a batch into its shared slot, refusing a batch of another layout."""
+    for target, array in zip(slot, batch, strict=True):
+        if target.shape != array.shape:
+            raise ValueError(
+                f"getbatch returned shape {array.shape} where the batch layout has "
+                f"{target.shape}; change layout-defining settings through update()."
+            )
+        np.copyto(target, array)
