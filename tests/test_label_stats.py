@@ -9,6 +9,8 @@ from matplotlib.axes import Axes
 
 from elektronn.data import DataError, ImageData
 from elektronn.data.label_stats import check_training_labels, write_baseline
+from elektronn.data.plugins import Data, PluginSource
+from elektronn.data.source import DataSource
 from elektronn.train.history import History
 from elektronn.train.plots import make_plots
 
@@ -68,3 +70,31 @@ def test_the_errors_plot_draws_the_majority_class_error(tmp_path, monkeypatch, c
     monkeypatch.setattr(Axes, "axhline", recording_axhline)
     assert [p.name for p in make_plots(tmp_path / "run", "run")] == ["run.Errors.png"]
     assert drawn == [(50.0, "majority-class error (always class 0)")]
+
+
+def test_in_memory_data_classes_have_their_labels_checked():
+    examples = np.zeros((20, 3), np.float32)
+    one_class = Data(examples, np.ones(20, np.int16), n_lab=2)
+    with pytest.raises(DataError, match=r"contain only class 1 \(n_lab=2"):
+        check_training_labels(one_class, 2, "nll")
+
+
+def test_a_users_class_may_list_its_own_training_labels(capsys):
+    class Own:  # not a DataSource: wrapped in PluginSource
+        n_lab, example_shape = 2, (3,)
+
+        def getbatch(self, batch_size, source="train"):
+            raise AssertionError("not needed for the label check")
+
+        def training_labels(self):
+            return iter([np.array([0, 0, 0, 1], np.int16)])
+
+    stats = check_training_labels(PluginSource(Own()), 2, "nll")
+    assert stats.majority == 0 and "class 0 75.0 %, class 1 25.0 %" in capsys.readouterr().out
+
+
+def test_sources_without_listed_labels_are_not_checked():
+    class Drawn(DataSource):
+        n_lab, example_shape = 2, (3,)
+
+    assert check_training_labels(Drawn(), 2, "nll") is None

@@ -11,7 +11,7 @@ mean "ignore".
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -277,6 +277,10 @@ class ImageData(DataSource):
     def input_standardisation(self) -> tuple[float, float] | None:
         """The ``(mean, std)`` of ``pre_process='standardise'`` (None without it)."""
         return (float(self.mean), float(self.std)) if self.pre_process else None
+
+    def training_labels(self) -> Iterator[np.ndarray]:
+        """The label slabs of the training cubes (one at a time, also for on-disk cubes)."""
+        return (slab for k in self.train_cubes for slab in self.cubes[k].label_slabs())
 
     # -- batches -------------------------------------------------------------------------
 

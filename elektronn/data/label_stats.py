@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .errors import DataError
+from .source import DataSource
 
 
 @dataclass(frozen=True)
@@ -54,22 +54,16 @@ def count_labels(slabs: Iterable[np.ndarray], n_lab: int) -> LabelCounts:
     return LabelCounts(counts, ignored)
 
 
-def training_label_slabs(data: Any) -> Iterator[np.ndarray] | None:
-    """The training labels of image data (cubes) or a plug-in class with ``train_l``."""
-    cubes, train = getattr(data, "cubes", None), getattr(data, "train_cubes", None)
-    if cubes is not None and train is not None:
-        return (slab for k in train for slab in cubes[k].label_slabs())
-    labels = getattr(data, "train_l", None)
-    return iter([labels]) if isinstance(labels, np.ndarray) else None
-
-
-def check_training_labels(data: Any, n_lab: int, target: str) -> LabelCounts | None:
+def check_training_labels(data: DataSource, n_lab: int, target: str) -> LabelCounts | None:
     """Print the class shares and the baseline; warn of missing classes, refuse a single one.
 
-    Returns None where there are no classes (regression) or the data class hides its labels.
+    Returns None where there are no classes (regression) or the data class hides its labels
+    (``DataSource.training_labels`` returns None).
     """
-    slabs = training_label_slabs(data)
-    if target == "regression" or slabs is None:
+    if target == "regression":
+        return None
+    slabs = data.training_labels()
+    if slabs is None:
         return None
     stats = count_labels(slabs, n_lab)
     present = np.flatnonzero(stats.counts)

@@ -49,6 +49,9 @@ supplies the defaults of :class:`~.source.DataSource` for what it lacks:
     only. The original looked for a non-empty ``valid_d`` instead; :class:`Data` has both.
 ``iter_split(source, batch_size)`` (optional)
     Iterate once over a whole split, used to evaluate e.g. the test set from the console.
+``training_labels()`` (optional) or ``train_l``
+    The training labels, for the class shares and the majority-class baseline printed at
+    start; a numpy array ``train_l`` serves as well. Without either that check is skipped.
 
 The simplest way to satisfy the contract is to subclass :class:`Data` and pass it the arrays::
 
@@ -276,6 +279,14 @@ class PluginSource(DataSource):
     def batch_settings(self) -> dict[str, Any]:
         return DataSource.batch_settings(self.wrapped)
 
+    def training_labels(self) -> Iterator[np.ndarray] | None:
+        """The class's own ``training_labels``, else its ``train_l`` array (if it has one)."""
+        own = getattr(self.wrapped, "training_labels", None)
+        if callable(own):
+            return own()
+        labels = getattr(self.wrapped, "train_l", None)
+        return iter([labels]) if isinstance(labels, np.ndarray) else None
+
 
 # --------------------------------------------------------------------------- the base class
 class _IndexStream:
@@ -388,6 +399,10 @@ class Data(DataSource):
     def has_source(self, source: str) -> bool:
         """Whether batches from ``source`` ('train', 'valid', 'test') exist."""
         return self.n_examples(source) > 0
+
+    def training_labels(self) -> Iterator[np.ndarray]:
+        """The labels of the training split (one array)."""
+        return iter([self.train_l])
 
     def summary(self) -> str:
         """The original's log line, e.g. '10-class Data Set: #training examples: 200000 …'."""

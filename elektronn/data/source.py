@@ -90,6 +90,13 @@ class DataSource:
         """``(mean, std)`` that inputs were standardised with (None: not standardised)."""
         return None
 
+    def training_labels(self) -> Iterator[np.ndarray] | None:
+        """The training labels, in arrays of any shape, for the class shares printed at start.
+
+        None (the default) where the source cannot list them; the label check is skipped then.
+        """
+        return None
+
     def accepts(self, argument: str) -> bool:
         """Whether ``getbatch`` takes the keyword ``argument`` (e.g. ``warp_on``, ``strided``)."""
         return argument in inspect.signature(self.getbatch).parameters
