@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config.options import MODES, PRE_PROCESSES, TARGETS
 from .errors import DataError
 from .flips import check_flippable, random_flip
 from .geometry import PatchGeometry
@@ -55,8 +56,8 @@ from .warping import (
 MAX_ATTEMPTS = 10
 """Patches drawn per example at most under ``ignore_thresh``; the last one is kept."""
 
-MODES = ("img-img", "img-scalar")
-TARGETS = ("nll", "regression")
+IMAGE_MODES = tuple(mode for mode in MODES if mode.startswith("img-"))
+"""The modes :class:`ImageData` serves (vect-scalar data comes from a data class)."""
 
 
 class ImageData(DataSource):
@@ -137,9 +138,9 @@ class ImageData(DataSource):
         seed: int | np.random.SeedSequence | None = None,
         data_in_memory: bool = True,
     ) -> None:
-        _check_choice("mode", mode, MODES)
+        _check_choice("mode", mode, IMAGE_MODES)
         _check_choice("target", target, TARGETS)
-        _check_choice("pre_process", pre_process, (None, "standardise"))
+        _check_choice("pre_process", pre_process, PRE_PROCESSES)
         if len(d_files) != len(l_files):
             raise DataError(
                 f"d_files has {len(d_files)} entries but l_files has {len(l_files)}; they must "

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config.options import BORDER_MODES
 from .errors import DataError
 from .volumes import IGNORE
 
@@ -152,10 +153,8 @@ def register(
     return image, out
 
 
-BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
-
-
 PAD_MODES = ("0-pad", "c-pad", "mirror")
+"""The border modes that pad an image to the patch (``arch.common.PAD_BORDER_MODES``)."""
 
 
 def border_crop(

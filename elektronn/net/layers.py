@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config.options import POOLING_MODES
+
 
 def _identity(x: Tensor) -> Tensor:
     return x
@@ -31,7 +33,6 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
 }
 
-POOLING_MODES = ("max", "maxabs")
 
 #: Conv bias init for activations that are not relu or sig: tiny but not exactly 0, as the original.
 SMALL_BIAS = 1e-6

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config.options import TARGETS
+
 #: Stabiliser of the down-vote term log(1 - p + EPS), as in the original.
 EPS = 1e-6
-
-TARGETS = ("nll", "regression")
 
 
 def probabilities(logits: Tensor, target: str) -> Tensor:
