@@ -14,9 +14,6 @@ from typing import Any
 
 from .optimizers import DECAY_INTERVAL
 
-STEERABLE = ("n_steps", "max_runtime", "history_freq")
-"""Run-state fields the console may assign (``run.n_steps = 5000``)."""
-
 
 @dataclass
 class RunState:
