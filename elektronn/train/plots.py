@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 2000
 SMOOTHING = 8
+"""Monitor values averaged by the error plot's moving average (besides the centre)."""
 TIMELINE_WINDOW = 50
 """Updates averaged around each point of the timeline's smoothed loss (more in long runs)."""
-"""Monitor values averaged by the error plot's moving average."""
 LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
 """Legends right of their axes, so they never cover a curve."""
 
@@ -38,22 +38,19 @@ def centred_mean(x: np.ndarray, n: int = SMOOTHING) -> np.ndarray:
     """Mean of the finite values in a window of up to ``n + 1`` points centred on each point.
 
     Centred, so a falling error is not drawn above its own data (a trailing mean lags behind
-    by half its window). At the start the window shrinks symmetrically, so the curve starts on
-    the data; at the end it keeps ``n + 1`` points, reaching back, so the newest point (the one
-    a user watches) is not just the last noisy value. NaNs (no validation data) are skipped.
+    by half its window). Near either end the window shrinks symmetrically, so the curve
+    starts and ends on the data: the newest point of a falling error is drawn where the
+    error is now, not at the mean of the last ``n + 1`` values (which, for the demo, put the
+    end at 8 % against a real 2.2 %). NaNs (no validation data) are skipped.
     """
     x = np.asarray(x, dtype=np.float64)
     index = np.arange(len(x))
-    ahead = np.minimum(n // 2, len(x) - 1 - index)
-    right = np.minimum(ahead, index)
-    # at the end, where few values lie ahead, the window reaches further back instead of
-    # shrinking to the last (noisiest) single values
-    left = np.where(ahead < n // 2, np.minimum(index, n - right), right)
+    half = np.minimum(n // 2, np.minimum(index, len(x) - 1 - index))
     finite = np.isfinite(x)
     sums = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
     counts = np.concatenate([[0], np.cumsum(finite)])
-    total = sums[index + right + 1] - sums[index - left]
-    count = counts[index + right + 1] - counts[index - left]
+    total = sums[index + half + 1] - sums[index - half]
+    count = counts[index + half + 1] - counts[index - half]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -118,15 +115,17 @@ def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12), layout="constrained")
     top.plot(minutes, t[:, 3], "b-", lw=0.5, alpha=0.5, label=f"{loss_name} of each update")
     top.plot(minutes, smoothed, "k-", lw=2,
-             label=f"{loss_name} smoothed (mean of {window + 1} updates around each)")  # fmt: skip
-    top.axhline(np.mean(smoothed[-30:]), color="gray", ls="--", label="smoothed, last 30 points")
+             label=f"{loss_name} smoothed:\nmean of {window + 1} updates\naround each")  # fmt: skip
+    top.axhline(np.mean(smoothed[-30:]), color="gray", ls="--",
+                label="smoothed,\nlast 30 points")  # fmt: skip
     _log_scale_if_positive(top, t[:, 3])
     top.set_xlabel("time [min]")
     top.set_ylabel(f"{loss_name} (log scale)")
     top.legend(**LEGEND_OUTSIDE)
     _steps_axis(top, minutes, t[:, 0])
     sc = bottom.scatter(t[:, 4], t[:, 3], c=t[:, 0], s=4, cmap="viridis")
-    fig.colorbar(sc, ax=bottom, label="update step")
+    # beside its own axes (as the legend above), not at the far edge of the figure
+    fig.colorbar(sc, cax=bottom.inset_axes((1.02, 0.0, 0.02, 1.0)), label="update step")
     _log_scale_if_positive(bottom, t[:, 3])
     bottom.set_xlabel("mean label of the batch")
     bottom.set_ylabel(f"{loss_name} of the update")
@@ -173,7 +172,7 @@ def plot_errors(path: Path, errors: np.ndarray, error_name: str,
             continue
         ax.plot(minutes, values, colour + "--", lw=1, label=f"{label} {error_name} (monitor)")
         ax.plot(minutes, centred_mean(values), colour + "-", lw=3,
-                label=f"{label}, mean of {SMOOTHING + 1} around each")  # fmt: skip
+                label=f"{label}, mean of up to {SMOOTHING + 1} around each")  # fmt: skip
     if baseline is not None:  # a run that stays at this line learns nothing
         ax.axhline(
             baseline["error"],
