@@ -153,3 +153,59 @@ def test_new_config_trains_once_its_data_files_exist(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     assert "does not set these options" not in result.stdout + result.stderr
     assert (tmp_path / "my_membranes" / "my_membranes_end.param").is_file()
+
+
+def write_zarr_cubes(folder):
+    """The tiny cubes as a zarr v3 store (axes named z, y, x) and as OME-Zarr images."""
+    import zarr
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_image
+
+    for i in range(2):
+        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
+        zyx = [np.ascontiguousarray(a.transpose(2, 1, 0)) for a in (raw, labels)]
+        group = zarr.open_group(str(folder / f"cube_{i}.zarr"), mode="w", zarr_format=3)
+        for key, array in zip(("raw", "lab"), zyx, strict=True):
+            group.create_array(key, data=array, dimension_names=["z", "y", "x"])
+        ome = zarr.open_group(str(folder / f"raw_{i}.ome.zarr"), mode="w", zarr_format=3)
+        write_image(zyx[0], ome, axes="zyx", scale_factors=[2], fmt=FormatV05())
+
+
+@pytest.mark.parametrize(
+    "images, labels",
+    [
+        ("[('cube_0.zarr', 'raw'), ('cube_1.zarr', 'raw')]",
+         "[('cube_0.zarr', 'lab'), ('cube_1.zarr', 'lab')]"),
+        ("[('raw_0.ome.zarr', ''), ('raw_1.ome.zarr', '')]",
+         "[('cube_0.zarr', 'lab'), ('cube_1.zarr', 'lab')]"),
+    ],
+    ids=["zarr v3", "OME-Zarr"],
+)  # fmt: skip
+def test_dry_run_reads_the_zarr_stores_that_training_reads(tmp_path, images, labels):
+    (tmp_path / "data").mkdir()
+    write_zarr_cubes(tmp_path / "data")
+    config = tiny_config(tmp_path, f"d_files = {images}\nl_files = {labels}\n")
+    dry = run_cli(config, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "(64, 64, 4) uint8" in dry.stdout and "Dry run: stopping" in dry.stdout, dry.stdout
+    trained = run_cli(config, "--set", "n_steps=1", "--gpu=false")
+    assert trained.returncode == 0, trained.stderr
+
+
+def test_dry_run_counts_the_channels_of_multi_channel_images(tmp_path):
+    (tmp_path / "data").mkdir()
+    for i in range(2):
+        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
+        write_h5(tmp_path / "data" / f"raw_{i}.h5", raw=np.stack([raw, 255 - raw]))
+        write_h5(tmp_path / "data" / f"lab_{i}.h5", lab=labels)
+    result = run_cli(tiny_config(tmp_path), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "2 channel(s)" in result.stdout and "(2, 64, 64, 4)" in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_dry_run_refuses_a_gpu_this_machine_lacks(tmp_path, tiny_data):
+    result = run_cli(tiny_config(tmp_path), "--dry-run", "--gpu=0")
+    assert result.returncode == 2, result.stdout
+    assert "--gpu=0" in result.stderr and "no CUDA" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -95,6 +95,16 @@ def print_startup(config: Config) -> None:
             print(message)
 
 
+def dry_run_device(gpu: str | bool | int, config: Config) -> str:
+    """The device training would use, refused now as the real start would refuse it (a CUDA
+    device number without CUDA, bf16 on a GPU without it)."""
+    from ..device import check_precision, parse_gpu, select_device
+
+    device = select_device(parse_gpu(gpu))
+    check_precision(config.precision, device)
+    return str(device)
+
+
 def report_stopped(stop: Exception) -> int:
     """Print why a started training ended early (``stop``'s message); returns the exit code.
 
@@ -165,10 +175,11 @@ def train_main(argv: list[str] | None = None) -> int:
                 "Give a config file (or a shipped example's name), or --resume SAVE_DIR."
             )
         print_startup(config)
+        gpu = args.gpu if args.gpu is not None else config.device
         if args.dry_run:
+            print(f"Device: {dry_run_device(gpu, config)}")
             dry_run(config)
             return 0
-        gpu = args.gpu if args.gpu is not None else config.device
         return run_training(config, gpu, checkpoint)
     except UserError as exc:
         print(f"elektronn-train: error: {exc}", file=sys.stderr)

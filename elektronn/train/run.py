@@ -13,12 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 import psutil
 
-from ..arch import ram_estimate_bytes
-from ..config import Config, ConfigError
+from ..config import Config
 from ..data.label_stats import check_training_labels, write_baseline
 from ..data.source import DataSource
 from ..device import check_precision, parse_gpu, select_device
@@ -45,52 +43,6 @@ def uses_plugin_data(config: Config) -> bool:
     return config.mode == "vect-scalar" or config.data_class_name is not None
 
 
-def h5_shape(folder: str, name: str, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one dataset, without reading it."""
-    path = Path(folder) / name
-    try:
-        with h5py.File(path, "r") as f:
-            return f[key].shape, f[key].dtype
-    except FileNotFoundError:
-        raise ConfigError(f"Data file '{path}' (from d_files/l_files) does not exist.") from None
-    except KeyError:
-        raise ConfigError(f"Data file '{path}' has no dataset '{key}'.") from None
-    except OSError as exc:
-        raise ConfigError(f"Data file '{path}' cannot be read as HDF5: {exc}.") from None
-
-
-def entry_voxels(shape: tuple[int, ...], entry, zchxy_order: bool) -> int:
-    """Voxels a d_files/l_files entry uses: the whole dataset or its z-range."""
-    n = int(np.prod(shape))
-    if len(entry) == 3 and shape:
-        z_size = shape[0] if zchxy_order else shape[-1]
-        n = n // z_size * (entry[2][1] - entry[2][0])
-    return n
-
-
-def describe_data_files(config: Config) -> list[str]:
-    """Lines with every image/label file's shape and the RAM estimate of the specification
-    (what the data would take in memory, also when ``data_in_memory = False`` keeps it on disk)."""
-    lines, n_img, n_lab = [], 0, 0
-    for d_entry, l_entry in zip(config.d_files, config.l_files, strict=False):
-        d_shape, d_dtype = h5_shape(config.data_path, d_entry[0], d_entry[1])
-        l_shape, l_dtype = h5_shape(config.label_path, l_entry[0], l_entry[1])
-        n_img += entry_voxels(d_shape, d_entry, config.zchxy_order)
-        n_lab += entry_voxels(l_shape, l_entry, config.zchxy_order)
-        z_range = f" z{tuple(d_entry[2])}" if len(d_entry) == 3 else ""
-        lines.append(
-            f"  {d_entry[0]}:{d_entry[1]}{z_range} {d_shape} {d_dtype}  |  "
-            f"{l_entry[0]}:{l_entry[1]} {l_shape} {l_dtype}"
-        )
-    ram = ram_estimate_bytes(n_img, n_lab)
-    if config.data_in_memory:
-        lines.append(f"Training data needs about {ram / 2**20:.2f} MiB of RAM.")
-    else:
-        lines.append(f"Training data stays on disk (data_in_memory = False); read into memory "
-                     f"it would need about {ram / 2**20:.2f} MiB of RAM.")  # fmt: skip
-    return lines
-
-
 def print_architecture(config: Config, n_ch: int | None = None, n_lab: int | None = None) -> None:
     arch = config.arch
     if arch is None:
@@ -104,11 +56,17 @@ def print_architecture(config: Config, n_ch: int | None = None, n_lab: int | Non
 
 
 def dry_run(config: Config) -> None:
-    """Print the architecture, the data files' shapes and the RAM estimate; write nothing."""
-    print_architecture(config)
-    if not uses_plugin_data(config):
+    """Print the architecture, the data files' shapes and the RAM estimate; write nothing.
+
+    The files are opened by training's readers (h5, zarr, OME-Zarr), and the architecture
+    counts the images' channels, as the net training builds."""
+    from ..data import preflight
+
+    image_data = not uses_plugin_data(config)
+    print_architecture(config, preflight.image_channels(config) if image_data else None)
+    if image_data:
         print("Data files:")
-        for line in describe_data_files(config):
+        for line in preflight.describe_data_files(config):
             print(line)
     check_data(config)
     print("Dry run: stopping before the save directory is created.")
