@@ -73,11 +73,6 @@ class PatchGeometry:
         return cls(n_dim, patch, offset, steps)
 
     @property
-    def label_patch(self) -> tuple[int, int, int]:
-        """Unstrided label patch size (the calculator's rule: ``patch - 2 * offset``)."""
-        return label_patch_shape(self.patch, self.offset)
-
-    @property
     def label_region(self) -> tuple[slice, slice, slice]:
         """Where the labels of a patch lie, in patch coordinates."""
         return tuple(slice(o, p - o) for p, o in zip(self.patch, self.offset, strict=True))
