@@ -114,3 +114,35 @@ def test_no_import_circle_between_folders():
             folder(t) for t in targets if folder(t) != folder(name)
         )
     assert find_cycle(folders) is None, folders
+
+
+#: The layers of the package, lowest first: a module imports only from its own layer's folder
+#: or from lower layers (docs/internals.md draws the same picture).
+LAYERS = (
+    {"errors", "axes", "terminal", "streams", "commands", "h5files", "__init__"},
+    {"arch"},
+    {"config", "device"},
+    {"data"},
+    {"net"},
+    {"blockwise"},
+    {"predict"},
+    {"evaluate", "export", "segment", "labels"},
+    {"train"},
+    {"examples"},
+)
+
+
+def layer(name: str) -> int:
+    parts = name.split(".")
+    part = parts[1] if len(parts) > 1 else "__init__"
+    return next(i for i, names in enumerate(LAYERS) if part in names)
+
+
+def test_imports_go_down_the_layers_only():
+    upward = sorted(
+        f"{name} -> {t}"
+        for name, targets in GRAPH.items()
+        for t in targets
+        if layer(t) > layer(name) and not (name == "elektronn" and t.startswith("elektronn."))
+    )
+    assert not upward, upward
