@@ -56,8 +56,9 @@ def test_a_mirrored_window_is_numpy_symmetric_padding():
     expected = np.pad(xy, ((0, 0), (3, 3), (0, 5)), mode="symmetric")[:, :12, 4:12]
     np.testing.assert_array_equal(window[...], expected)
     index = np.arange(-7, 12)
-    np.testing.assert_array_equal(np.arange(5)[mirror_indices(index, 5)],
-                                  np.pad(np.arange(5), (7, 7), mode="symmetric"))  # fmt: skip
+    np.testing.assert_array_equal(
+        np.arange(5)[mirror_indices(index, 5)], np.pad(np.arange(5), (7, 7), mode="symmetric")
+    )
 
 
 def permutations_by_hand(tree: ast.AST) -> list[int]:
@@ -74,13 +75,16 @@ def permutations_by_hand(tree: ast.AST) -> list[int]:
                 len(node.args) >= 2
                 or (isinstance(node.func.value, ast.Name) and node.func.value.id == "np")
             ):
-                found.append(node.lineno)  # fmt: skip
+                found.append(node.lineno)
         if isinstance(node, ast.Tuple) and len(node.elts) == 2:
             first, second = node.elts
-            if (isinstance(first, ast.Starred) and isinstance(first.value, ast.Subscript)
-                    and isinstance(first.value.slice, ast.Slice)
-                    and isinstance(second, ast.Subscript)
-                    and not isinstance(second.slice, ast.Slice)):  # fmt: skip
+            if (
+                isinstance(first, ast.Starred)
+                and isinstance(first.value, ast.Subscript)
+                and isinstance(first.value.slice, ast.Slice)
+                and isinstance(second, ast.Subscript)
+                and not isinstance(second.slice, ast.Slice)
+            ):
                 found.append(node.lineno)
     return sorted(found)
 
@@ -100,8 +104,12 @@ def test_no_module_permutes_axes_by_hand():
 
 @pytest.mark.parametrize(
     "source",
-    ["x = a.transpose(0, 3, 1, 2)", "x = np.transpose(a, (1, 0))", "x = (*s[1:], s[0])",
-     "x = np.moveaxis(a, -1, 0)"],
-)  # fmt: skip
+    [
+        "x = a.transpose(0, 3, 1, 2)",
+        "x = np.transpose(a, (1, 0))",
+        "x = (*s[1:], s[0])",
+        "x = np.moveaxis(a, -1, 0)",
+    ],
+)
 def test_the_check_sees_a_permutation(source):
     assert permutations_by_hand(ast.parse(source)) == [1]

@@ -15,10 +15,17 @@ SHAPE, BLOCK, CONTEXT = (23, 17, 9), (8, 8, 4), (2, 2, 1)
 
 def volume(tmp_path):
     data = np.random.default_rng(0).random(SHAPE).astype(np.float32)
-    zarr.open_array(str(tmp_path / "in.zarr"), mode="w", shape=SHAPE, chunks=BLOCK,
-                    dtype="float32")[...] = data  # fmt: skip
-    zarr.open_array(str(tmp_path / "out.zarr"), mode="w", shape=SHAPE, chunks=BLOCK,
-                    dtype="float32", fill_value=np.nan)  # fmt: skip
+    zarr.open_array(
+        str(tmp_path / "in.zarr"), mode="w", shape=SHAPE, chunks=BLOCK, dtype="float32"
+    )[...] = data
+    zarr.open_array(
+        str(tmp_path / "out.zarr"),
+        mode="w",
+        shape=SHAPE,
+        chunks=BLOCK,
+        dtype="float32",
+        fill_value=np.nan,
+    )
     return data
 
 
@@ -39,8 +46,15 @@ class BoxMean:
 
 
 def task(tmp_path, **changes):
-    return Task("box mean", SHAPE, BLOCK, BoxMean(str(tmp_path), **changes), context=CONTEXT,
-                done=str(tmp_path / "done"), axes="xyz")  # fmt: skip
+    return Task(
+        "box mean",
+        SHAPE,
+        BLOCK,
+        BoxMean(str(tmp_path), **changes),
+        context=CONTEXT,
+        done=str(tmp_path / "done"),
+        axes="xyz",
+    )
 
 
 def expected(tmp_path, data):

@@ -23,8 +23,11 @@ pytest.importorskip("skimage")
 def run_evaluate(*args):
     return subprocess.run(
         [sys.executable, "-m", "elektronn.evaluate.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
 
 
 def noisy_prediction(labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -52,8 +55,9 @@ def files(tmp_path):
 def test_end_to_end_scores_and_json(files):
     folder, labels, prob, (ox, oy, oz) = files
     out = folder / "scores.json"
-    result = run_evaluate(folder / "prob.h5", folder / "lab.h5:lab", "--gt", "boundary",
-                          "--json", out)  # fmt: skip
+    result = run_evaluate(
+        folder / "prob.h5", folder / "lab.h5:lab", "--gt", "boundary", "--json", out
+    )
     assert result.returncode == 0, result.stderr
     assert "adapted_rand_error" in result.stdout and "baseline" in result.stdout
     scores = json.loads(out.read_text())
@@ -111,12 +115,20 @@ def test_bad_input(files, capsys):
 
 def test_whole_mnist_test_split(shared_data, tmp_path):
     mnist = shared_data / "mnist" / "mnist.pkl.gz"
-    spec = {**tiny_net(2, mlp=(10,)).spec.to_dict(), "n_lab": 10, "input_shape": (26, 26),
-            "filters": ((3, 3), (3, 3))}  # fmt: skip
+    spec = {
+        **tiny_net(2, mlp=(10,)).spec.to_dict(),
+        "n_lab": 10,
+        "input_shape": (26, 26),
+        "filters": ((3, 3), (3, 3)),
+    }
     model = ElektronnNet(NetSpec(**spec))
-    config = {"save_name": "mnist", "target": "nll", "mode": "img-scalar",
-              "data_class_name": "MNISTData",
-              "data_load_kwargs": {"path": str(mnist), "convert2image": True}}  # fmt: skip
+    config = {
+        "save_name": "mnist",
+        "target": "nll",
+        "mode": "img-scalar",
+        "data_class_name": "MNISTData",
+        "data_load_kwargs": {"path": str(mnist), "convert2image": True},
+    }
     path = save_params(tmp_path / "mnist_end.param", model, config)
     scores = evaluate_split(path, "test")["test split"]
     assert scores["n_examples"] == 10000
@@ -129,8 +141,17 @@ def test_isbi_boundary_labels(shared_data, tmp_path, capsys):
         labels = f["labels"][:128, :128, :2]
     with h5py.File(tmp_path / "p.h5", "w") as f:
         f["prob"] = noisy_prediction(labels)
-    argv = [str(tmp_path / "p.h5"), f"{labels_file}:labels", "--offset", "0,0,0", "--gt",
-            "boundary", "--per-slice", "--json", str(tmp_path / "s.json")]  # fmt: skip
+    argv = [
+        str(tmp_path / "p.h5"),
+        f"{labels_file}:labels",
+        "--offset",
+        "0,0,0",
+        "--gt",
+        "boundary",
+        "--per-slice",
+        "--json",
+        str(tmp_path / "s.json"),
+    ]
     assert main(argv) == 0
     scores = json.loads((tmp_path / "s.json").read_text())
     baseline = scores["classification"]["baseline"]["pixel_error"]
@@ -146,12 +167,27 @@ def test_an_ome_zarr_prediction_scores_as_its_h5_twin(tmp_path):
         f["raw"], f["lab"] = raw, labels.astype(np.uint8)
     save_dir = save_run(tmp_path, tiny_net(3))
     for out in ("p.h5", "p.zarr"):
-        assert predict([str(save_dir), f"{tmp_path / 'data.h5'}:raw", str(tmp_path / out),
-                        "--gpu=false"]) == 0  # fmt: skip
+        assert (
+            predict(
+                [str(save_dir), f"{tmp_path / 'data.h5'}:raw", str(tmp_path / out), "--gpu=false"]
+            )
+            == 0
+        )
     scores = []
     for out in ("p.h5", "p.zarr"):
-        assert main([str(tmp_path / out), f"{tmp_path / 'data.h5'}:lab", "--gt", "boundary",
-                     "--json", str(tmp_path / "s.json")]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    str(tmp_path / out),
+                    f"{tmp_path / 'data.h5'}:lab",
+                    "--gt",
+                    "boundary",
+                    "--json",
+                    str(tmp_path / "s.json"),
+                ]
+            )
+            == 0
+        )
         scores.append(json.loads((tmp_path / "s.json").read_text()))
     assert scores[0] == scores[1]
     with h5py.File(tmp_path / "p.h5") as f:
@@ -165,6 +201,10 @@ def test_a_2d_nets_stack_is_segmented_per_slice(files, capsys):
     assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary"]) == 0
     out = capsys.readouterr().out
     assert "segments per z slice (mean)" in out and "voxels" in out
-    assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary",
-                 "--no-per-slice"]) == 0  # fmt: skip
+    assert (
+        main(
+            [str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary", "--no-per-slice"]
+        )
+        == 0
+    )
     assert "segments in 3D" in capsys.readouterr().out

@@ -19,8 +19,22 @@ def test_raw_h5_as_ome_zarr_under_its_prediction(tmp_path, capsys):
     with h5py.File(tmp_path / "raw.h5", "w") as f:
         f["raw"] = xyz
     raw = tmp_path / "raw.zarr"
-    assert labels_main(["ome-zarr", f"{tmp_path / 'raw.h5'}:raw", str(raw), "--voxel-size",
-                        "4,4,50", "--unit", "nanometer", "--pyramid", "1"]) == 0  # fmt: skip
+    assert (
+        labels_main(
+            [
+                "ome-zarr",
+                f"{tmp_path / 'raw.h5'}:raw",
+                str(raw),
+                "--voxel-size",
+                "4,4,50",
+                "--unit",
+                "nanometer",
+                "--pyramid",
+                "1",
+            ]
+        )
+        == 0
+    )
     node = next(iter(Reader(parse_url(str(raw)))()))
     assert [d.shape for d in node.data] == [(3, 36, 40), (3, 18, 20)]  # (z, y, x)
     assert node.metadata["coordinateTransformations"][0][0]["scale"] == [50.0, 4.0, 4.0]
@@ -29,8 +43,7 @@ def test_raw_h5_as_ome_zarr_under_its_prediction(tmp_path, capsys):
 
     save_dir = save_run(tmp_path, tiny_net())
     for source, out in ((raw, "a.zarr"), (f"{tmp_path / 'raw.h5'}:raw", "b.zarr")):
-        assert predict_main([str(save_dir), str(source), str(tmp_path / out),
-                             "--gpu=false"]) == 0  # fmt: skip
+        assert predict_main([str(save_dir), str(source), str(tmp_path / out), "--gpu=false"]) == 0
     a, b = (zarr.open_group(str(tmp_path / out)) for out in ("a.zarr", "b.zarr"))
     assert a["0"].shape == (2, 3, 36, 40)  # the raw image's grid
     np.testing.assert_array_equal(a["0"][...], b["0"][...])

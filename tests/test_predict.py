@@ -10,11 +10,11 @@ import torch
 from makers import tiny_net
 
 from elektronn.arch import compute_architecture
+from elektronn.axes import mirror_indices
 from elektronn.predict import PredictionError, dense_output_shape, predict_dense
 from elektronn.predict.geometry import AxisGeometry, net_geometry
 from elektronn.predict.progress import ProgressBar
 from elektronn.predict.tiling import plan_tiles, tile_axis
-from elektronn.axes import mirror_indices
 
 TOL = 1e-5
 

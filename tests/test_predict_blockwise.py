@@ -31,8 +31,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def dask_cluster():
     """A real LocalCluster of 2 single-threaded worker processes, shared by this module."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit=0) as c:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=0
+    ) as c:
         yield c
 
 
@@ -76,8 +77,20 @@ def test_blocks_equal_single_process(tmp_path, net, pad):
     spec, raw = write_volume(tmp_path, case["shape"])
     out = tmp_path / "prob.zarr"
     flags = ["--pad"] if pad else []
-    assert main([str(save_run(tmp_path, model)), spec, str(out), "--gpu=false",
-                 "--block", case["block"], *flags]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(save_run(tmp_path, model)),
+                spec,
+                str(out),
+                "--gpu=false",
+                "--block",
+                case["block"],
+                *flags,
+            ]
+        )
+        == 0
+    )
     expected = predict_dense(model, raw[None], axes="cxyz", pad_raw=pad)
     assert zarr.open_group(str(out))[DONE].shape != (1, 1, 1)
     np.testing.assert_allclose(level0(out), expected, atol=1e-6, rtol=0)
@@ -107,8 +120,9 @@ def test_local_cluster_with_workers(tmp_path):
     with dask.config.set(scheduler="threads"):
         assert main([*args, "--workers", "1"]) == 0
         assert dask.config.get("scheduler") == "threads", "the caller's dask scheduler changed"
-    np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], axes="cxyz"),
-                               atol=1e-6, rtol=0)  # fmt: skip
+    np.testing.assert_allclose(
+        level0(out), predict_dense(model, raw[None], axes="cxyz"), atol=1e-6, rtol=0
+    )
 
 
 def a_busy_worker(client, out, run, deadline):
@@ -130,8 +144,16 @@ def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster)
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
-    args = [str(save_run(tmp_path, model)), spec, str(out), "--gpu=false", "--block", "8,8,1",
-            "--scheduler", dask_cluster.scheduler_address]  # fmt: skip
+    args = [
+        str(save_run(tmp_path, model)),
+        spec,
+        str(out),
+        "--gpu=false",
+        "--block",
+        "8,8,1",
+        "--scheduler",
+        dask_cluster.scheduler_address,
+    ]
     result = {}
     run = threading.Thread(target=lambda: result.setdefault("rc", main(args)))
     run.start()
@@ -146,19 +168,32 @@ def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster)
         assert result["rc"] == 0
         assert pid not in client.run(os.getpid).values()
     assert done_count(out) == 7 * 7 * 12
-    np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], axes="cxyz"),
-                               atol=1e-6, rtol=0)  # fmt: skip
+    np.testing.assert_allclose(
+        level0(out), predict_dense(model, raw[None], axes="cxyz"), atol=1e-6, rtol=0
+    )
 
 
 def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
-    args = [str(save_run(tmp_path, model)), spec, str(out), "--gpu=false", "--block", "8,8,1",
-            "--scheduler", dask_cluster.scheduler_address]  # fmt: skip
+    args = [
+        str(save_run(tmp_path, model)),
+        spec,
+        str(out),
+        "--gpu=false",
+        "--block",
+        "8,8,1",
+        "--scheduler",
+        dask_cluster.scheduler_address,
+    ]
     command = [sys.executable, "-m", "elektronn.predict.cli", *args]
-    client = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))  # fmt: skip
+    client = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     deadline = time.monotonic() + 60
     while done_count(out) < 10 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -170,8 +205,9 @@ def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
     assert rerun.returncode == 0, rerun.stderr
     computed = int(rerun.stdout.split(" of ")[0].rsplit(" ", 1)[1])
     assert computed <= total - before
-    np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], axes="cxyz"),
-                               atol=1e-6, rtol=0)  # fmt: skip
+    np.testing.assert_allclose(
+        level0(out), predict_dense(model, raw[None], axes="cxyz"), atol=1e-6, rtol=0
+    )
 
 
 def test_full_disk_leaves_the_block_undone_and_the_rerun_finishes(tmp_path, monkeypatch, capsys):
@@ -202,8 +238,9 @@ def test_full_disk_leaves_the_block_undone_and_the_rerun_finishes(tmp_path, monk
     monkeypatch.setattr(AxesView, "__setitem__", write)
     assert main(args) == 0
     assert "24 of 27 blocks computed" in capsys.readouterr().out
-    np.testing.assert_allclose(level0(out), predict_dense(model, raw[None], axes="cxyz"),
-                               atol=1e-6, rtol=0)  # fmt: skip
+    np.testing.assert_allclose(
+        level0(out), predict_dense(model, raw[None], axes="cxyz"), atol=1e-6, rtol=0
+    )
 
 
 @pytest.fixture
@@ -224,8 +261,9 @@ def test_bad_cluster_options(small_run, capsys, monkeypatch):
     args, folder = small_run
     out = str(folder / "p.zarr")
     assert "--workers 0" in error_of([*args, out, "--workers", "0"], capsys)
-    assert "does not end in .zarr" in error_of([*args, str(folder / "p.h5"), "--workers", "1"],
-                                               capsys)  # fmt: skip
+    assert "does not end in .zarr" in error_of(
+        [*args, str(folder / "p.h5"), "--workers", "1"], capsys
+    )
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
     err = error_of([*args, out, "--scheduler", "tcp://127.0.0.1:9"], capsys)
     assert "--scheduler 'tcp://127.0.0.1:9': no Dask scheduler answered" in err
@@ -258,8 +296,9 @@ def test_without_cluster_options_dask_is_not_imported(small_run):
         f"assert main({[*args, str(folder / 'p.zarr'), '--gpu=false']!r}) == 0; "
         "assert 'distributed' not in sys.modules, 'distributed imported'"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 

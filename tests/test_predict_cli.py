@@ -18,9 +18,12 @@ def run_cli(*args, cwd=None):
     """The CLI in a fresh interpreter; one thread, as tiny nets on a shared machine want."""
     return subprocess.run(
         [sys.executable, "-m", "elektronn.predict.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
         env=dict(os.environ, OMP_NUM_THREADS="1"),
-    )  # fmt: skip
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -169,8 +172,9 @@ def test_a_zyx_input_is_named_in_user_words_and_read_with_axes(tmp_path, capsys)
     assert "internal order" not in err and "pad_raw" not in err
     assert main([*args, str(tmp_path / "b.h5"), "--axes", "zyx", "--gpu=false"]) == 0
     with h5py.File(tmp_path / "b.h5") as f:
-        np.testing.assert_allclose(f["prob"][()], predict_dense(tiny_net(3), xyz[None],
-                                   axes="cxyz"), atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            f["prob"][()], predict_dense(tiny_net(3), xyz[None], axes="cxyz"), atol=1e-6
+        )
     assert main([*args, str(tmp_path / "c.h5"), "--axes", "zyxc", "--gpu=false"]) == 2
     assert "--axes 'zyxc' must name each of the input's 3 axes" in capsys.readouterr().err
 
@@ -180,8 +184,10 @@ def test_float_input_above_one_is_warned_about(tmp_path, capsys):
     with h5py.File(tmp_path / "f.h5", "w") as f:
         f["raw"] = raw
     save_dir = save_run(tmp_path, tiny_net())
-    assert main([str(save_dir), f"{tmp_path / 'f.h5'}:raw", str(tmp_path / "p.h5"),
-                 "--gpu=false"]) == 0  # fmt: skip
+    assert (
+        main([str(save_dir), f"{tmp_path / 'f.h5'}:raw", str(tmp_path / "p.h5"), "--gpu=false"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "stored as floats with values up to 25" in err and "divide the input" in err
 
@@ -192,12 +198,20 @@ def test_predict_volume_is_a_python_entry_point(tmp_path, volume):
 
     path, raw = volume
     trained = TrainedNet.load(save_run(tmp_path, tiny_net()))
-    line = predict_volume(trained, f"{path}:raw", str(tmp_path / "p.zarr"), tile=(20, 20),
-                          block=(16, 16, 1), progress=False)  # fmt: skip
+    line = predict_volume(
+        trained,
+        f"{path}:raw",
+        str(tmp_path / "p.zarr"),
+        tile=(20, 20),
+        block=(16, 16, 1),
+        progress=False,
+    )
     assert "blocks computed" in line and "on the input's grid" in line
-    line = predict_volume(trained, f"{path}:raw", str(tmp_path / "p.h5"), pad=True,
-                          progress=False)  # fmt: skip
+    line = predict_volume(trained, f"{path}:raw", str(tmp_path / "p.h5"), pad=True, progress=False)
     assert "Output voxel [c,i,j,k] belongs to input voxel [i+0,j+0,k+0]" in line
     with h5py.File(tmp_path / "p.h5") as f:
-        np.testing.assert_allclose(f["prob"][()], predict_dense(trained.net, raw[None],
-                                   axes="cxyz", pad_raw=True), atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            f["prob"][()],
+            predict_dense(trained.net, raw[None], axes="cxyz", pad_raw=True),
+            atol=1e-6,
+        )

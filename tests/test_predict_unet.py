@@ -13,14 +13,26 @@ from elektronn.predict.tiling import plan_tiles
 
 def make_unet(filters, pool, nof, n_dim, batch_norm=False, upsampling="transposed"):
     """A small U-Net (user-order options), batch norm statistics made non-trivial."""
-    a = compute_unet_architecture(filters, pool, None, n_dim, batch_norm=batch_norm,
-                                  upsampling=upsampling)  # fmt: skip
+    a = compute_unet_architecture(
+        filters, pool, None, n_dim, batch_norm=batch_norm, upsampling=upsampling
+    )
     spec = NetSpec(
-        n_ch=1, n_lab=2, n_dim=n_dim, filters=a.filters, pool=a.pool, nof_filters=tuple(nof),
-        pooling_mode=("max",) * len(nof), activation_func=("tanh",) * len(nof),
-        dropout_rates=(), mlp_layers=(), rnn_layer_kwargs=None, input_shape=None,
-        architecture="unet", unet_batch_norm=batch_norm, unet_upsampling=upsampling,
-    )  # fmt: skip
+        n_ch=1,
+        n_lab=2,
+        n_dim=n_dim,
+        filters=a.filters,
+        pool=a.pool,
+        nof_filters=tuple(nof),
+        pooling_mode=("max",) * len(nof),
+        activation_func=("tanh",) * len(nof),
+        dropout_rates=(),
+        mlp_layers=(),
+        rnn_layer_kwargs=None,
+        input_shape=None,
+        architecture="unet",
+        unet_batch_norm=batch_norm,
+        unet_upsampling=upsampling,
+    )
     torch.manual_seed(0)
     model = net_from_spec(spec)
     for m in model.modules():
@@ -40,10 +52,18 @@ def single_pass(model, raw):
     [
         ([3, 3, 3], [2, 2, 1], (2, 3, 4), 2, (92, 108), (60, 44), False, "transposed"),
         ([3, 3, 3], [2, 2, 1], (2, 3, 4), 2, (76, 92), (44, 60), True, "nearest"),
-        ([[3, 3, 1], [3, 3, 3]], [[2, 2, 1], [1, 1, 1]], (2, 3), 3, (12, 34, 30), (10, 22, 26),
-         True, "transposed"),
+        (
+            [[3, 3, 1], [3, 3, 3]],
+            [[2, 2, 1], [1, 1, 1]],
+            (2, 3),
+            3,
+            (12, 34, 30),
+            (10, 22, 26),
+            True,
+            "transposed",
+        ),
     ],
-)  # fmt: skip
+)
 def test_tiles_on_the_lattice_equal_one_pass(filters, pool, nof, n_dim, shape, tile, bn, up):
     model = make_unet(filters, pool, nof, n_dim, bn, up)
     model.arch.layer_shapes_for(shape)  # the volume is a valid input: one pass exists
@@ -65,8 +85,9 @@ def test_a_volume_of_any_size_is_covered_and_its_lattice_kept():
     fov = model.arch.fov
     assert out.shape == (2, 97 - fov[0] + 1, 83 - fov[1] + 1)
     # voxels away from the far border equal the pass over the largest valid crop from 0
-    crop = tuple(max(v for v in valid if v <= n) for valid, n in zip(model.arch.valid_inputs,
-                                                                      raw.shape[1:]))  # fmt: skip
+    crop = tuple(
+        max(v for v in valid if v <= n) for valid, n in zip(model.arch.valid_inputs, raw.shape[1:])
+    )
     ref = single_pass(model, np.ascontiguousarray(raw[:, : crop[0], : crop[1]]))
     np.testing.assert_allclose(out[:, : ref.shape[1], : ref.shape[2]], ref, rtol=0, atol=1e-5)
     padded = predict_dense(model, raw, tile_shape=(60, 44), pad_raw=True)

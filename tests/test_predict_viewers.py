@@ -58,8 +58,9 @@ def test_napari_shows_the_prediction_on_the_raw_membrane(tmp_path):
     zyx[:, :, MEMBRANE_X] = 255
     raw = ome_image(tmp_path / "raw.zarr", zyx, voxel=(50.0, 4.0, 4.0), unit="nanometer")
     out = tmp_path / "prob.zarr"
-    assert main([str(save_run(tmp_path, centre_pixel_net())), str(raw), str(out),
-                 "--gpu=false"]) == 0  # fmt: skip
+    assert (
+        main([str(save_run(tmp_path, centre_pixel_net())), str(raw), str(out), "--gpu=false"]) == 0
+    )
     prob = zarr.open_group(str(out))["0"]
     assert prob.shape == (2, 3, 30, 36)  # the raw grid
     raw_x, _ = world_x_of_maximum(raw)

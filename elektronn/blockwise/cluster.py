@@ -47,8 +47,13 @@ def dask_client(workers: int | None, scheduler: str | None) -> Iterator[Client]:
             yield client
         return
     with dask.config.set({SPAWN_ENVIRON: worker_environ(worker_threads(workers))}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0)  # fmt: skip
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+        )
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 

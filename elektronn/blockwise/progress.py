@@ -20,8 +20,14 @@ class BlockProgress:
     what a finished block made (None when none finished).
     """
 
-    def __init__(self, total: int, skipped: int, stream: TextIO | None = None,
-                 interval: float = 0.5, log_interval: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        total: int,
+        skipped: int,
+        stream: TextIO | None = None,
+        interval: float = 0.5,
+        log_interval: float = 30.0,
+    ) -> None:
         self.total, self.blocks = total, skipped
         self.voxels, self.failed, self.retried = 0, 0, 0
         self.stream = stream or sys.stderr
@@ -49,9 +55,11 @@ class BlockProgress:
         computed = self.blocks - (self.total - self.todo)
         left = self.total - self.blocks - self.failed
         eta = elapsed / computed * left if computed else float("nan")
-        return (f"blocks {self.blocks}/{self.total}  {speed / 1e6:7.3f} Mvox/s  "
-                f"ETA {format_seconds(eta) if left else '0.0s'}  failed {self.failed}  "
-                f"retried {self.retried}")  # fmt: skip
+        return (
+            f"blocks {self.blocks}/{self.total}  {speed / 1e6:7.3f} Mvox/s  "
+            f"ETA {format_seconds(eta) if left else '0.0s'}  failed {self.failed}  "
+            f"retried {self.retried}"
+        )
 
     def draw(self, finished: bool = False) -> None:
         self.last_drawn = self.elapsed()

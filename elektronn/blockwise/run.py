@@ -61,9 +61,11 @@ def run_task(
     blocks = missing_blocks(task)
     if not blocks:
         return 0
-    report = BlockProgress(task.n_blocks, task.n_blocks - len(blocks)) if progress is True else (
-        progress or (lambda *_: None)
-    )  # fmt: skip
+    report = (
+        BlockProgress(task.n_blocks, task.n_blocks - len(blocks))
+        if progress is True
+        else (progress or (lambda *_: None))
+    )
     if workers is None and scheduler is None:
         failures = run_in_process(task, blocks, report, retries)
     else:

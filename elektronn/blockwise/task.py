@@ -149,9 +149,14 @@ def done_marks(task: Task) -> Any:
 
     try:
         marks = zarr.open_array(
-            task.done, mode="a", shape=task.grid, chunks=(1,) * len(task.grid),
-            dtype="uint8", fill_value=0, zarr_format=3,
-        )  # fmt: skip
+            task.done,
+            mode="a",
+            shape=task.grid,
+            chunks=(1,) * len(task.grid),
+            dtype="uint8",
+            fill_value=0,
+            zarr_format=3,
+        )
     except (OSError, ValueError, TypeError) as exc:
         raise BlockwiseError(
             f"{task.name}: the record of finished blocks '{task.done}' cannot be opened "

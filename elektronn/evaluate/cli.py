@@ -104,8 +104,9 @@ def plain_names(ndim: int, channels: bool, role: str) -> str:
     return CHANNEL * channels + user_axes(n_spatial)
 
 
-def open_zarr(path: Path, key: str | None, role: str,
-              channels: bool) -> tuple[AxesView, dict[str, Any]]:  # fmt: skip
+def open_zarr(
+    path: Path, key: str | None, role: str, channels: bool
+) -> tuple[AxesView, dict[str, Any]]:
     """A zarr array in the order its names say, or level 0 of an OME-Zarr image: an
     elektronn prediction's valid region (its offset from the ``elektronn`` attributes), else
     the image with the offset its translation gives."""
@@ -127,8 +128,9 @@ def spatial_names(names: str) -> str:
     return "".join(a for a in "xyz" if a in names)
 
 
-def ome_level0(group: Any, attrs: dict[str, Any], where: str,
-               channels: bool) -> tuple[AxesView, dict[str, Any]]:  # fmt: skip
+def ome_level0(
+    group: Any, attrs: dict[str, Any], where: str, channels: bool
+) -> tuple[AxesView, dict[str, Any]]:
     """Level 0 of an OME-Zarr image in user order, with its offset in voxels."""
     multiscale = ome_multiscale(group, where, EvaluationError)
     axes = ome_axes(multiscale)
@@ -195,8 +197,9 @@ def read_prediction(data: Any, attrs: dict[str, Any]) -> np.ndarray:
     return np.asarray(data, dtype=np.float32) / np.float32(scale)
 
 
-def score(args: argparse.Namespace, prob: np.ndarray, labels: np.ndarray,
-          per_slice: bool) -> dict[str, Any]:  # fmt: skip
+def score(
+    args: argparse.Namespace, prob: np.ndarray, labels: np.ndarray, per_slice: bool
+) -> dict[str, Any]:
     """The scores that fit the labels (see ``--gt``)."""
     if np.issubdtype(labels.dtype, np.floating):
         if prob.shape[0] != 1:
@@ -222,20 +225,23 @@ def slice_wise(args: argparse.Namespace, attrs: dict[str, Any], n_spatial: int) 
     return n_spatial == 3 and int(attrs.get("net_dims", 3)) == 2
 
 
-def segmentation_scores(args: argparse.Namespace, boundary: np.ndarray, labels: np.ndarray,
-                        per_slice: bool) -> dict[str, Any]:  # fmt: skip
+def segmentation_scores(
+    args: argparse.Namespace, boundary: np.ndarray, labels: np.ndarray, per_slice: bool
+) -> dict[str, Any]:
     """Segmentation scores of the whole volume, or the mean over z slices (per slice)."""
     truth = metrics.truth_segments(labels, args.gt)
     if not per_slice or boundary.ndim < 3:
-        return {**metrics.segmentation(boundary, truth, args.threshold, args.segmentation),
-                "segmented": "in 3D" if boundary.ndim == 3 else "in 2D"}  # fmt: skip
+        return {
+            **metrics.segmentation(boundary, truth, args.threshold, args.segmentation),
+            "segmented": "in 3D" if boundary.ndim == 3 else "in 2D",
+        }
     slices = [
         metrics.segmentation(
             boundary[..., z],
             metrics.truth_segments(labels[..., z], args.gt),
             args.threshold,
             args.segmentation,
-        )  # fmt: skip
+        )
         for z in range(boundary.shape[-1])
     ]
     mean = mean_of(slices)
@@ -244,7 +250,7 @@ def segmentation_scores(args: argparse.Namespace, boundary: np.ndarray, labels: 
         n_segments=sum(r["n_segments"] for r in slices),
         segmented="per z slice (mean)",
     )
-    return mean  # fmt: skip
+    return mean
 
 
 def mean_of(results: list[dict[str, Any]]) -> dict[str, Any]:

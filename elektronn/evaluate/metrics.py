@@ -79,11 +79,15 @@ def regression(pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
     diff = pred.astype(np.float64) - target
     centred = target - target.mean()
     return {
-        "mse": float(np.mean(diff**2)), "mae": float(np.mean(np.abs(diff))),
-        "baseline": {"name": "the labels' mean everywhere", "mse": float(np.mean(centred**2)),
-                     "mae": float(np.mean(np.abs(centred)))},
+        "mse": float(np.mean(diff**2)),
+        "mae": float(np.mean(np.abs(diff))),
+        "baseline": {
+            "name": "the labels' mean everywhere",
+            "mse": float(np.mean(centred**2)),
+            "mae": float(np.mean(np.abs(centred))),
+        },
         "n_voxels": int(target.size),
-    }  # fmt: skip
+    }
 
 
 def segment(boundary: np.ndarray, threshold: float, method: str) -> np.ndarray:
@@ -112,9 +116,13 @@ def segmentation(
     def scores(seg: np.ndarray) -> dict[str, float]:
         are, precision, recall = adapted_rand_error(truth, seg, ignore_labels=(0,))
         split, merge = variation_of_information(truth, seg, ignore_labels=(0,))
-        return {"adapted_rand_error": float(are), "rand_precision": float(precision),
-                "rand_recall": float(recall), "voi_split": float(split),
-                "voi_merge": float(merge)}  # fmt: skip
+        return {
+            "adapted_rand_error": float(are),
+            "rand_precision": float(precision),
+            "rand_recall": float(recall),
+            "voi_split": float(split),
+            "voi_merge": float(merge),
+        }
 
     seg = segment(boundary, threshold, method)
     result = scores(seg)

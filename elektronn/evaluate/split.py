@@ -24,9 +24,11 @@ BATCH_SIZE = 500
 
 
 def split_scores(
-    model: torch.nn.Module, batches: Iterable[tuple], target: str,
+    model: torch.nn.Module,
+    batches: Iterable[tuple],
+    target: str,
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Loss and error (% for classes, RMSE for regression) over all ``batches``.
 
     ``forward`` is how the net is called (the trainer's, with its precision); default the net.

@@ -68,8 +68,14 @@ def stored_axes(text: str | None, ndim: int) -> str:
     return axes
 
 
-def write_ome_zarr(view: AxesView, target: Path, size: tuple[float, ...], unit: str | None,
-                   labels: bool, pyramid: int) -> tuple[int, ...]:  # fmt: skip
+def write_ome_zarr(
+    view: AxesView,
+    target: Path,
+    size: tuple[float, ...],
+    unit: str | None,
+    labels: bool,
+    pyramid: int,
+) -> tuple[int, ...]:
     """Write ``view`` (any stored order) as an OME-Zarr image; returns its shape."""
     import dask.array as da
     import zarr
@@ -84,12 +90,15 @@ def write_ome_zarr(view: AxesView, target: Path, size: tuple[float, ...], unit: 
     spatial_size = dict(zip(user_axes(len(size)), size))
     group = zarr.open_group(str(target), mode="w", zarr_format=3)
     write_image(
-        array, group, fmt=FormatV05(), axes=list(names),
+        array,
+        group,
+        fmt=FormatV05(),
+        axes=list(names),
         scale={a: spatial_size.get(a, 1.0) for a in names if a != CHANNEL},
         axes_units={a: unit for a in names if a != CHANNEL} if unit else None,
         scale_factors=[{"x": 2**k, "y": 2**k} for k in range(1, pyramid + 1)],
         method=Methods.NEAREST if labels else Methods.RESIZE,
-    )  # fmt: skip
+    )
     return tuple(array.shape)
 
 
@@ -104,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
         size = voxel_size(args.voxel_size, sum(a in axes for a in "xyz"))
         if target.exists():
             shutil.rmtree(target)
-        shape = write_ome_zarr(AxesView(data, axes), target, size, args.unit, args.labels,
-                               args.pyramid)  # fmt: skip
+        shape = write_ome_zarr(
+            AxesView(data, axes), target, size, args.unit, args.labels, args.pyramid
+        )
     print(f"wrote {target}: OME-Zarr image {shape}, voxel size {size} (x, y, z) {args.unit or ''}")

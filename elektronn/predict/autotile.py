@@ -24,8 +24,13 @@ CACHE_NAME = "tile-cache.json"
 PAST_PEAK = 0.8
 
 
-def cache_key(param_file: Path, device: torch.device, method: str, precision: str,
-              max_out: tuple[int, ...] | None) -> str:  # fmt: skip
+def cache_key(
+    param_file: Path,
+    device: torch.device,
+    method: str,
+    precision: str,
+    max_out: tuple[int, ...] | None,
+) -> str:
     """What the best tile depends on: the net (file and its time), the device, the method."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     threads = torch.get_num_threads()
@@ -51,9 +56,14 @@ def write_cache(path: Path, cache: dict) -> None:
 
 
 def tuned_tile(
-    model: torch.nn.Module, param_file: Path, *, target: str, method: str, precision: str,
+    model: torch.nn.Module,
+    param_file: Path,
+    *,
+    target: str,
+    method: str,
+    precision: str,
     max_out: tuple[int, ...] | None,
-) -> tuple[int, ...] | None:  # fmt: skip
+) -> tuple[int, ...] | None:
     """The fastest net tile input (internal order) by a short timing, or the cached one.
 
     None when not even the smallest tile fits (the caller keeps the old default).
@@ -64,10 +74,19 @@ def tuned_tile(
     cache = read_cache(path)
     if key in cache:
         return tuple(cache[key])
-    rows = profile_tiles(model, device=device, target=target, method=method, max_out=max_out,
-                         precision=precision, repeats=1, min_seconds=0.0,
-                         past_peak=PAST_PEAK, clock=time.perf_counter,
-                         report=lambda line: None)  # fmt: skip
+    rows = profile_tiles(
+        model,
+        device=device,
+        target=target,
+        method=method,
+        max_out=max_out,
+        precision=precision,
+        repeats=1,
+        min_seconds=0.0,
+        past_peak=PAST_PEAK,
+        clock=time.perf_counter,
+        report=lambda line: None,
+    )
     if not rows:
         return None
     cache[key] = list(fastest(rows).tile_in)

@@ -41,8 +41,9 @@ from .stores import (
 STACK_BLOCK_Z = 8
 
 
-def user_geometry(trained: TrainedNet, raw_shape: tuple[int, ...],
-                  pad: bool) -> tuple[AxisGeometry, ...]:  # fmt: skip
+def user_geometry(
+    trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool
+) -> tuple[AxisGeometry, ...]:
     """Geometry per spatial axis in user order (x, y[, z]) of a raw volume ``(c, x, y[, z])``.
 
     Refuses an input smaller than the field of view (without ``pad``), like the
@@ -55,8 +56,10 @@ def user_geometry(trained: TrainedNet, raw_shape: tuple[int, ...],
 
 def default_block(axes: tuple[AxisGeometry, ...], tile: tuple[int, ...]) -> tuple[int, ...]:
     """One tile's output per block (each block one forward pass); 8 slices of a stack."""
-    return tuple(STACK_BLOCK_Z if g is SLICE_AXIS else g.output_size(t) for g, t in
-                 zip(axes, tile, strict=True))  # fmt: skip
+    return tuple(
+        STACK_BLOCK_Z if g is SLICE_AXIS else g.output_size(t)
+        for g, t in zip(axes, tile, strict=True)
+    )
 
 
 def default_user_tile(trained: TrainedNet, region: ValidRegion) -> tuple[int, ...]:
@@ -75,8 +78,12 @@ class BlockwisePlan:
     tile: tuple[int, ...]
 
 
-def make_plan(trained: TrainedNet, source: InputSource, settings: PredictSettings,
-              tile: tuple[int, ...] | None) -> BlockwisePlan:  # fmt: skip
+def make_plan(
+    trained: TrainedNet,
+    source: InputSource,
+    settings: PredictSettings,
+    tile: tuple[int, ...] | None,
+) -> BlockwisePlan:
     """What this prediction writes, and in which blocks."""
     raw_shape = source.open().shape
     axes = user_geometry(trained, raw_shape, settings.pad)
@@ -86,20 +93,32 @@ def make_plan(trained: TrainedNet, source: InputSource, settings: PredictSetting
     block = block_shape(axes, region.shape, wanted)
     voxel = checked_voxel_size(settings.voxel_size, source)
     record = dict(
-        model=str(trained.param_file.resolve()), level=settings.level, pad=settings.pad,
-        input=f"{Path(source.path).resolve()}:{source.key or ''}", method=settings.method,
-        precision=settings.precision, valid_offset=list(region.offset),
-        valid_shape=list(region.size), **trained.output_attributes(),
-    )  # fmt: skip
+        model=str(trained.param_file.resolve()),
+        level=settings.level,
+        pad=settings.pad,
+        input=f"{Path(source.path).resolve()}:{source.key or ''}",
+        method=settings.method,
+        precision=settings.precision,
+        valid_offset=list(region.offset),
+        valid_shape=list(region.size),
+        **trained.output_attributes(),
+    )
     n_lab = net_geometry(trained.net).n_lab
     units = (settings.unit,) * len(voxel) if settings.unit else source.units
-    image = OutputPlan((n_lab, *region.shape), settings.dtype, (n_lab, *block), voxel,
-                       source.translation, units, trained.channel_names(), record)  # fmt: skip
+    image = OutputPlan(
+        (n_lab, *region.shape),
+        settings.dtype,
+        (n_lab, *block),
+        voxel,
+        source.translation,
+        units,
+        trained.channel_names(),
+        record,
+    )
     return BlockwisePlan(image, region, block, tile)
 
 
-def checked_voxel_size(voxel: tuple[float, ...] | None,
-                       source: InputSource) -> tuple[float, ...]:  # fmt: skip
+def checked_voxel_size(voxel: tuple[float, ...] | None, source: InputSource) -> tuple[float, ...]:
     """``--voxel-size`` (one per spatial axis of the input), else the input's metadata."""
     if voxel is None:
         return source.voxel_size
@@ -113,8 +132,9 @@ def checked_voxel_size(voxel: tuple[float, ...] | None,
     return voxel
 
 
-def output_store(output: Path, plan: OutputPlan, source: InputSource,
-                 overwrite: bool) -> OutputStore:  # fmt: skip
+def output_store(
+    output: Path, plan: OutputPlan, source: InputSource, overwrite: bool
+) -> OutputStore:
     """A new store, or the existing one to resume (``overwrite`` replaces it)."""
     if output.resolve() == Path(source.path).resolve():
         raise PredictionError(f"OUTPUT '{output}' is the input store itself; choose a new OUTPUT.")
@@ -125,37 +145,58 @@ def output_store(output: Path, plan: OutputPlan, source: InputSource,
     return create_output_store(output, plan)
 
 
-def predict_blockwise(trained: TrainedNet, source: InputSource, output: Path,
-                      settings: PredictSettings, tile: tuple[int, ...] | None) -> str:  # fmt: skip
+def predict_blockwise(
+    trained: TrainedNet,
+    source: InputSource,
+    output: Path,
+    settings: PredictSettings,
+    tile: tuple[int, ...] | None,
+) -> str:
     """Predict the missing blocks of ``output`` (an OME-Zarr image); returns the summary."""
     plan = make_plan(trained, source, settings, tile)
     store = output_store(output, plan.image, source, settings.overwrite)
     device = next(trained.net.parameters()).device
     cluster = settings.workers is not None or settings.scheduler is not None
     job = BlockJob(
-        str(trained.param_file), source, store, plan.region, settings.dtype, settings.method,
-        settings.precision, trained.target, trained.standardisation, plan.tile,
+        str(trained.param_file),
+        source,
+        store,
+        plan.region,
+        settings.dtype,
+        settings.method,
+        settings.precision,
+        trained.target,
+        trained.standardisation,
+        plan.tile,
         ("worker" if device.type == "cuda" else "cpu") if cluster else str(device),
-    )  # fmt: skip
+    )
     if settings.workers is not None:
         job = replace(job, threads=worker_threads(settings.workers))
     if not cluster:
         keep_model(job, trained.net)
-    task = Task("prediction", plan.region.shape, plan.block, PredictBlock(job), done=store.done,
-                axes=user_axes(len(plan.block)))  # fmt: skip
+    task = Task(
+        "prediction",
+        plan.region.shape,
+        plan.block,
+        PredictBlock(job),
+        done=store.done,
+        axes=user_axes(len(plan.block)),
+    )
     start = time.perf_counter()
-    computed = run_task(task, workers=settings.workers, scheduler=settings.scheduler,
-                        progress=settings.progress)  # fmt: skip
+    computed = run_task(
+        task, workers=settings.workers, scheduler=settings.scheduler, progress=settings.progress
+    )
     if not computed:
-        return (f"OUTPUT '{output}' is complete ({task.n_blocks} blocks done); nothing to do "
-                f"(use --overwrite to predict it again).")  # fmt: skip
+        return (
+            f"OUTPUT '{output}' is complete ({task.n_blocks} blocks done); nothing to do "
+            f"(use --overwrite to predict it again)."
+        )
     if settings.pyramid:
         write_pyramid(store, plan.image, settings.pyramid)
     return summary(output, plan, computed, task.n_blocks, time.perf_counter() - start)
 
 
-def summary(output: Path, plan: BlockwisePlan, computed: int, n_blocks: int,
-            seconds: float) -> str:  # fmt: skip
+def summary(output: Path, plan: BlockwisePlan, computed: int, n_blocks: int, seconds: float) -> str:
     """Path, shape, valid region, voxel size, what this run computed."""
     image, region = plan.image, plan.region
     voxels = math.prod(region.size) * computed / n_blocks

@@ -158,10 +158,16 @@ class PredictBlock:
         names = CHANNEL + user_axes(len(lows))
         window = state.raw.mirrored_window((0, *lows), (state.raw.shape[0], *sizes))
         prob = predict_dense(
-            state.model, window, axes=names, tile_shape=job.tile, method=job.method,
-            target=job.target, out_dtype=job.dtype, standardisation=job.standardisation,
+            state.model,
+            window,
+            axes=names,
+            tile_shape=job.tile,
+            method=job.method,
+            target=job.target,
+            out_dtype=job.dtype,
+            standardisation=job.standardisation,
             precision=job.precision,
-        )  # fmt: skip
+        )
         skip = tuple(
             slice(s.start - low - g.left, None)
             for s, low, g in zip(part, lows, job.region.axes, strict=True)
@@ -181,7 +187,8 @@ def check_block(block: tuple[int, ...], n_spatial: int) -> tuple[int, ...]:
     return block
 
 
-def block_shape(axes: tuple[AxisGeometry, ...], shape: tuple[int, ...],
-                wanted: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
+def block_shape(
+    axes: tuple[AxisGeometry, ...], shape: tuple[int, ...], wanted: tuple[int, ...]
+) -> tuple[int, ...]:
     """``wanted`` per axis rounded up to the stride, at most the volume (rounded up)."""
     return tuple(g.ceil_output(min(w, n)) for g, w, n in zip(axes, wanted, shape, strict=True))

@@ -34,13 +34,17 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
     p.add_argument(
-        "input", nargs="?", help="INPUT.h5:KEY, a zarr v2/v3 array (STORE.zarr[:KEY]) or an "
+        "input",
+        nargs="?",
+        help="INPUT.h5:KEY, a zarr v2/v3 array (STORE.zarr[:KEY]) or an "
         "OME-Zarr image (level 0, or --level K)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "output", nargs="?", help=f"OUTPUT.h5[:KEY] (key default '{DEFAULT_OUTPUT_KEY}'), or "
+        "output",
+        nargs="?",
+        help=f"OUTPUT.h5[:KEY] (key default '{DEFAULT_OUTPUT_KEY}'), or "
         f"OUTPUT.zarr: an OME-Zarr image predicted blockwise, resumable",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--gpu",
         default="auto",
@@ -163,27 +167,46 @@ def run_profile(args: argparse.Namespace, trained: TrainedNet) -> None:
     device = next(trained.net.parameters()).device
     print(f"Profiling {trained.name} on {device} (method {args.method}, {args.precision}):")
     print(TABLE_HEADER)
-    rows = profile_tiles(trained.net, device=device, target=trained.target, method=args.method,
-                         max_out=max_out, precision=args.precision)  # fmt: skip
+    rows = profile_tiles(
+        trained.net,
+        device=device,
+        target=trained.target,
+        method=args.method,
+        max_out=max_out,
+        precision=args.precision,
+    )
     if not rows:
         raise PredictionError("Not even the smallest tile fits in the available memory.")
     path = Path.cwd() / f"Speed_{trained.name}.csv"
     write_csv(rows, path)
     best = fastest(rows)
-    print(f"Fastest: --tile {format_tile(best.tile_in)} ({best.voxels_per_s / 1e6:.3f} Mvox/s, "
-          f"redundancy {best.redundancy:.3f}). Table written to {path}.")  # fmt: skip
+    print(
+        f"Fastest: --tile {format_tile(best.tile_in)} ({best.voxels_per_s / 1e6:.3f} Mvox/s, "
+        f"redundancy {best.redundancy:.3f}). Table written to {path}."
+    )
 
 
 def predict_from_args(args: argparse.Namespace, trained: TrainedNet) -> str:
     """:func:`predict_volume` with the command line's values."""
     return predict_volume(
-        trained, args.input, args.output, workers=args.workers, scheduler=args.scheduler,
-        tile=parse_numbers(args.tile, "--tile", int, TILE_MEANING), pad=args.pad,
-        block=parse_numbers(args.block, "--block", int, BLOCK_MEANING), dtype=args.dtype,
-        method=args.method, precision=args.precision, axes=args.axes, level=args.level,
+        trained,
+        args.input,
+        args.output,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        tile=parse_numbers(args.tile, "--tile", int, TILE_MEANING),
+        pad=args.pad,
+        block=parse_numbers(args.block, "--block", int, BLOCK_MEANING),
+        dtype=args.dtype,
+        method=args.method,
+        precision=args.precision,
+        axes=args.axes,
+        level=args.level,
         voxel_size=parse_numbers(args.voxel_size, "--voxel-size", float, VOXEL_MEANING),
-        unit=args.unit, pyramid=args.pyramid, overwrite=args.overwrite,
-    )  # fmt: skip
+        unit=args.unit,
+        pyramid=args.pyramid,
+        overwrite=args.overwrite,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,8 +45,9 @@ SLICE_AXIS = AxisGeometry(fov=1, step=1)
 DenseForward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def dense_forward(model: torch.nn.Module, method: str, geometry: NetGeometry,
-                  precision: str = "fp32") -> DenseForward:  # fmt: skip
+def dense_forward(
+    model: torch.nn.Module, method: str, geometry: NetGeometry, precision: str = "fp32"
+) -> DenseForward:
     """``f(x) -> logits``: the dense output ``(bs, n_lab, *(in - fov + 1))`` of a batch.
 
     ``'auto'`` runs the plain forward pass for a net without pooling and for a U-Net (both
@@ -232,9 +233,12 @@ def make_layout(
 
 
 def dense_output_shape(
-    model: torch.nn.Module, raw_shape: tuple[int, ...], *, axes: str | None = None,
+    model: torch.nn.Module,
+    raw_shape: tuple[int, ...],
+    *,
+    axes: str | None = None,
     pad_raw: bool = False,
-) -> tuple[int, ...]:  # fmt: skip
+) -> tuple[int, ...]:
     """Shape of :func:`predict_dense`'s result, e.g. to create an output dataset first.
 
     Raises
@@ -358,12 +362,17 @@ def predict_dense(
     with evaluating(model), torch.inference_mode():
         forward = dense_forward(model, method, layout.geometry, precision)
         run_plan(
-            plan, layout, layout.view(raw), layout.view(result),
+            plan,
+            layout,
+            layout.view(raw),
+            layout.view(result),
             lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),
-            InputTransform(intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"),
-                           standardisation),
-            dtype, make_progress(progress),
-        )  # fmt: skip
+            InputTransform(
+                intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"), standardisation
+            ),
+            dtype,
+            make_progress(progress),
+        )
     return result
 
 

@@ -85,9 +85,15 @@ def free_memory(device: torch.device) -> int:
 
 
 def time_tile(
-    forward: DenseForward, target: str, tile_in: tuple[int, ...], n_ch: int,
-    device: torch.device, repeats: int, clock: Clock, min_seconds: float = MIN_SECONDS,
-) -> float:  # fmt: skip
+    forward: DenseForward,
+    target: str,
+    tile_in: tuple[int, ...],
+    n_ch: int,
+    device: torch.device,
+    repeats: int,
+    clock: Clock,
+    min_seconds: float = MIN_SECONDS,
+) -> float:
     """Best time of one pass over a random tile, after a warm-up pass.
 
     Passes repeat until there were ``repeats`` of them and :data:`MIN_SECONDS` went by,
@@ -152,8 +158,9 @@ def profile_tiles(
             if math.prod(tile_in) > limit:
                 break
             try:
-                seconds = time_tile(forward, target, tile_in, geometry.n_ch, device, repeats,
-                                    clock, min_seconds)  # fmt: skip
+                seconds = time_tile(
+                    forward, target, tile_in, geometry.n_ch, device, repeats, clock, min_seconds
+                )
             except torch.OutOfMemoryError:
                 break
             tile_out = tuple(g.output_size(n) for g, n in zip(geometry.axes, tile_in))
@@ -192,6 +199,12 @@ def write_csv(rows: list[ProfileRow], path: Path) -> None:
         writer = csv.writer(f)
         writer.writerow(["tile_in_xyz", "tile_out_xyz", "redundancy", "seconds", "Mvox_per_s"])
         for r in rows:
-            writer.writerow([format_tile(r.tile_in), format_tile(r.tile_out),
-                             f"{r.redundancy:.4f}", f"{r.seconds:.5f}",
-                             f"{r.voxels_per_s / 1e6:.4f}"])  # fmt: skip
+            writer.writerow(
+                [
+                    format_tile(r.tile_in),
+                    format_tile(r.tile_out),
+                    f"{r.redundancy:.4f}",
+                    f"{r.seconds:.5f}",
+                    f"{r.voxels_per_s / 1e6:.4f}",
+                ]
+            )

@@ -14,7 +14,7 @@ ProgressCallback = Callable[[int, int, float], None]
 
 
 class ProgressBar:
-    """``[#####-----]  52.0 %  1.84 Mvox/s  ETA 12.3s`` for one volume, on stderr by default.
+    """``[#####-----]  52.0 %  1.84 Mvox/s  ETA 12s`` for one volume, on stderr by default.
 
     Output voxels per second is the figure users compare tile sizes and machines by (the
     original printed "MPix/s"); the ETA assumes the remaining tiles run at the mean speed.
@@ -23,8 +23,13 @@ class ProgressBar:
     small tiles do not flood a log file.
     """
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30, interval: float = 0.5,
-                 log_interval: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        width: int = 30,
+        interval: float = 0.5,
+        log_interval: float = 30.0,
+    ) -> None:
         self.stream = stream
         self.width = width
         self.interval = interval

@@ -19,8 +19,12 @@ def find_param_file(model: str | Path) -> Path:
         return path
     if not path.is_dir():
         raise PredictionError(f"MODEL '{model}' is neither a save directory nor a parameter file.")
-    for pattern in (f"{path.name}_end.param", f"{path.name}-LAST.param", "*_end.param",
-                    "*-LAST.param"):  # fmt: skip
+    for pattern in (
+        f"{path.name}_end.param",
+        f"{path.name}-LAST.param",
+        "*_end.param",
+        "*-LAST.param",
+    ):
         found = sorted(path.glob(pattern))
         if len(found) == 1:
             return found[0]
@@ -56,9 +60,11 @@ class TrainedNet:
         param_file = find_param_file(model)
         checkpoint = load_params(param_file)
         return cls(
-            model_from_checkpoint(checkpoint, param_file), param_file,
-            dict(checkpoint.get("config") or {}), input_standardisation(checkpoint),
-        )  # fmt: skip
+            model_from_checkpoint(checkpoint, param_file),
+            param_file,
+            dict(checkpoint.get("config") or {}),
+            input_standardisation(checkpoint),
+        )
 
     @property
     def target(self) -> str:

@@ -133,8 +133,14 @@ def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSour
     spatial = [axes.index(a) for a in "xyz" if a in axes]
     array_key = f"{key.rstrip('/')}/{dataset.path}" if key else dataset.path
     units = tuple(multiscale.axes[i].unit for i in spatial)
-    return InputSource(str(path), array_key, axes, tuple(scale[i] for i in spatial),
-                       tuple(translation[i] for i in spatial), units)  # fmt: skip
+    return InputSource(
+        str(path),
+        array_key,
+        axes,
+        tuple(scale[i] for i in spatial),
+        tuple(translation[i] for i in spatial),
+        units,
+    )
 
 
 def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float], list[float]]:
@@ -148,8 +154,9 @@ def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float]
     return scale, translation
 
 
-def input_source(path: Path, key: str | None, level: int, n_dim: int, n_ch: int,
-                 axes: str | None = None) -> InputSource:  # fmt: skip
+def input_source(
+    path: Path, key: str | None, level: int, n_dim: int, n_ch: int, axes: str | None = None
+) -> InputSource:
     """Describe INPUT (h5 ``file.h5:key``, a zarr array, or an OME-Zarr image); ``axes``
     names the axes of an array without axis metadata (default: the training rule)."""
     if not path.exists():
@@ -227,9 +234,13 @@ def create_output_store(path: Path, plan: OutputPlan) -> OutputStore:
     axes = plan.axes
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
     root.create_array(
-        LEVEL0, shape=stored_order(plan.shape, axes), chunks=stored_order(plan.block, axes),
-        dtype=plan.dtype, fill_value=0, dimension_names=list(axes),
-    )  # fmt: skip
+        LEVEL0,
+        shape=stored_order(plan.shape, axes),
+        chunks=stored_order(plan.block, axes),
+        dtype=plan.dtype,
+        fill_value=0,
+        dimension_names=list(axes),
+    )
     write_ome_metadata(root, plan, levels=1)
     root.attrs["elektronn"] = plan.settings
     return OutputStore(str(path), axes)
@@ -251,17 +262,25 @@ def write_ome_metadata(root: Any, plan: OutputPlan, levels: int) -> None:
         size = [1.0, *plan.voxel_size]
         origin = [0.0, *plan.translation]
         shift = [o + (f - 1) / 2 * s for o, f, s in zip(origin, factor, size)]
-        datasets.append({"path": str(k), "coordinateTransformations": [
-            {"type": "scale", "scale": list(stored_order([s * f for s, f in zip(size, factor)],
-                                                         axes))},
-            {"type": "translation", "translation": list(stored_order(shift, axes))},
-        ]})  # fmt: skip
+        datasets.append(
+            {
+                "path": str(k),
+                "coordinateTransformations": [
+                    {
+                        "type": "scale",
+                        "scale": list(stored_order([s * f for s, f in zip(size, factor)], axes)),
+                    },
+                    {"type": "translation", "translation": list(stored_order(shift, axes))},
+                ],
+            }
+        )
     units = dict(zip("xyz", plan.units))
     ome_axes = [
-        {"name": a, "type": "channel"} if a == "c" else
-        {"name": a, "type": "space", **({"unit": units[a]} if units.get(a) else {})}
+        {"name": a, "type": "channel"}
+        if a == "c"
+        else {"name": a, "type": "space", **({"unit": units[a]} if units.get(a) else {})}
         for a in axes
-    ]  # fmt: skip
+    ]
     write_multiscales_metadata(root, datasets, fmt=FormatV05(), axes=ome_axes, name="prob")
     root.attrs["ome"] = {**root.attrs["ome"], "omero": omero_channels(plan)}
 
@@ -271,11 +290,17 @@ def omero_channels(plan: OutputPlan) -> dict:
     display window of probabilities (0-1, or 0-255 for uint8)."""
     top = 255 if plan.dtype == "uint8" else 1
     colours = ("FF00FF", "00FF00", "00FFFF", "FFFF00", "FF0000", "0000FF")
-    return {"channels": [
-        {"label": name, "color": colours[i % len(colours)], "active": True,
-         "window": {"min": 0, "max": top, "start": 0, "end": top}}
-        for i, name in enumerate(plan.channels)
-    ]}  # fmt: skip
+    return {
+        "channels": [
+            {
+                "label": name,
+                "color": colours[i % len(colours)],
+                "active": True,
+                "window": {"min": 0, "max": top, "start": 0, "end": top},
+            }
+            for i, name in enumerate(plan.channels)
+        ]
+    }
 
 
 def open_output_store(path: Path, plan: OutputPlan) -> OutputStore:
@@ -291,10 +316,15 @@ def open_output_store(path: Path, plan: OutputPlan) -> OutputStore:
             f"OUTPUT '{path}' exists but is not an elektronn prediction store (no '{LEVEL0}' "
             f"array). Use --overwrite to replace it, or choose a new OUTPUT."
         ) from None
-    found = dict(shape=tuple(array.shape), dtype=str(array.dtype), chunks=tuple(array.chunks),
-                 **settings)  # fmt: skip
-    wanted = dict(shape=stored_order(plan.shape, plan.axes), dtype=plan.dtype,
-                  chunks=stored_order(plan.block, plan.axes), **plan.settings)  # fmt: skip
+    found = dict(
+        shape=tuple(array.shape), dtype=str(array.dtype), chunks=tuple(array.chunks), **settings
+    )
+    wanted = dict(
+        shape=stored_order(plan.shape, plan.axes),
+        dtype=plan.dtype,
+        chunks=stored_order(plan.block, plan.axes),
+        **plan.settings,
+    )
     differ = [k for k in wanted if normalised(found.get(k)) != normalised(wanted[k])]
     if differ:
         what = "; ".join(f"{k} {found.get(k)!r} (now {wanted[k]!r})" for k in differ)
@@ -321,12 +351,19 @@ def write_pyramid(store: OutputStore, plan: OutputPlan, levels: int) -> None:
     source = root[LEVEL0]
     for k in range(1, levels + 1):
         shape = tuple(-(-n // 2) if a in "xy" else n for n, a in zip(source.shape, store.axes))
-        target = root.create_array(str(k), shape=shape, chunks=source.chunks, dtype=source.dtype,
-                                   fill_value=0, dimension_names=list(store.axes),
-                                   overwrite=True)  # fmt: skip
+        target = root.create_array(
+            str(k),
+            shape=shape,
+            chunks=source.chunks,
+            dtype=source.dtype,
+            fill_value=0,
+            dimension_names=list(store.axes),
+            overwrite=True,
+        )
         for box in chunk_boxes(shape, source.chunks):
-            wide = tuple(slice(2 * s.start, 2 * s.stop) if a in "xy" else s
-                         for s, a in zip(box, store.axes))  # fmt: skip
+            wide = tuple(
+                slice(2 * s.start, 2 * s.stop) if a in "xy" else s for s, a in zip(box, store.axes)
+            )
             target[box] = halve_yx(np.asarray(source[wide]), store.axes, target.dtype)
         source = target
     write_ome_metadata(root, plan, levels=levels + 1)

@@ -111,8 +111,9 @@ def check_input_fits(trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool)
     """Refuse, in user words, an input that the net's field of view does not fit into; the
     usual cause is an axis order other than (x, y, z)."""
     n = len(raw_shape) - 1
-    fov = reorder(net_geometry(trained.net).fov, net_axes(trained.net.n_dim, n), user_axes(n),
-                  missing=1)  # fmt: skip
+    fov = reorder(
+        net_geometry(trained.net).fov, net_axes(trained.net.n_dim, n), user_axes(n), missing=1
+    )
     small = [a for a, size, f in zip(user_axes(n), raw_shape[1:], fov, strict=True) if size < f]
     if small and not pad:
         names = ", ".join(user_axes(n))
@@ -131,8 +132,10 @@ def warn_about_float_range(raw: Any) -> None:
     if not np.issubdtype(raw.dtype, np.floating):
         return
     n = len(raw.shape) - 1
-    middle = tuple(slice(s // 2, s // 2 + 1) if a == "z" else slice(None)
-                   for a, s in zip(user_axes(n), raw.shape[1:]))  # fmt: skip
+    middle = tuple(
+        slice(s // 2, s // 2 + 1) if a == "z" else slice(None)
+        for a, s in zip(user_axes(n), raw.shape[1:])
+    )
     high = float(np.max(raw[(slice(None), *middle)]))
     if high > 1.0:
         print(
@@ -174,8 +177,13 @@ def user_offset(trained: TrainedNet, n_spatial: int, pad: bool) -> tuple[int, ..
     return tuple(0 for _ in offset) if pad else offset
 
 
-def write_attributes(dataset: h5py.Dataset, offset: tuple[int, ...], trained: TrainedNet,
-                     settings: PredictSettings, input_spec: str) -> None:  # fmt: skip
+def write_attributes(
+    dataset: h5py.Dataset,
+    offset: tuple[int, ...],
+    trained: TrainedNet,
+    settings: PredictSettings,
+    input_spec: str,
+) -> None:
     """Record the frame convention next to the data (see the module docstring)."""
     dataset.attrs["offset"] = np.asarray(offset, dtype=np.int64)
     dataset.attrs["axis_order"] = CHANNEL + user_axes(len(offset))
@@ -188,8 +196,14 @@ def write_attributes(dataset: h5py.Dataset, offset: tuple[int, ...], trained: Tr
         dataset.attrs[name] = np.asarray(value) if isinstance(value, list) else value
 
 
-def predict_h5(trained: TrainedNet, input_spec: str, output: str, settings: PredictSettings,
-               tile: tuple[int, ...] | None, axes: str | None) -> str:  # fmt: skip
+def predict_h5(
+    trained: TrainedNet,
+    input_spec: str,
+    output: str,
+    settings: PredictSettings,
+    tile: tuple[int, ...] | None,
+    axes: str | None,
+) -> str:
     """Predict INPUT into an h5 OUTPUT tile by tile; the files stay open only for the run."""
     with contextlib.ExitStack() as stack:
         files = H5Files(stack, split_spec(output, DEFAULT_OUTPUT_KEY)[0])
@@ -202,21 +216,33 @@ def predict_h5(trained: TrainedNet, input_spec: str, output: str, settings: Pred
         out = create_output(output, shape, settings.dtype, settings.overwrite, files, data)
         tile = fit_tile(tile, n_spatial, trained) or auto_tile(trained, settings, raw.shape)
         start = time.perf_counter()
-        predict_dense(trained.net, raw, axes=names, tile_shape=tile, pad_raw=settings.pad,
-                      method=settings.method, target=trained.target, out=out,
-                      progress=settings.progress, standardisation=trained.standardisation,
-                      precision=settings.precision)  # fmt: skip
+        predict_dense(
+            trained.net,
+            raw,
+            axes=names,
+            tile_shape=tile,
+            pad_raw=settings.pad,
+            method=settings.method,
+            target=trained.target,
+            out=out,
+            progress=settings.progress,
+            standardisation=trained.standardisation,
+            precision=settings.precision,
+        )
         seconds = time.perf_counter() - start
         offset = user_offset(trained, n_spatial, settings.pad)
         write_attributes(out, offset, trained, settings, input_spec)
-        return (f"Wrote {shape} {settings.dtype} probabilities to {out.file.filename}:{out.name} "
-                f"in {seconds:.1f} s ({math.prod(shape[1:]) / seconds / 1e6:.3f} Mvox/s). "
-                f"Output voxel [c,{','.join('ijk'[:n_spatial])}] belongs to input voxel "
-                f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}].")  # fmt: skip
+        return (
+            f"Wrote {shape} {settings.dtype} probabilities to {out.file.filename}:{out.name} "
+            f"in {seconds:.1f} s ({math.prod(shape[1:]) / seconds / 1e6:.3f} Mvox/s). "
+            f"Output voxel [c,{','.join('ijk'[:n_spatial])}] belongs to input voxel "
+            f"[{','.join(f'{a}+{o}' for a, o in zip('ijk', offset))}]."
+        )
 
 
-def open_input(spec: str, level: int, files: H5Files, trained: TrainedNet,
-               axes: str | None) -> tuple[Any, Any]:  # fmt: skip
+def open_input(
+    spec: str, level: int, files: H5Files, trained: TrainedNet, axes: str | None
+) -> tuple[Any, Any]:
     """The input as ``(c, x, y[, z])`` and the dataset it views (an h5 dataset or a zarr
     array; h5 files stay open for the duration of ``files``)."""
     path, key = split_spec(spec, None)
@@ -238,13 +264,19 @@ def net_frame(trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool) -> tup
     return layout.out_shape[len(layout.out_shape) - layout.geometry.n_dim :]
 
 
-def auto_tile(trained: TrainedNet, settings: PredictSettings,
-              raw_shape: tuple[int, ...]) -> tuple[int, ...] | None:  # fmt: skip
+def auto_tile(
+    trained: TrainedNet, settings: PredictSettings, raw_shape: tuple[int, ...]
+) -> tuple[int, ...] | None:
     """The fastest tile of a short timing cached in the save directory (:mod:`.autotile`),
     user order; a 2D net on a stack predicts one slice per batch."""
-    tuned = tuned_tile(trained.net, trained.param_file, target=trained.target,
-                       method=settings.method, precision=settings.precision,
-                       max_out=net_frame(trained, raw_shape, settings.pad))  # fmt: skip
+    tuned = tuned_tile(
+        trained.net,
+        trained.param_file,
+        target=trained.target,
+        method=settings.method,
+        precision=settings.precision,
+        max_out=net_frame(trained, raw_shape, settings.pad),
+    )
     if tuned is None:
         return None
     n = len(raw_shape) - 1
@@ -321,8 +353,21 @@ def predict_volume(
             f"at once, but OUTPUT '{output}' does not end in .zarr (an h5 file cannot "
             f"be written by several processes). Name the output OUTPUT.zarr."
         )
-    settings = PredictSettings(pad, dtype, method, precision, overwrite, workers, scheduler,
-                               block, level, voxel_size, unit, pyramid, progress)  # fmt: skip
+    settings = PredictSettings(
+        pad,
+        dtype,
+        method,
+        precision,
+        overwrite,
+        workers,
+        scheduler,
+        block,
+        level,
+        voxel_size,
+        unit,
+        pyramid,
+        progress,
+    )
     if not zarr_output:
         return predict_h5(trained, input, output, settings, tile, axes)
     from .blockrun import predict_blockwise
@@ -336,8 +381,9 @@ def predict_volume(
     return predict_blockwise(trained, source, Path(output).expanduser(), settings, tile)
 
 
-def fit_tile(tile: tuple[int, ...] | None, n_spatial: int,
-             trained: TrainedNet) -> tuple[int, ...] | None:  # fmt: skip
+def fit_tile(
+    tile: tuple[int, ...] | None, n_spatial: int, trained: TrainedNet
+) -> tuple[int, ...] | None:
     """A tile (user order) for an input of ``n_spatial`` axes; a 2D net on a stack may omit
     z (one slice per batch)."""
     if tile is None:
