@@ -6,12 +6,16 @@ from typing import TextIO
 
 
 def format_seconds(seconds: float) -> str:
-    """``1h02m``, ``3m07s`` or ``12.3s``: short enough for a status line."""
-    if seconds >= 3600:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    if seconds >= 60:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{seconds:.1f}s"
+    """``Ns`` up to 5 min, ``Nm`` up to about an hour, else ``N.Nh``.
+
+    The one duration format of every status line (training's ``t=`` and ETA, prediction's
+    progress), short enough for a terminal line; it is the original ELEKTRONN's ``t=`` format.
+    """
+    if seconds <= 300:
+        return f"{seconds:.0f}s"
+    if seconds <= 4000:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
 
 
 def draw_line(stream: TextIO, text: str, finished: bool) -> None:

@@ -28,6 +28,7 @@ from ..data.source import DataSource
 from ..device import autocast
 from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import save_params
+from ..terminal import format_seconds
 from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
 from .loggers import Outcome, RunLogger
@@ -89,20 +90,6 @@ class TrainingStopped(Exception):
     Raised from :meth:`Trainer.run` once the current parameters are saved, with a message
     that says why and where the parameters are, for the command line to print last.
     """
-
-
-def duration(seconds: float) -> str:
-    """``Ns`` up to 5 min, ``Nm`` up to ~1 h, else ``N.Nh`` (as the original's ``t=``)."""
-    if seconds <= 300:
-        return f"{seconds:.0f}s"
-    if seconds <= 4000:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
-def format_duration(seconds: float) -> str:
-    """``t=Ns``, ``t=Nm`` or ``t=N.Nh``: the training time of the status line."""
-    return f"t={duration(seconds)}"
 
 
 class Trainer:
@@ -401,9 +388,12 @@ class Trainer:
         left = run.max_runtime - self.t_passed
         if self.step and self.t_passed > 0:
             left = min(left, (run.n_steps - self.step) * self.t_passed / self.step)
-        eta = duration(max(left, 0.0)) if self.t_passed > 0 else "n/a"  # no speed measured yet
-        return (f"step {self.step}/{run.n_steps}, {format_duration(self.t_passed)}/"
-                f"{duration(run.max_runtime)}, ETA {eta}")  # fmt: skip
+        no_speed_yet = self.t_passed <= 0
+        eta = "n/a" if no_speed_yet else format_seconds(max(left, 0.0))
+        return (
+            f"step {self.step}/{run.n_steps}, t={format_seconds(self.t_passed)}/"
+            f"{format_seconds(run.max_runtime)}, ETA {eta}"
+        )
 
     def status_line(self, i: int, train_err: float, valid_err: float, diff: float) -> str:
         name = "MSE" if self.regression else "NLL"
@@ -638,5 +628,5 @@ class Trainer:
         self.final_plots()
         share = 100 * self.wait_time / self.t_passed if self.t_passed else 0.0
         print(f"End of training after {self.step} steps ({reason}); "
-              f"{format_duration(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
+              f"t={format_seconds(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
               f"Parameters saved to {path}", flush=True)  # fmt: skip
