@@ -7,7 +7,7 @@ import pytest
 from makers import write_h5
 from tiny import run_cli, tiny_config
 
-from elektronn.data.synthetic import make_membrane_volume
+from elektronn.data.synthetic import build_membrane_volume
 
 
 def test_dry_run_prints_architecture_and_data(tmp_path, tiny_data):
@@ -144,7 +144,7 @@ def test_new_config_trains_once_its_data_files_exist(tmp_path):
     written = run_cli("--new-config", config)
     assert written.returncode == 0 and config.is_file(), written.stderr
     assert run_cli("--new-config", config).returncode == 2  # never replaces a file
-    raw, labels = make_membrane_volume((160, 160, 30), n_cells=30)
+    raw, labels = build_membrane_volume((160, 160, 30), n_cells=30)
     (tmp_path / "data").mkdir()
     write_h5(tmp_path / "data" / "train-volume.h5", raw=raw)
     write_h5(tmp_path / "data" / "train-labels.h5", labels=labels)
@@ -162,7 +162,7 @@ def write_zarr_cubes(folder):
     from ome_zarr.writer import write_image
 
     for i in range(2):
-        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
+        raw, labels = build_membrane_volume((64, 64, 4), n_cells=12, seed=i)
         zyx = [np.ascontiguousarray(a.transpose(2, 1, 0)) for a in (raw, labels)]
         group = zarr.open_group(str(folder / f"cube_{i}.zarr"), mode="w", zarr_format=3)
         for key, array in zip(("raw", "lab"), zyx, strict=True):
@@ -195,7 +195,7 @@ def test_dry_run_reads_the_zarr_stores_that_training_reads(tmp_path, images, lab
 def test_dry_run_counts_the_channels_of_multi_channel_images(tmp_path):
     (tmp_path / "data").mkdir()
     for i in range(2):
-        raw, labels = make_membrane_volume((64, 64, 4), n_cells=12, seed=i)
+        raw, labels = build_membrane_volume((64, 64, 4), n_cells=12, seed=i)
         write_h5(tmp_path / "data" / f"raw_{i}.h5", raw=np.stack([raw, 255 - raw]))
         write_h5(tmp_path / "data" / f"lab_{i}.h5", lab=labels)
     result = run_cli(tiny_config(tmp_path), "--dry-run")

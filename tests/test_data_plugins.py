@@ -12,7 +12,7 @@ import pytest
 
 from elektronn.data.errors import DataError
 from elektronn.data.mnist import MNISTData
-from elektronn.data.plugins import Data, PluginError, create_plugin_data, load_data_class
+from elektronn.data.plugins import Data, PluginError, build_plugin_data, load_data_class
 
 USER_FILE = """
 import numpy as np
@@ -66,7 +66,7 @@ def indices(batch: tuple[np.ndarray, np.ndarray]) -> list[int]:
 def test_user_class_from_file_is_loaded_and_created(user_file: Path, capsys) -> None:
     cls = load_data_class((str(user_file), "Blobs"))
     assert cls.__name__ == "Blobs"
-    data = create_plugin_data(config([str(user_file), "Blobs"], seed=3))
+    data = build_plugin_data(config([str(user_file), "Blobs"], seed=3))
     x, y = data.getbatch(8)
     assert x.shape == (8, 3) and x.dtype == np.float32 and y.dtype == np.int16
     assert data.n_lab == 2 and data.example_shape == (3,) and data.has_source("valid")
@@ -84,7 +84,7 @@ def test_user_class_instances_pickle(user_file: Path) -> None:
 
 
 def test_plain_class_without_base_class_satisfies_contract(user_file: Path) -> None:
-    data = create_plugin_data(config((str(user_file), "Plain")))
+    data = build_plugin_data(config((str(user_file), "Plain")))
     assert data.getbatch(4)[0].shape == (4, 3)
 
 
@@ -122,12 +122,12 @@ def test_file_that_fails_to_import_is_reported(tmp_path: Path) -> None:
 
 def test_rejected_load_kwargs_name_the_option(user_file: Path) -> None:
     with pytest.raises(PluginError, match="data_load_kwargs.*n_featurez"):
-        create_plugin_data(config((str(user_file), "Blobs"), n_featurez=4))
+        build_plugin_data(config((str(user_file), "Blobs"), n_featurez=4))
 
 
 def test_missing_contract_attribute_for_image_mode(user_file: Path) -> None:
     with pytest.raises(PluginError, match="lacks the attribute.*n_ch.*img-scalar"):
-        create_plugin_data(config((str(user_file), "Plain"), mode="img-scalar"))
+        build_plugin_data(config((str(user_file), "Plain"), mode="img-scalar"))
 
 
 def test_plugin_error_is_a_data_error() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_predict_cli import save_run, tiny_net
 
-from elektronn.data.synthetic import make_membrane_volume
+from elektronn.data.synthetic import build_membrane_volume
 from elektronn.evaluate import metrics
 from elektronn.evaluate.cli import main
 from elektronn.evaluate.split import evaluate_split
@@ -40,7 +40,7 @@ def noisy_prediction(labels: np.ndarray, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def files(tmp_path):
     """Boundary labels (x, y, z) and a prediction of their centre with its offset recorded."""
-    _, labels = make_membrane_volume((48, 40, 3), n_cells=10, seed=3)
+    _, labels = build_membrane_volume((48, 40, 3), n_cells=10, seed=3)
     labels = labels.astype(np.uint8)
     offset = (4, 3, 1)
     prob = noisy_prediction(labels[4:44, 3:35, 1:2])
@@ -162,7 +162,7 @@ def test_an_ome_zarr_prediction_scores_as_its_h5_twin(tmp_path):
     """On a cubic volume, reading (c, z, y, x) as (c, x, y, z) would score silently wrong."""
     from elektronn.predict.cli import main as predict
 
-    raw, labels = make_membrane_volume((28, 28, 28), n_cells=12, seed=5)
+    raw, labels = build_membrane_volume((28, 28, 28), n_cells=12, seed=5)
     with h5py.File(tmp_path / "data.h5", "w") as f:
         f["raw"], f["lab"] = raw, labels.astype(np.uint8)
     save_dir = save_run(tmp_path, tiny_net(3))

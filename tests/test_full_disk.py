@@ -98,7 +98,7 @@ def test_full_disk_while_drawing_the_final_plots_keeps_the_end_file(
     def no_space(save_dir, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(save_dir / "tiny.Errors.png"))
 
-    monkeypatch.setattr(trainer_module, "make_plots", no_space)
+    monkeypatch.setattr(trainer_module, "create_plots", no_space)
     monkeypatch.chdir(tmp_path)
     code = cli.train_main([str(tiny_config(tmp_path)), "--gpu=false"])
     out, err = capsys.readouterr()

@@ -12,7 +12,7 @@ from elektronn.data.label_stats import check_training_labels, write_baseline
 from elektronn.data.plugins import Data, PluginSource
 from elektronn.data.source import DataSource
 from elektronn.train.history import History
-from elektronn.train.plots import make_plots
+from elektronn.train.plots import create_plots
 
 
 def data_with_labels(tmp_path, labels: np.ndarray, **kwargs) -> ImageData:
@@ -68,7 +68,7 @@ def test_the_errors_plot_draws_the_majority_class_error(tmp_path, monkeypatch, c
         return real_axhline(self, y, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "axhline", recording_axhline)
-    assert [p.name for p in make_plots(tmp_path / "run", "run")] == ["run.Errors.png"]
+    assert [p.name for p in create_plots(tmp_path / "run", "run")] == ["run.Errors.png"]
     assert drawn == [(50.0, "majority-class error (always class 0)")]
 
 

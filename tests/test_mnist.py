@@ -14,7 +14,7 @@ import pytest
 
 from elektronn.data import mnist
 from elektronn.data.mnist import MNISTData, load_mnist, shifted_crops, training_mean
-from elektronn.data.plugins import PluginError, create_plugin_data
+from elektronn.data.plugins import PluginError, build_plugin_data
 
 
 @functools.lru_cache(maxsize=1)
@@ -159,6 +159,6 @@ def test_created_from_config_by_name(mnist_path: Path, capsys) -> None:
         data_load_kwargs=dict(path=str(mnist_path), convert2image=False),
         mode="vect-scalar",
     )
-    data = create_plugin_data(config)
+    data = build_plugin_data(config)
     assert isinstance(data, MNISTData) and data.example_shape == (676,)
     assert "#training examples: 200000 and #validation examples: 10000" in capsys.readouterr().out

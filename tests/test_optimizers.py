@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elektronn.train.optimizers import NAMES, make_optimizer, switch_optimizer
+from elektronn.train.optimizers import NAMES, build_optimizer, switch_optimizer
 from elektronn.train.state import lr_at_step
 
 DTYPE = torch.float64
@@ -64,7 +64,7 @@ def config(**options) -> SimpleNamespace:
 @pytest.mark.parametrize("name", NAMES)
 def test_each_optimizer_lowers_the_loss_and_returns_the_loss_before(name):
     problem = make_problem()
-    optimizer = make_optimizer(name, problem.params, config())
+    optimizer = build_optimizer(name, problem.params, config())
     start = problem.current_loss()
     before = start
     for _ in range(5):
@@ -78,7 +78,7 @@ def test_cg_and_lbfgs_beat_one_sgd_step(name):
     after = {}
     for method in ("SGD", name):
         problem = make_problem()
-        make_optimizer(method, problem.params, config()).step(problem.closure)
+        build_optimizer(method, problem.params, config()).step(problem.closure)
         after[method] = problem.current_loss()
     assert after[name] < after["SGD"]
 
@@ -105,7 +105,7 @@ def no_gradients(problem: Problem) -> torch.Tensor:
 def test_weight_decay_shrinks_every_parameter(name, closure):
     problem = make_problem()
     before = problem.snapshot()
-    optimizer = make_optimizer(name, problem.params, config(weight_decay=0.1))
+    optimizer = build_optimizer(name, problem.params, config(weight_decay=0.1))
     optimizer.step(lambda: closure(problem))
     for p, old in zip(problem.params, before, strict=True):
         assert p.detach().norm() < old.norm()
@@ -123,7 +123,7 @@ def test_update_rules_of_sgd_and_rprop():
         problem.closure()
         grads = [p.grad.clone() for p in problem.params]
         options = config(weight_decay=lam, SGD_params={"LR": 0.05})
-        optimizer = make_optimizer(name, problem.params, options)
+        optimizer = build_optimizer(name, problem.params, options)
         optimizer.step(problem.closure)
         for p, t, g in zip(problem.params, theta, grads, strict=True):
             torch.testing.assert_close(p.detach(), expected(t, g), rtol=1e-12, atol=1e-15)
@@ -131,7 +131,7 @@ def test_update_rules_of_sgd_and_rprop():
 
 def test_adam_matches_torch_adam_with_l2_weight_decay():
     ours, reference = make_problem(), make_problem()
-    adam = make_optimizer("Adam", ours.params, config(weight_decay=0.01, Adam_params={"LR": 0.1}))
+    adam = build_optimizer("Adam", ours.params, config(weight_decay=0.01, Adam_params={"LR": 0.1}))
     torch_adam = torch.optim.Adam(reference.params, lr=0.1, weight_decay=0.01)
     for _ in range(4):
         adam.step(ours.closure)
@@ -142,7 +142,7 @@ def test_adam_matches_torch_adam_with_l2_weight_decay():
 
 def test_rprop_step_sizes_grow_while_the_sign_holds_and_stay_clipped():
     problem = make_problem()
-    optimizer = make_optimizer("RPROP", problem.params, config())
+    optimizer = build_optimizer("RPROP", problem.params, config())
     for _ in range(30):
         optimizer.step(problem.closure)
     sizes = torch.cat([s.reshape(-1) for s in optimizer.state["step_sizes"]])
@@ -163,12 +163,12 @@ def test_lr_at_step_with_an_unsorted_schedule():
 def test_lr_and_momentum_only_where_the_method_has_them():
     problem = make_problem()
     for name in ("RPROP", "CG", "LBFGS"):
-        optimizer = make_optimizer(name, problem.params, config())
+        optimizer = build_optimizer(name, problem.params, config())
         assert optimizer.lr is None and optimizer.momentum is None
         with pytest.raises(AttributeError, match="no learning rate"):
             optimizer.lr = 0.1
-    assert make_optimizer("Adam", problem.params, config()).momentum is None
-    sgd = make_optimizer("sgd", problem.params, config(SGD_params={"LR": 0.02}))
+    assert build_optimizer("Adam", problem.params, config()).momentum is None
+    sgd = build_optimizer("sgd", problem.params, config(SGD_params={"LR": 0.02}))
     assert (sgd.lr, sgd.momentum) == (0.02, 0.9)  # the missing momentum takes the default
 
 
@@ -176,7 +176,7 @@ def test_lr_and_momentum_only_where_the_method_has_them():
 def test_setting_the_lr_acts_on_the_update(name):
     problem = make_problem()
     before = problem.snapshot()
-    optimizer = make_optimizer(name, problem.params, config())
+    optimizer = build_optimizer(name, problem.params, config())
     optimizer.lr = 0.0
     optimizer.step(problem.closure)
     for p, old in zip(problem.params, before, strict=True):
@@ -185,16 +185,16 @@ def test_setting_the_lr_acts_on_the_update(name):
 
 def test_names_are_case_insensitive_and_unknown_names_or_keys_are_refused():
     problem = make_problem()
-    assert make_optimizer("lbfgs", problem.params, config()).name == "LBFGS"
+    assert build_optimizer("lbfgs", problem.params, config()).name == "LBFGS"
     with pytest.raises(ValueError, match="SGD, CG, RPROP, LBFGS, Adam"):
-        make_optimizer("RPORP", problem.params, config())
+        build_optimizer("RPORP", problem.params, config())
     with pytest.raises(ValueError, match="unknown keys \\['lr'\\]"):
-        make_optimizer("SGD", problem.params, config(SGD_params={"lr": 0.1}))
+        build_optimizer("SGD", problem.params, config(SGD_params={"lr": 0.1}))
 
 
 def test_switching_keeps_parameters_lr_and_the_cg_record():
     problem = make_problem()
-    sgd = make_optimizer("SGD", problem.params, config())
+    sgd = build_optimizer("SGD", problem.params, config())
     sgd.lr = 0.0123
     sgd.step(problem.closure)
     params = problem.snapshot()
@@ -215,7 +215,7 @@ def test_switching_keeps_parameters_lr_and_the_cg_record():
 
 def test_switching_to_the_same_method_resets_only_its_buffers():
     problem = make_problem()
-    sgd = make_optimizer("SGD", problem.params, config())
+    sgd = build_optimizer("SGD", problem.params, config())
     sgd.momentum = 0.5
     sgd.step(problem.closure)
     again = switch_optimizer(sgd, "SGD", problem.params, config())
@@ -224,7 +224,7 @@ def test_switching_to_the_same_method_resets_only_its_buffers():
 
 def test_reset_state_keeps_the_lr():
     problem = make_problem()
-    sgd = make_optimizer("SGD", problem.params, config())
+    sgd = build_optimizer("SGD", problem.params, config())
     sgd.lr = 0.5
     sgd.step(problem.closure)
     assert any(bool(v.any()) for v in sgd.velocity)
@@ -235,7 +235,7 @@ def test_reset_state_keeps_the_lr():
 
 def test_cg_timeline_rows():
     problem = make_problem()
-    cg = make_optimizer("CG", problem.params, config())
+    cg = build_optimizer("CG", problem.params, config())
     loss0 = cg.step(problem.closure)
     assert len(cg.timeline) == 4  # n_steps of the master defaults
     losses = [row[0] for row in cg.timeline]
@@ -257,7 +257,7 @@ def test_cg_rejects_trial_steps_whose_loss_is_not_finite():
             raise FloatingPointError("inf")
         return problem.closure()
 
-    cg = make_optimizer("CG", problem.params, config())
+    cg = build_optimizer("CG", problem.params, config())
     cg.step(closure)
     accepted = [row[1] for row in cg.timeline if row[1] > 0]
     assert accepted and max(accepted) < 0.02
@@ -276,7 +276,7 @@ def test_lbfgs_puts_the_parameters_back_when_an_evaluation_fails():
         return problem.closure()
 
     with pytest.raises(FloatingPointError):
-        make_optimizer("LBFGS", problem.params, config()).step(closure)
+        build_optimizer("LBFGS", problem.params, config()).step(closure)
     for p, old in zip(problem.params, start, strict=True):
         assert torch.equal(p.detach(), old)
 
@@ -285,7 +285,7 @@ def test_lbfgs_puts_the_parameters_back_when_an_evaluation_fails():
 def test_state_dict_round_trip_gives_identical_next_steps(name):
     options = config(weight_decay=0.01)
     problem = make_problem()
-    optimizer = make_optimizer(name, problem.params, options)
+    optimizer = build_optimizer(name, problem.params, options)
     for _ in range(2):
         optimizer.step(problem.closure)
     optimizer.take_timeline()  # the trainer takes the CG rows after every step
@@ -295,7 +295,7 @@ def test_state_dict_round_trip_gives_identical_next_steps(name):
 
     optimizer.step(problem.closure)
     buffer.seek(0)
-    resumed = make_optimizer(name, resumed_problem.params, options)
+    resumed = build_optimizer(name, resumed_problem.params, options)
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
     resumed.step(resumed_problem.closure)
 
@@ -306,6 +306,6 @@ def test_state_dict_round_trip_gives_identical_next_steps(name):
 
 def test_loading_another_methods_state_is_refused():
     problem = make_problem()
-    state = make_optimizer("SGD", problem.params, config()).state_dict()
+    state = build_optimizer("SGD", problem.params, config()).state_dict()
     with pytest.raises(ValueError, match="switch_optimizer"):
-        make_optimizer("Adam", problem.params, config()).load_state_dict(state)
+        build_optimizer("Adam", problem.params, config()).load_state_dict(state)

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from elektronn.data.label_stats import baseline_path
 from elektronn.train import introspection
 from elektronn.train.history import History
-from elektronn.train.plots import centred_mean, make_plots, round_step_ticks
+from elektronn.train.plots import centred_mean, create_plots, round_step_ticks
 from elektronn.train.preview import Preview
 from elektronn.train.trainer import LOSS_EMA_DECAY, bias_corrected_ema
 
@@ -57,7 +57,7 @@ def lines_and_legend(ax) -> tuple[list[str], list[str]]:
 
 def test_errors_plot_shows_the_first_errors_and_names_every_line(tmp_path, figures):
     write_run(tmp_path, baseline=False)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     ax = figures["run.Errors.png"].axes[0]
     low, high = ax.get_ylim()
     assert low <= 2.5 and high >= 50.5, "the first and the last errors are both visible"
@@ -73,7 +73,7 @@ def test_a_narrow_log_error_axis_has_enough_labelled_ticks(tmp_path, figures):
     for k, error in enumerate([23.0, 12.0, 9.0, 7.5, 6.0]):
         history.add("errors", 100 * k, 60.0 * k, error, error + 1.0)
     history.save(backup, "run")
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     figure = figures["run.Errors.png"]
     FigureCanvasAgg(figure).draw()
     ax = figure.axes[0]
@@ -87,7 +87,7 @@ def test_a_narrow_log_error_axis_has_enough_labelled_ticks(tmp_path, figures):
 
 def test_errors_plot_has_a_legend_entry_for_the_majority_class_error(tmp_path, figures):
     write_run(tmp_path)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     _, legend = lines_and_legend(figures["run.Errors.png"].axes[0])
     assert "majority-class error (always class 0)" in legend
 
@@ -113,7 +113,7 @@ def test_smoothed_loss_follows_the_batch_losses_after_a_high_start():
 @pytest.mark.parametrize("name", ["run.Errors.png", "run.history.png", "run.timeline.png"])
 def test_step_axis_has_even_round_ticks(tmp_path, figures, name):
     write_run(tmp_path)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     (step_axis,) = [ax for ax in figures[name].axes if ax.get_xlabel() == "update steps"]
     ticks = [int(t.get_text()) for t in step_axis.get_xticklabels()]
     spacing = ticks[1] - ticks[0]
@@ -124,7 +124,7 @@ def test_step_axis_has_even_round_ticks(tmp_path, figures, name):
 @pytest.mark.parametrize("name", ["run.Errors.png", "run.history.png", "run.timeline.png"])
 def test_every_panel_has_a_y_label_and_legends_lie_beside_the_curves(tmp_path, figures, name):
     write_run(tmp_path)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     figure = figures[name]
     renderer = FigureCanvasAgg(figure).get_renderer()
     for ax in figure.axes:
@@ -138,7 +138,7 @@ def test_every_panel_has_a_y_label_and_legends_lie_beside_the_curves(tmp_path, f
 
 def test_history_plot_has_the_learning_rate_on_its_own_axes_and_a_log_loss(tmp_path, figures):
     write_run(tmp_path)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     axes = figures["run.history.png"].axes
     (lr,) = [ax for ax in axes if ax.get_ylabel() == "learning rate"]
     assert [line.get_label() for line in lr.get_lines()] == ["learning rate"]
@@ -182,7 +182,7 @@ def test_timeline_colour_bar_sits_beside_its_scatter_and_the_curves_fill_the_wid
     tmp_path, figures
 ):
     write_run(tmp_path)
-    make_plots(tmp_path / "run", "run")
+    create_plots(tmp_path / "run", "run")
     figure = figures["run.timeline.png"]
     renderer = FigureCanvasAgg(figure).get_renderer()
     width = figure.bbox.width

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import h5py
 
-from elektronn.data.synthetic import make_membrane_volume
+from elektronn.data.synthetic import build_membrane_volume
 
 
 def run_cli(*args, cwd=None, env_extra=None, timeout=300):
@@ -34,7 +34,7 @@ def write_cubes(folder, shape=(64, 64, 4)):
     """Two small synthetic membrane cubes (raw_i.h5:raw, lab_i.h5:lab) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(2):
-        raw, labels = make_membrane_volume(shape, n_cells=12, seed=i)
+        raw, labels = build_membrane_volume(shape, n_cells=12, seed=i)
         with h5py.File(folder / f"raw_{i}.h5", "w") as f:
             f["raw"] = raw
         with h5py.File(folder / f"lab_{i}.h5", "w") as f:

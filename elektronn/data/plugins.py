@@ -173,7 +173,7 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def create_plugin_data(config: Any) -> Any:
+def build_plugin_data(config: Any) -> Any:
     """Instantiate ``config.data_class_name`` with ``config.data_load_kwargs``.
 
     The keyword arguments are checked against the constructor's signature first, so a typo in

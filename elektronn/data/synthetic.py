@@ -47,7 +47,7 @@ def render_raw(membranes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def make_membrane_volume(
+def build_membrane_volume(
     shape: tuple[int, int, int] = (192, 192, 16), n_cells: int = 60, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """A raw (uint8) and a boundary-label (uint8, 1 = membrane) volume of shape (x, y, z)."""
@@ -64,7 +64,7 @@ def ensure_demo_data(folder: str | Path = "~/.elektronn/demo-data") -> str:
         raw_path, lab_path = folder / f"raw_{i}.h5", folder / f"membranes_{i}.h5"
         if raw_path.is_file() and lab_path.is_file():
             continue
-        raw, labels = make_membrane_volume(seed=i)
+        raw, labels = build_membrane_volume(seed=i)
         with h5py.File(lab_path, "w") as f:
             f.create_dataset("labels", data=labels, compression="gzip")
         with h5py.File(raw_path, "w") as f:

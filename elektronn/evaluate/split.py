@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.plugins import PluginError, create_plugin_data
+from ..data.plugins import PluginError, build_plugin_data
 from ..net.losses import compute_loss, error_rate
 from ..net.paramfile import build_model_from_params, load_params
 
@@ -75,7 +75,7 @@ def evaluate_split(param_file: Path, source: str) -> dict[str, Any]:
             f"'{source}' split to evaluate; score an img-img prediction with "
             f"elektronn-evaluate PREDICTION LABELS instead."
         )
-    data = create_plugin_data(config)
+    data = build_plugin_data(config)
     model = build_model_from_params(param_file)
     target = getattr(config, "target", "nll")
     return {f"{source} split": split_scores(model, data.iter_split(source, BATCH_SIZE), target)}

@@ -483,7 +483,7 @@ def optimizer_params(name: str, config: Any) -> dict[str, Any]:
     return {**DEFAULTS[name], **given}
 
 
-def make_optimizer(name: str, params: Iterable[Tensor], config: Any) -> Optimizer:
+def build_optimizer(name: str, params: Iterable[Tensor], config: Any) -> Optimizer:
     """Create optimiser ``name`` with the config's ``<name>_params`` and ``weight_decay``.
 
     Parameters
@@ -511,7 +511,7 @@ def switch_optimizer(
     buffers (momenta, step sizes) start afresh, also when ``new_name`` is the old method:
     the console relies on that to reset them after loading other weights.
     """
-    new = make_optimizer(new_name, params, config)
+    new = build_optimizer(new_name, params, config)
     new.load_state_dict({**old.state_dict(), "name": new.name, "state": {}})
     new.timeline = old.take_timeline()
     return new

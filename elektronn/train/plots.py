@@ -203,7 +203,7 @@ def plot_cg(path: Path, cg: np.ndarray) -> None:
     plt.close(fig)
 
 
-def make_plots(save_dir: Path, save_name: str, regression: bool = False) -> list[Path]:
+def create_plots(save_dir: Path, save_name: str, regression: bool = False) -> list[Path]:
     """Draw every plot whose log exists; returns the written PNG paths."""
     import matplotlib
 
@@ -228,7 +228,7 @@ def make_plots(save_dir: Path, save_name: str, regression: bool = False) -> list
 
 
 class PlotProcess:
-    """Runs :func:`make_plots` in a child process, at most one at a time."""
+    """Runs :func:`create_plots` in a child process, at most one at a time."""
 
     def __init__(self, save_dir: Path, save_name: str, regression: bool) -> None:
         self.command = [sys.executable, "-m", "elektronn.train.plots", str(save_dir), save_name]
@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--regression", action="store_true", help="label axes MSE/RMSE")
     args = parser.parse_args()
     save_name = args.save_name or args.save_dir.resolve().name
-    for path in make_plots(args.save_dir, save_name, args.regression):
+    for path in create_plots(args.save_dir, save_name, args.regression):
         print(path)
 
 

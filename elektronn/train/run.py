@@ -88,9 +88,9 @@ def load_data(config: Config) -> tuple[DataSource, dict, dict]:
     The training arguments include ``batch_size``: the batch source owns them.
     """
     if uses_plugin_data(config):
-        from ..data.plugins import create_plugin_data
+        from ..data.plugins import build_plugin_data
 
-        data = create_plugin_data(config)
+        data = build_plugin_data(config)
         train_kwargs = dict(config.data_batch_kwargs)
         monitor_kwargs = {"warp_on": False} if data.accepts("warp_on") else {}
     else:

@@ -32,8 +32,8 @@ from ..terminal import format_seconds
 from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
 from .loggers import Outcome, RunLogger
-from .optimizers import make_optimizer, optimizer_params, switch_optimizer
-from .plots import PlotProcess, make_plots
+from .optimizers import build_optimizer, optimizer_params, switch_optimizer
+from .plots import PlotProcess, create_plots
 from .speed import compiled, set_layout, to_layout
 from .state import RunState, lr_at_step
 
@@ -128,7 +128,7 @@ class Trainer:
         self.preview = preview
         self.pause = pause
         self.regression = config.target == "regression"
-        self.optimizer = make_optimizer(run.optimizer, list(model.parameters()), config)
+        self.optimizer = build_optimizer(run.optimizer, list(model.parameters()), config)
         self.history = History()
         self.plotter = PlotProcess(self.save_dir, config.save_name, self.regression)
         self.loggers = list(loggers)
@@ -613,7 +613,7 @@ class Trainer:
     def final_plots(self) -> None:
         """The plots of the whole run; a full disk here costs the pictures, not the run."""
         try:
-            make_plots(self.save_dir, self.config.save_name, self.regression)
+            create_plots(self.save_dir, self.config.save_name, self.regression)
         except OSError as exc:
             print(failed_save_line(f"the plots to {self.save_dir}", exc), file=sys.stderr,
                   flush=True)  # fmt: skip
