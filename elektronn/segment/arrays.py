@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .graph import agglomerate, block_edges, block_fragments, relabel
+from .graph import agglomerate, block_edges, block_fragments, neighbourhood, relabel
 from .kernels import KERNELS
-from .maps import channels_of, check_channels, edge_map
+from .maps import channels_of, check_channels, pair_scores
 from .params import SegmentParams
 
 
@@ -43,8 +43,9 @@ def segment_array(prediction: np.ndarray, params: SegmentParams | None = None,
     labels, anchors = KERNELS[params.method](prob, channels, params)
     whole = tuple(slice(0, n) for n in region)
     fragments, table = block_fragments(labels, anchors, whole, 1, (0, 0, 0), region, (0, 0, 0))
-    edges = block_edges(fragments, edge_map(prob, channels, params), whole,
-                        edge_connectivity(params))  # fmt: skip
+    connectivity = edge_connectivity(params)
+    scores = pair_scores(prob, channels, params, neighbourhood(connectivity))
+    edges = block_edges(fragments, scores, whole, connectivity)
     keys, values = agglomerate(table, edges, params.method, params.merge_threshold,
                                int(np.prod(region)), (1, 1, 1), params.min_size)  # fmt: skip
     return relabel(fragments, keys, values, np.dtype(np.uint32))

@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
                    help="components: foreground probability above it; watershed: seeds where "
                    "the boundary probability is below it (default %(default)s)")  # fmt: skip
     p.add_argument("--merge-threshold", type=float, default=DEFAULTS.merge_threshold,
-                   help="watershed (and mws across blocks): join fragments while the mean "
+                   help="watershed: join fragments while the mean "
                    "boundary on their shared faces is below it (default %(default)s)")  # fmt: skip
     p.add_argument(
         "--foreground-class",

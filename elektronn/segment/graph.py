@@ -138,14 +138,18 @@ def face_slabs(inner: tuple[slice, ...], shape: tuple[int, ...], read_origin: tu
                 yield 2 * axis + side, tuple(slab)
 
 
-def block_edges(fragments: np.ndarray, edge_map: np.ndarray, inner: tuple[slice, ...],
+def neighbourhood(connectivity: int) -> tuple[tuple[int, int, int], ...]:
+    """The half-offsets that make two voxels neighbours (6: faces, 26: also edges, corners)."""
+    return FACE_OFFSETS if connectivity == 6 else FULL_OFFSETS
+
+
+def block_edges(fragments: np.ndarray, scores: list[np.ndarray], inner: tuple[slice, ...],
                 connectivity: int) -> Edges:  # fmt: skip
-    """The touching pairs seen from a block: ``fragments`` and ``edge_map`` cover the block
-    grown by one voxel (clipped), ``inner`` is the block inside them. A pair of voxels is
-    scored by the mean of the edge map over the two."""
-    offsets = FACE_OFFSETS if connectivity == 6 else FULL_OFFSETS
+    """The touching pairs seen from a block: ``fragments`` covers the block grown by one voxel
+    (clipped), ``inner`` is the block inside it; ``scores[i]`` holds the boundary score of the
+    voxel pair ``(v, v + offset_i)`` at ``v`` for each offset of :func:`neighbourhood`."""
     parts = []
-    for offset in offsets:
+    for offset, score_map in zip(neighbourhood(connectivity), scores, strict=True):
         here, there = [], []
         for s, o, n in zip(inner, offset, fragments.shape):
             start, stop = max(s.start, -o), min(s.stop, n - o)
@@ -156,7 +160,7 @@ def block_edges(fragments: np.ndarray, edge_map: np.ndarray, inner: tuple[slice,
         if not touch.any():
             continue
         a, b = a[touch], b[touch]
-        score = (edge_map[tuple(here)][touch] + edge_map[tuple(there)][touch]) / 2
+        score = score_map[tuple(here)][touch]
         parts.append(Edges(np.minimum(a, b), np.maximum(a, b), score.astype(np.float64),
                            np.ones(len(a))))  # fmt: skip
     return Edges.concatenate(parts).summed()
@@ -167,10 +171,11 @@ def joined(edges: Edges, anchor_u: np.ndarray, anchor_v: np.ndarray, method: str
            grid: tuple[int, ...]) -> np.ndarray:  # fmt: skip
     """Which pairs the agglomeration joins.
 
-    ``components``: all touching foreground. Across block faces, pairs grown from the same
-    anchor (both blocks saw the same seed or segment). Besides, pairs whose mean boundary on
-    their shared faces is below ``merge_threshold``: for ``watershed`` everywhere, for
-    ``mws`` only across block faces (inside a block the mutex watershed has decided).
+    ``components``: all touching foreground. Otherwise the pairs across a block face that
+    were grown from the same anchor (both blocks saw the same seed or segment), and for
+    ``watershed`` the pairs whose mean boundary on their shared faces is below
+    ``merge_threshold``. The mutex watershed's own decisions are not overruled by a mean:
+    one misplaced voxel with a high affinity across a face would join two cells.
     """
     if method == "components":
         return np.ones(len(edges.u), bool)
@@ -178,14 +183,15 @@ def joined(edges: Edges, anchor_u: np.ndarray, anchor_v: np.ndarray, method: str
     block_u = np.unravel_index(((edges.u - np.uint64(1)) // per_block).astype(np.int64), grid)
     block_v = np.unravel_index(((edges.v - np.uint64(1)) // per_block).astype(np.int64), grid)
     step = np.stack(block_v, 1) - np.stack(block_u, 1)
-    across = np.abs(step).sum(1) > 0
+    rows = np.arange(len(step))
     axis = np.abs(step).argmax(1)
-    upward = step[np.arange(len(step)), axis] > 0
-    face_u = anchor_u[np.arange(len(step)), 2 * axis + upward]
-    face_v = anchor_v[np.arange(len(step)), 2 * axis + ~upward]
-    same = across & (face_u == face_v) & (face_u >= 0)
-    weak = edges.total / np.maximum(edges.count, 1) < merge_threshold
-    return same | (weak if method == "watershed" else weak & across)
+    upward = step[rows, axis] > 0
+    face_u = anchor_u[rows, 2 * axis + upward]
+    face_v = anchor_v[rows, 2 * axis + ~upward]
+    same = (np.abs(step).sum(1) > 0) & (face_u == face_v) & (face_u >= 0)
+    if method == "mws":
+        return same
+    return same | (edges.total / np.maximum(edges.count, 1) < merge_threshold)
 
 
 def agglomerate(fragments: Fragments, edges: Edges, method: str, merge_threshold: float,

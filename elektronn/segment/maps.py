@@ -110,3 +110,32 @@ def edge_map(prob: np.ndarray, channels: Channels, params: SegmentParams) -> np.
     if params.method == "components":
         return 1.0 - foreground(prob, channels, params)
     return boundary(prob, channels, params)
+
+
+def shifted(values: np.ndarray, offset: Sequence[int]) -> np.ndarray:
+    """``out[v] = values[v + offset]``, NaN where ``v + offset`` lies outside."""
+    out = np.full(values.shape, np.nan, np.float32)
+    src = tuple(slice(max(0, o), n + min(0, o)) for o, n in zip(offset, values.shape))
+    dst = tuple(slice(max(0, -o), n + min(0, -o)) for o, n in zip(offset, values.shape))
+    out[dst] = values[src]
+    return out
+
+
+def pair_scores(prob: np.ndarray, channels: Channels, params: SegmentParams,
+                offsets: Sequence[Offset]) -> list[np.ndarray]:  # fmt: skip
+    """Per neighbourhood offset ``o``, the boundary score of each voxel pair ``(v, v + o)``,
+    stored at ``v``: one minus the affinity of the pair where a channel holds it (offset ``o``
+    at ``v``, or ``-o`` at ``v + o``), else the mean of :func:`edge_map` over the two voxels.
+    NaN where ``v + o`` lies outside the box."""
+    base = edge_map(prob, channels, params)
+    listed = list(channels.offsets or ())
+    scores = []
+    for offset in offsets:
+        back = tuple(-o for o in offset)
+        if tuple(offset) in listed:
+            scores.append(1.0 - prob[listed.index(tuple(offset))])
+        elif back in listed:
+            scores.append(1.0 - shifted(prob[listed.index(back)], offset))
+        else:
+            scores.append((base + shifted(base, offset)) / 2)
+    return scores

@@ -28,7 +28,7 @@ from ..predict.volume import split_spec
 from .errors import SegmentationError
 
 DEFAULT_KEY = "segments"
-#: Inside the labels group (h5: beside the file): fragments, tables, done records.
+#: Inside the image (h5: beside the file): fragments, tables, done records.
 WORK = "elektronn-work"
 
 
@@ -38,6 +38,9 @@ class LabelsTarget:
 
     ``axes`` are the image's spatial axes as stored (e.g. ``"zyx"``), ``shape`` its spatial
     shape in user order, ``offset`` where the segmented region starts on it (x, y, z).
+    The labels are written into ``<image>/elektronn-work-<name>/labels`` and moved to
+    ``labels/<name>`` when complete: the image keeps validating (and viewers keep opening
+    it) while a run is unfinished.
     """
 
     image: str
@@ -54,27 +57,34 @@ class LabelsTarget:
 
     @property
     def work(self) -> Path:
-        return self.group / WORK
+        return Path(self.image) / f"{WORK}-{self.name}"
+
+    @property
+    def staging(self) -> Path:
+        """The labels group while it is being written."""
+        return self.work / "labels"
 
     def describe(self) -> str:
         return f"the labels '{self.name}' of '{self.image}'"
 
     def existing(self) -> tuple[tuple[int, ...], dict] | None:
-        """The shape (user order) and ``elektronn`` record of labels already there."""
+        """The shape (user order) and ``elektronn`` record of labels already there (finished,
+        or being written)."""
         import zarr
 
-        if not (self.group / "0" / "zarr.json").exists():
-            return None
-        group = zarr.open_group(str(self.group), mode="r")
-        view = AxesView(group["0"], self.axes, "xyz")
-        check_integer(view.dtype, self.describe())
-        return view.shape, dict(group.attrs.get("elektronn", {}))
+        for where in (self.group, self.staging):
+            if (where / "0" / "zarr.json").exists():
+                group = zarr.open_group(str(where), mode="r")
+                view = AxesView(group["0"], self.axes, "xyz")
+                check_integer(view.dtype, self.describe())
+                return view.shape, dict(group.attrs.get("elektronn", {}))
+        return None
 
     def create(self, dtype: np.dtype, record: dict) -> None:
         """The level-0 array (zeros outside the segmented region), no OME metadata yet."""
         import zarr
 
-        group = zarr.open_group(str(self.group), mode="a", zarr_format=3)
+        group = zarr.open_group(str(self.staging), mode="a", zarr_format=3)
         group.create_array("0", shape=reorder(self.shape, "xyz", self.axes), dtype=dtype,
                            chunks=reorder(chunk_of(self.shape), "xyz", self.axes),
                            fill_value=0, dimension_names=list(self.axes),
@@ -85,15 +95,38 @@ class LabelsTarget:
         """Write ``ids`` (x, y, z) at ``box`` of the segmented region."""
         import zarr
 
-        array = zarr.open_array(str(self.group / "0"), mode="r+")
+        array = zarr.open_array(str(self.staging / "0"), mode="r+")
         shifted = tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, self.offset))
         AxesView(array, self.axes, "xyz")[shifted] = ids
 
     def finish(self, sizes: np.ndarray, record: dict) -> None:
-        """The NGFF multiscales and image-label metadata, then ``complete``."""
+        """The NGFF multiscales metadata, the move into ``labels/``, the image-label
+        metadata and the labels list, then ``complete``."""
         import zarr
         from ome_zarr.format import FormatV05
         from ome_zarr.writer import write_label_metadata, write_multiscales_metadata
+
+        transforms, axes = self.image_grid()
+        write_multiscales_metadata(zarr.open_group(str(self.staging), mode="r+"),
+                                   [{"path": "0", "coordinateTransformations": transforms}],
+                                   fmt=FormatV05(), axes=axes, name=self.name)  # fmt: skip
+        labels = zarr.open_group(str(self.group.parent), mode="a", zarr_format=3)
+        listed = [n for n in labels.attrs.get("ome", {}).get("labels", []) if n != self.name]
+        labels.attrs["ome"] = {"version": FormatV05().version, "labels": listed}
+        shutil.rmtree(self.group, ignore_errors=True)
+        self.staging.rename(self.group)
+        properties = [{"label-value": int(i), "voxels": int(n)}
+                      for i, n in enumerate(sizes) if i > 0 and n > 0]  # fmt: skip
+        write_label_metadata(zarr.open_group(str(self.group.parent), mode="r+"), self.name,
+                             properties=properties, fmt=FormatV05(),
+                             source={"image": "../../"})  # fmt: skip
+        # reopened: a handle from before holds attributes without the image-label metadata
+        done = zarr.open_group(str(self.group), mode="r+")
+        done.attrs["elektronn"] = {**record, "complete": True}
+
+    def image_grid(self) -> tuple[list[dict], list[dict]]:
+        """The image's level-0 scale and translation, and its axes, for the spatial axes."""
+        import zarr
 
         image = zarr.open_group(self.image, mode="r")
         multiscale = ome_multiscale(image, f"The image '{self.image}'", SegmentationError)
@@ -105,21 +138,19 @@ class LabelsTarget:
             {"type": "scale", "scale": [scale[i] for i in keep]},
             {"type": "translation", "translation": [translation[i] for i in keep]},
         ]
-        ome = [multiscale.axes[i].model_dump(exclude_none=True) for i in keep]
-        group = zarr.open_group(str(self.group), mode="r+")
-        write_multiscales_metadata(group, [{"path": "0", "coordinateTransformations": transforms}],
-                                   fmt=FormatV05(), axes=ome, name=self.name)  # fmt: skip
-        labels = zarr.open_group(str(Path(self.image) / "labels"), mode="a", zarr_format=3)
-        listed = [n for n in labels.attrs.get("ome", {}).get("labels", []) if n != self.name]
-        labels.attrs["ome"] = {"version": FormatV05().version, "labels": listed}
-        properties = [{"label-value": int(i), "voxels": int(n)}
-                      for i, n in enumerate(sizes) if i > 0 and n > 0]  # fmt: skip
-        write_label_metadata(labels, self.name, properties=properties, fmt=FormatV05(),
-                             source={"image": "../../"})  # fmt: skip
-        group.attrs["elektronn"] = {**record, "complete": True}
+        return transforms, [multiscale.axes[i].model_dump(exclude_none=True) for i in keep]
 
     def remove(self) -> None:
-        shutil.rmtree(self.group, ignore_errors=True)
+        """Remove the labels, their work and their place in the labels list."""
+        import zarr
+
+        shutil.rmtree(self.work, ignore_errors=True)
+        if self.group.exists():
+            shutil.rmtree(self.group)
+            labels = zarr.open_group(str(self.group.parent), mode="r+")
+            ome = dict(labels.attrs.get("ome", {}))
+            ome["labels"] = [n for n in ome.get("labels", []) if n != self.name]
+            labels.attrs["ome"] = ome
 
 
 @dataclass(frozen=True)

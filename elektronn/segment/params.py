@@ -45,8 +45,9 @@ class SegmentParams:
         components: a voxel is foreground where its foreground probability is above it;
         watershed: seeds grow where the boundary probability is below it.
     merge_threshold
-        watershed, and mws across block faces: fragments are joined while the mean boundary
-        probability (1 - affinity) on their shared faces is below it.
+        watershed: fragments are joined while the mean boundary probability (on affinities:
+        one minus the affinity of each touching pair of voxels) on their shared faces is
+        below it.
     foreground_class
         components on a class map: the channel of the objects (default 1, the foreground of a
         two-class map).

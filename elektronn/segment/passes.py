@@ -25,9 +25,9 @@ import numpy as np
 
 from ..blockwise import Block, Task
 from .arrays import edge_connectivity
-from .graph import Edges, Fragments, block_edges, block_fragments, relabel
+from .graph import Edges, Fragments, block_edges, block_fragments, neighbourhood, relabel
 from .kernels import KERNELS
-from .maps import edge_map
+from .maps import pair_scores
 from .output import Target
 from .params import SegmentParams
 from .source import PredictionSource
@@ -114,8 +114,10 @@ class EdgesPass:
     def __call__(self, block: Block) -> int:
         job = self.job
         fragments = np.asarray(open_fragments(job, "r")[block.read])
-        scores = edge_map(job.prediction.read(block.read), job.prediction.channels, job.params)
-        edges = block_edges(fragments, scores, block.inner, edge_connectivity(job.params))
+        connectivity = edge_connectivity(job.params)
+        scores = pair_scores(job.prediction.read(block.read), job.prediction.channels,
+                             job.params, neighbourhood(connectivity))  # fmt: skip
+        edges = block_edges(fragments, scores, block.inner, connectivity)
         save_npz(job.table("edges", block.number), u=edges.u, v=edges.v, total=edges.total,
                  count=edges.count)  # fmt: skip
         return block.voxels
