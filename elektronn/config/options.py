@@ -55,8 +55,14 @@ OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
 ACTIVATIONS = ("tanh", "abs", "linear", "sig", "relu")
 POOLING_MODES = ("max", "maxabs")
 PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = (True, False, "default", "reduce-overhead", "max-autotune",
-                 "max-autotune-no-cudagraphs")  # fmt: skip
+COMPILE_MODES = (
+    True,
+    False,
+    "default",
+    "reduce-overhead",
+    "max-autotune",
+    "max-autotune-no-cudagraphs",
+)
 BORDER_MODES = ("crop", "keep", "0-pad", "c-pad", "mirror", "reject")
 PRE_PROCESSES = (None, "standardise")
 ARCHITECTURES = ("cnn", "unet")
@@ -254,9 +260,15 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 
 ALWAYS_MANDATORY = (
-    "SGD_params", "batch_size", "max_runtime", "monitor_batch_size", "n_steps", "n_lab",
-    "save_name", "mode",
-)  # fmt: skip
+    "SGD_params",
+    "batch_size",
+    "max_runtime",
+    "monitor_batch_size",
+    "n_steps",
+    "n_lab",
+    "save_name",
+    "mode",
+)
 IMAGE_MODE_MANDATORY = ("desired_input", "filters", "n_dim", "nof_filters", "pool")
 VECT_MANDATORY = ("MLP_layers",)
 FILE_DATA_MANDATORY = ("d_files", "data_path", "l_files", "label_path")

@@ -347,8 +347,13 @@ class ImageData(DataSource):
         for i in range(batch_size):
             cube, patch, lab = self._draw(
                 self.train_cubes if train else self.valid_cubes,
-                probabilities, warp, flip, ignore_thresh, steps, elastic,
-            )  # fmt: skip
+                probabilities,
+                warp,
+                flip,
+                ignore_thresh,
+                steps,
+                elastic,
+            )
             data[i] = patch.reshape(self.example_shape)
             if scalar:
                 labels[i] = lab
@@ -414,9 +419,13 @@ class ImageData(DataSource):
             patch, lab = self._example(cube, warp, elastic)
             if flip:
                 patch, flipped = random_flip(
-                    self.rng, patch, None if scalar else lab, self.geometry,
-                    self.anisotropic_data, self.upright_x,
-                )  # fmt: skip
+                    self.rng,
+                    patch,
+                    None if scalar else lab,
+                    self.geometry,
+                    self.anisotropic_data,
+                    self.upright_x,
+                )
                 lab = lab if scalar else flipped
             negative = lab < 0 if scalar else lab[steps] < 0
             if not ignore_thresh or cube.info[1].any() or negative.mean() <= ignore_thresh:

@@ -83,16 +83,19 @@ def check_training_labels(data: DataSource, n_lab: int, target: str) -> LabelCou
             f"training labels, so the net cannot learn them; check n_lab and the label files.",
             stacklevel=2,
         )
-    print(f"Majority-class error: {stats.baseline_error:.2f} % (always answering class "
-          f"{stats.majority}); train and valid errors that stay near it mean the net learns "
-          f"nothing.")  # fmt: skip
+    print(
+        f"Majority-class error: {stats.baseline_error:.2f} % (always answering class "
+        f"{stats.majority}); train and valid errors that stay near it mean the net learns "
+        f"nothing."
+    )
     return stats
 
 
 def share_line(stats: LabelCounts) -> str:
     """``Training labels: class 0 78.0 %, class 1 22.0 % (N labels; M negative ones ...)``."""
-    shares = ", ".join(f"class {c} {100 * n / stats.labelled:.1f} %"
-                       for c, n in enumerate(stats.counts))  # fmt: skip
+    shares = ", ".join(
+        f"class {c} {100 * n / stats.labelled:.1f} %" for c, n in enumerate(stats.counts)
+    )
     ignored = f"; {stats.ignored:,} negative ones ignored, not counted" if stats.ignored else ""
     return f"Training labels: {shares} ({stats.labelled:,} labels{ignored})."
 
@@ -103,8 +106,12 @@ def baseline_path(backup_dir: Path, save_name: str) -> Path:
 
 def write_baseline(backup_dir: Path, save_name: str, stats: LabelCounts) -> None:
     """Keep the baseline beside the logs, so plots (in their own process) can draw it."""
-    record = {"majority_class": stats.majority, "error": stats.baseline_error,
-              "counts": stats.counts.tolist(), "ignored": stats.ignored}  # fmt: skip
+    record = {
+        "majority_class": stats.majority,
+        "error": stats.baseline_error,
+        "counts": stats.counts.tolist(),
+        "ignored": stats.ignored,
+    }
     baseline_path(backup_dir, save_name).write_text(json.dumps(record))
 
 

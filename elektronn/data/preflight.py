@@ -44,8 +44,9 @@ def opened_dataset(folder: str, entry: Sequence, what: str, zchxy_order: bool) -
         close_file(handle)
 
 
-def stored_dataset(folder: str, entry: Sequence, what: str,
-                   zchxy_order: bool) -> tuple[tuple[int, ...], np.dtype]:  # fmt: skip
+def stored_dataset(
+    folder: str, entry: Sequence, what: str, zchxy_order: bool
+) -> tuple[tuple[int, ...], np.dtype]:
     """Shape (user order) and dtype of one ``d_files``/``l_files`` entry."""
     with opened_dataset(folder, entry, what, zchxy_order) as dataset:
         return tuple(dataset.shape), np.dtype(dataset.dtype)
@@ -78,8 +79,10 @@ def describe_data_files(config: Any) -> list[str]:
     if config.data_in_memory:
         lines.append(f"Training data needs about {ram / 2**20:.2f} MiB of RAM.")
     else:
-        lines.append(f"Training data stays on disk (data_in_memory = False); read into memory "
-                     f"it would need about {ram / 2**20:.2f} MiB of RAM.")  # fmt: skip
+        lines.append(
+            f"Training data stays on disk (data_in_memory = False); read into memory "
+            f"it would need about {ram / 2**20:.2f} MiB of RAM."
+        )
     return lines
 
 
@@ -109,19 +112,26 @@ def cube_orientations(
 def check_cubes(config: Any) -> None:
     """Open every cube of ``d_files``/``l_files`` by its shapes and check the patch fits it."""
     arch = config.arch
-    geometry = PatchGeometry.from_net(config.n_dim, arch.input_shape, arch.int_offset,
-                                      arch.stride)  # fmt: skip
+    geometry = PatchGeometry.from_net(config.n_dim, arch.input_shape, arch.int_offset, arch.stride)
     if config.mode == "img-scalar":
         geometry = PatchGeometry(config.n_dim, geometry.patch, (0, 0, 0), (1, 1, 1))
-    all_orientations = (config.n_dim == 2 and config.mode == "img-img"
-                        and not config.anisotropic_data)  # fmt: skip
+    all_orientations = (
+        config.n_dim == 2 and config.mode == "img-img" and not config.anisotropic_data
+    )
     with summarised_label_cuts(len(config.d_files)):
         for d_file, l_file in zip(config.d_files, config.l_files, strict=True):
-            cube = open_disk_cube(d_file, l_file, config.data_path, config.label_path,
-                                  mode=config.mode, target=config.target, geometry=geometry,
-                                  zchxy_order=config.zchxy_order,
-                                  downsample_xy=config.downsample_xy,
-                                  border_mode=config.border_mode)  # fmt: skip
+            cube = open_disk_cube(
+                d_file,
+                l_file,
+                config.data_path,
+                config.label_path,
+                mode=config.mode,
+                target=config.target,
+                geometry=geometry,
+                zchxy_order=config.zchxy_order,
+                downsample_xy=config.downsample_xy,
+                border_mode=config.border_mode,
+            )
             cube_orientations(cube, geometry, arch.input_shape, all_orientations)
 
 

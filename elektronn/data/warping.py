@@ -291,9 +291,12 @@ def _normalisation(low: int, high: int) -> tuple[float, float]:
 
 
 def _elastic_grid(
-    x: np.ndarray, y: np.ndarray, terms: tuple[np.ndarray, np.ndarray],
-    centre: tuple[float, float, float], field: ElasticField,
-) -> tuple[torch.Tensor, list[int], list[int]]:  # fmt: skip
+    x: np.ndarray,
+    y: np.ndarray,
+    terms: tuple[np.ndarray, np.ndarray],
+    centre: tuple[float, float, float],
+    field: ElasticField,
+) -> tuple[torch.Tensor, list[int], list[int]]:
     """The grid planes (source y, then x) of warp + field, and their box (x, then y).
 
     Per plane and output slice, ``[partial, 1, x] @ [spline_y.T; Q y + centre; P + R y]`` is

@@ -156,8 +156,9 @@ def train_main(argv: list[str] | None = None) -> int:
             from .newconfig import write_new_config
 
             path = write_new_config(args.new_config)
-            print(f"Wrote {path}: fill in your data files, then 'elektronn-train {path} "
-                  f"--dry-run'.")  # fmt: skip
+            print(
+                f"Wrote {path}: fill in your data files, then 'elektronn-train {path} --dry-run'."
+            )
             return 0
         if args.resume:
             from ..net.paramfile import load_params
@@ -187,8 +188,9 @@ def train_main(argv: list[str] | None = None) -> int:
     except TrainingStopped as stop:
         return report_stopped(stop)
     except KeyboardInterrupt:
-        print("elektronn-train: interrupted before training started; nothing saved.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "elektronn-train: interrupted before training started; nothing saved.", file=sys.stderr
+        )
         return 130
     finally:
         RUN_LOG.close()

@@ -101,10 +101,13 @@ def menu(save_name: str) -> str:
         f"{left + ',':<36}{right}," for left, right in zip(entries[::2], entries[1::2], strict=True)
     ]
     return "\n".join(
-        [f">> {save_name} <<", *rows,
-         f"Change training optimizer: {', '.join(repr(o) for o in OPTIMIZERS)}",
-         "For everything else enter a command in the command line ('help' shows this menu)"]
-    )  # fmt: skip
+        [
+            f">> {save_name} <<",
+            *rows,
+            f"Change training optimizer: {', '.join(repr(o) for o in OPTIMIZERS)}",
+            "For everything else enter a command in the command line ('help' shows this menu)",
+        ]
+    )
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -504,8 +507,10 @@ def report_whole_split(trainer: Trainer, source: str, output: Output) -> tuple[f
     )
     error = scores.get("error", scores.get("rmse"))
     unit = "" if trainer.regression else " %"
-    output(f"{source}: loss={scores['loss']:.5f}, error={error:.3f}{unit} "
-           f"(whole split, {scores['n_examples']} examples)")  # fmt: skip
+    output(
+        f"{source}: loss={scores['loss']:.5f}, error={error:.3f}{unit} "
+        f"(whole split, {scores['n_examples']} examples)"
+    )
     return scores["loss"], error
 
 
@@ -522,8 +527,9 @@ def attach_helpers(trainer: Trainer) -> None:
 # -- the console ----------------------------------------------------------------------------
 
 
-def run_console(trainer: Trainer, input_fn: Callable[[str], str] = input,
-                output: Output = print) -> None:  # fmt: skip
+def run_console(
+    trainer: Trainer, input_fn: Callable[[str], str] = input, output: Output = print
+) -> None:
     """Show the status and the menu, then run commands until ``q``, ``abort`` or ``kill``.
 
     Parameters

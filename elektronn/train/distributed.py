@@ -153,9 +153,15 @@ def launch_on_this_machine(argv: list[str], nproc: int) -> int:
     port = free_port()
     ranks = []
     for rank in range(nproc):
-        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank),
-                   LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port))  # fmt: skip
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            WORLD_SIZE=str(nproc),
+            LOCAL_RANK=str(rank),
+            LOCAL_WORLD_SIZE=str(nproc),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
         ranks.append(subprocess.Popen(command, env=env, process_group=0))
 
     def pass_on(signum: int, frame: object) -> None:

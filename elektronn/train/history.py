@@ -14,8 +14,15 @@ import numpy as np
 
 TIMELINE_COLUMNS = ("step", "time_s", "loss_smoothed", "loss", "batch_mean_label")
 HISTORY_COLUMNS = (
-    "step", "time_s", "loss_smoothed", "loss", "train_loss", "valid_loss", "loss_diff", "lr",
-)  # fmt: skip
+    "step",
+    "time_s",
+    "loss_smoothed",
+    "loss",
+    "train_loss",
+    "valid_loss",
+    "loss_diff",
+    "lr",
+)
 ERRORS_COLUMNS = ("step", "time_s", "train_error", "valid_error")
 CG_COLUMNS = ("loss", "step_size", "coefficient", "evaluations")
 

@@ -213,8 +213,14 @@ def plot_debug_batch(data: np.ndarray, labels: np.ndarray, path: Path) -> Path:
         axes[1].set_title(f"labels {labels.shape[1:]} padded by the offset (blue)")
         _label_key(fig, axes[1], shown, finite)
         axes[2].imshow(image, cmap="gray", interpolation="nearest")
-        axes[2].imshow(np.ma.masked_invalid(label), cmap="viridis", alpha=0.35, vmin=vmin,
-                       vmax=vmax, interpolation="nearest")  # fmt: skip
+        axes[2].imshow(
+            np.ma.masked_invalid(label),
+            cmap="viridis",
+            alpha=0.35,
+            vmin=vmin,
+            vmax=vmax,
+            interpolation="nearest",
+        )
         axes[2].set_title("overlay: check that labels and image are registered")
     for ax in axes:
         ax.set_axis_off()
@@ -231,5 +237,6 @@ def _label_key(fig: Figure, ax: Axes, shown: AxesImage, values: np.ndarray) -> N
         return
     patches = [Patch(color=shown.cmap(shown.norm(c)), label=f"class {int(c)}") for c in classes]
     patches.append(Patch(color=_LABELS.get_bad(), label="offset: no labels"))
-    ax.legend(handles=patches, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=4,
-              frameon=False)  # fmt: skip
+    ax.legend(
+        handles=patches, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=4, frameon=False
+    )

@@ -58,8 +58,10 @@ def write_new_config(path: str | Path) -> Path:
     """Write the starting config to ``path``, refusing to replace an existing file."""
     path = Path(path).expanduser()
     if path.exists():
-        raise ConfigError(f"'{path}' exists: --new-config writes only new files; "
-                          f"choose another name or remove it first.")  # fmt: skip
+        raise ConfigError(
+            f"'{path}' exists: --new-config writes only new files; "
+            f"choose another name or remove it first."
+        )
     try:
         path.write_text(STARTING_CONFIG.format(name=path.name))
     except OSError as exc:

@@ -114,10 +114,14 @@ def plot_timeline(path: Path, timeline: np.ndarray, loss_name: str) -> None:
     minutes = t[:, 1] / 60
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(16, 12), layout="constrained")
     top.plot(minutes, t[:, 3], "b-", lw=0.5, alpha=0.5, label=f"{loss_name} of each update")
-    top.plot(minutes, smoothed, "k-", lw=2,
-             label=f"{loss_name} smoothed:\nmean of {window + 1} updates\naround each")  # fmt: skip
-    top.axhline(np.mean(smoothed[-30:]), color="gray", ls="--",
-                label="smoothed,\nlast 30 points")  # fmt: skip
+    top.plot(
+        minutes,
+        smoothed,
+        "k-",
+        lw=2,
+        label=f"{loss_name} smoothed:\nmean of {window + 1} updates\naround each",
+    )
+    top.axhline(np.mean(smoothed[-30:]), color="gray", ls="--", label="smoothed,\nlast 30 points")
     _log_scale_if_positive(top, t[:, 3])
     top.set_xlabel("time [min]")
     top.set_ylabel(f"{loss_name} (log scale)")
@@ -160,8 +164,9 @@ def plot_history(path: Path, history: np.ndarray, loss_name: str) -> None:
     plt.close(fig)
 
 
-def plot_errors(path: Path, errors: np.ndarray, error_name: str,
-                baseline: dict | None = None) -> None:  # fmt: skip
+def plot_errors(
+    path: Path, errors: np.ndarray, error_name: str, baseline: dict | None = None
+) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(16, 6), layout="constrained")
@@ -171,8 +176,13 @@ def plot_errors(path: Path, errors: np.ndarray, error_name: str,
         if not np.isfinite(values).any():
             continue
         ax.plot(minutes, values, colour + "--", lw=1, label=f"{label} {error_name} (monitor)")
-        ax.plot(minutes, centred_mean(values), colour + "-", lw=3,
-                label=f"{label}, mean of up to {SMOOTHING + 1} around each")  # fmt: skip
+        ax.plot(
+            minutes,
+            centred_mean(values),
+            colour + "-",
+            lw=3,
+            label=f"{label}, mean of up to {SMOOTHING + 1} around each",
+        )
     if baseline is not None:  # a run that stays at this line learns nothing
         ax.axhline(
             baseline["error"],

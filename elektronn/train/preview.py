@@ -61,8 +61,15 @@ def export_classes(export_class: Any, n_lab: int) -> list[int]:
 class Preview:
     """Predicts and writes the preview images of one training run."""
 
-    def __init__(self, cubes: list[np.ndarray], save_name: str, n_lab: int, z_halo: int,
-                 export_class: Any = 1, max_z_pred: int = 5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cubes: list[np.ndarray],
+        save_name: str,
+        n_lab: int,
+        z_halo: int,
+        export_class: Any = 1,
+        max_z_pred: int = 5,
+    ) -> None:
         self.cubes = cubes
         self.save_name = save_name
         self.classes = export_classes(export_class, n_lab)
@@ -74,12 +81,23 @@ class Preview:
     def from_config(cls, config: Any, n_lab: int) -> Preview:
         kwargs = dict(config.preview_kwargs)
         z_halo = config.arch.int_offset[0] if config.n_dim == 3 else 0
-        return cls(read_preview_cubes(config.preview_data_path), config.save_name, n_lab, z_halo,
-                   kwargs.get("export_class", 1), kwargs.get("max_z_pred", 5))  # fmt: skip
+        return cls(
+            read_preview_cubes(config.preview_data_path),
+            config.save_name,
+            n_lab,
+            z_halo,
+            kwargs.get("export_class", 1),
+            kwargs.get("max_z_pred", 5),
+        )
 
-    def predict(self, model: torch.nn.Module, hours: float, folder: Path = Path("."),
-                standardisation: tuple[float, float] | None = None,
-                step: int | None = None) -> list[Path]:  # fmt: skip
+    def predict(
+        self,
+        model: torch.nn.Module,
+        hours: float,
+        folder: Path = Path("."),
+        standardisation: tuple[float, float] | None = None,
+        step: int | None = None,
+    ) -> list[Path]:
         """Predict every cube's central slices and write the PNGs; returns the paths.
 
         The cubes get the training's intensity scaling and ``standardisation``; ``step`` (the
@@ -107,8 +125,13 @@ class Preview:
         return written
 
 
-def save_image(path: Path, image: np.ndarray, title: str, scale_label: str,
-               limits: tuple[float, float] | None = None) -> None:  # fmt: skip
+def save_image(
+    path: Path,
+    image: np.ndarray,
+    title: str,
+    scale_label: str,
+    limits: tuple[float, float] | None = None,
+) -> None:
     """One slice with a colour bar, so grey values can be read as probabilities."""
     from matplotlib.figure import Figure
 

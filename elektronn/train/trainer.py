@@ -50,8 +50,9 @@ def _number(value: float, fmt: str) -> str:
     return format(value, fmt) if math.isfinite(value) else "nan"
 
 
-def bias_corrected_ema(mean: float | None, weight: float, value: float,
-                       decay: float) -> tuple[float, float]:  # fmt: skip
+def bias_corrected_ema(
+    mean: float | None, weight: float, value: float, decay: float
+) -> tuple[float, float]:
     """The exponential moving average after ``value``, and its new weight ``1 - decay**n``.
 
     Dividing by the weight (as Adam does) keeps the first losses from dominating the average
@@ -107,12 +108,21 @@ class Trainer:
     only) get every history step and preview; they are closed when :meth:`run` ends.
     """
 
-    def __init__(self, config: Any, run: RunState, data: DataSource, model: torch.nn.Module,
-                 device: torch.device, save_dir: Path, batches: BackgroundBatches,
-                 monitor_kwargs: dict | None = None, preview: Any = None,
-                 ranks: Ranks = SINGLE_PROCESS,
-                 pause: Callable[[Trainer], None] | None = None,
-                 loggers: Sequence[RunLogger] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Any,
+        run: RunState,
+        data: DataSource,
+        model: torch.nn.Module,
+        device: torch.device,
+        save_dir: Path,
+        batches: BackgroundBatches,
+        monitor_kwargs: dict | None = None,
+        preview: Any = None,
+        ranks: Ranks = SINGLE_PROCESS,
+        pause: Callable[[Trainer], None] | None = None,
+        loggers: Sequence[RunLogger] = (),
+    ) -> None:
         self.config = config
         self.run_state = run
         self.data = data
@@ -240,8 +250,10 @@ class Trainer:
         n, size = len(x_all), self.batches.batch_size
         for start in range(0, n, size):
             chunk = slice(start, start + size)
-            part = {k: tuple(t[chunk] for t in v) if isinstance(v, tuple) else v[chunk]
-                    for k, v in extras.items()}  # fmt: skip
+            part = {
+                k: tuple(t[chunk] for t in v) if isinstance(v, tuple) else v[chunk]
+                for k, v in extras.items()
+            }
             logits = self.forward(self.cnn, x_all[chunk])
             weight = len(x_all[chunk]) / n
             loss_sum += weight * float(self.loss(logits, y_all[chunk], part))
@@ -258,9 +270,13 @@ class Trainer:
         """Save the parameters with the resolved config and the resumable training state."""
         path = Path(path)
         try:
-            save_params(path, self.cnn, self.run_state.resolved(self.config),
-                        extra=self.state(),
-                        input_standardisation=self.data.input_standardisation())  # fmt: skip
+            save_params(
+                path,
+                self.cnn,
+                self.run_state.resolved(self.config),
+                extra=self.state(),
+                input_standardisation=self.data.input_standardisation(),
+            )
         except OSError as exc:
             raise SaveFailed(f"the parameters to {path}", exc) from exc
         return path
@@ -301,8 +317,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if not self.ranks.is_main:  # only rank 0 keeps logs and saved its random streams
             return
-        self.history.load(self.save_dir / "Backup", self.config.save_name, self.step,
-                          state["cg_rows"])  # fmt: skip
+        self.history.load(
+            self.save_dir / "Backup", self.config.save_name, self.step, state["cg_rows"]
+        )
         torch.set_rng_state(state["torch_rng"])
         if state["data_rng"] is not None and self.data.rng is not None:
             self.data.rng.bit_generator.state = state["data_rng"]
@@ -322,8 +339,9 @@ class Trainer:
         """The LR of this step from the schedule (optimisers with an LR only)."""
         if self.optimizer.lr is not None:
             lr0 = optimizer_params(self.run_state.optimizer, self.config)["LR"]
-            self.optimizer.lr = lr_at_step(self.step, lr0, self.config.LR_decay,
-                                           self.run_state.lr_schedule)  # fmt: skip
+            self.optimizer.lr = lr_at_step(
+                self.step, lr0, self.config.LR_decay, self.run_state.lr_schedule
+            )
 
     def set_lr(self, lr: float) -> None:
         """``setlr``: a schedule entry at the next step, so the LR stays (and decays) from here."""
@@ -341,8 +359,9 @@ class Trainer:
         An LR in use carries over (as a schedule entry), and so does a ``setmom`` momentum.
         """
         lr = self.optimizer.lr
-        self.optimizer = switch_optimizer(self.optimizer, name, list(self.cnn.parameters()),
-                                          self.config)  # fmt: skip
+        self.optimizer = switch_optimizer(
+            self.optimizer, name, list(self.cnn.parameters()), self.config
+        )
         self.run_state.optimizer = name
         if lr is not None and self.optimizer.lr is not None:
             self.run_state.lr_schedule[self.step] = lr
@@ -354,8 +373,17 @@ class Trainer:
         train_loss, train_err = self.test_model("train")
         valid_loss, valid_err = self.test_model("valid")
         lr = self.current_lr()
-        self.history.add("history", i, self.t_passed, self.loss_ema, nll, train_loss,
-                         valid_loss, nll_after - nll, math.nan if lr is None else lr)  # fmt: skip
+        self.history.add(
+            "history",
+            i,
+            self.t_passed,
+            self.loss_ema,
+            nll,
+            train_loss,
+            valid_loss,
+            nll_after - nll,
+            math.nan if lr is None else lr,
+        )
         self.history.add("errors", i, self.t_passed, train_err, valid_err)
         self.save_logs()
         self.to_loggers(lambda logger: logger.log_history(self.history, i, self.its_per_s))
@@ -421,13 +449,16 @@ class Trainer:
             return
         self.cnn.eval()
         try:
-            written = self.preview.predict(self.cnn, self.next_preview_h, self.save_dir,
-                                           self.data.input_standardisation(),
-                                           self.step - 1)  # fmt: skip
+            written = self.preview.predict(
+                self.cnn,
+                self.next_preview_h,
+                self.save_dir,
+                self.data.input_standardisation(),
+                self.step - 1,
+            )
             self.to_loggers(lambda logger: logger.log_images(written, self.step))
             pattern = f"{self.config.save_name}-pred-*-{self.next_preview_h:g}hrs.png"
-            print(f"Preview of step {self.step - 1}: {len(written)} images ({pattern})",
-                  flush=True)  # fmt: skip
+            print(f"Preview of step {self.step - 1}: {len(written)} images ({pattern})", flush=True)
         except OSError as exc:  # e.g. a full disk: one line, and training goes on
             print(failed_save_line(f"the previews to {self.save_dir}", exc), flush=True)
         except Exception as exc:  # a failed preview must not end hours of training
@@ -485,16 +516,21 @@ class Trainer:
         cg_rows = self.optimizer.take_timeline()  # CG's line search
         self.step += 1
         dt = time.perf_counter() - t0
-        self.its_per_s = 1 / dt if not self.its_per_s else (
-            SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt)  # fmt: skip
+        self.its_per_s = (
+            1 / dt
+            if not self.its_per_s
+            else (SPEED_EMA_DECAY * self.its_per_s + (1 - SPEED_EMA_DECAY) / dt)
+        )
         self.last_loss = nll
         self.loss_ema, self.loss_ema_weight = bias_corrected_ema(
-            self.loss_ema, self.loss_ema_weight, nll, LOSS_EMA_DECAY)  # fmt: skip
+            self.loss_ema, self.loss_ema_weight, nll, LOSS_EMA_DECAY
+        )
         if self.ranks.is_main:  # only rank 0 keeps and writes the logs
             for row in cg_rows:
                 self.history.add("CGtimeline", *row)
-            self.history.add("timeline", i, self.t_passed + dt, self.loss_ema, nll,
-                             float(np.mean(self.batch[1])))  # fmt: skip
+            self.history.add(
+                "timeline", i, self.t_passed + dt, self.loss_ema, nll, float(np.mean(self.batch[1]))
+            )
             if i % self.run_state.history_freq == 0:
                 self.monitor(i, nll, self.loss_after_update())
             self.maybe_snapshot()
@@ -547,8 +583,11 @@ class Trainer:
                 call(logger)
             except Exception as exc:
                 self.loggers.remove(logger)
-                print(f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def loop(self) -> str:
         """The update steps, until a stop condition; returns why it ended."""
@@ -575,8 +614,11 @@ class Trainer:
     def stop_message(self, exc: BaseException) -> str:
         """Save what was trained, and say why training stopped and how to continue."""
         saved = self.save_on_error(exc)
-        why = str(exc) if isinstance(exc, SaveFailed) else ": ".join(
-            filter(None, (type(exc).__name__, str(exc))))  # fmt: skip
+        why = (
+            str(exc)
+            if isinstance(exc, SaveFailed)
+            else ": ".join(filter(None, (type(exc).__name__, str(exc))))
+        )
         last = self.param_path("-LAST")
         if saved is not None:
             kept = f"the parameters of step {self.step} were saved to {saved}"
@@ -584,8 +626,10 @@ class Trainer:
             kept = f"the last saved parameters in {last} are intact"
         else:
             return f"training stopped at step {self.step}: {why}; nothing was saved."
-        return (f"training stopped at step {self.step}: {why}; {kept}; continue with "
-                f"'elektronn-train --resume {self.save_dir}'.")  # fmt: skip
+        return (
+            f"training stopped at step {self.step}: {why}; {kept}; continue with "
+            f"'elektronn-train --resume {self.save_dir}'."
+        )
 
     def save_on_error(self, exc: BaseException) -> Path | None:
         """Keep what was trained when anything goes wrong after training started.
@@ -615,8 +659,9 @@ class Trainer:
         try:
             create_plots(self.save_dir, self.config.save_name, self.regression)
         except OSError as exc:
-            print(failed_save_line(f"the plots to {self.save_dir}", exc), file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(
+                failed_save_line(f"the plots to {self.save_dir}", exc), file=sys.stderr, flush=True
+            )
 
     def finish(self, reason: str) -> None:
         """Normal end: final parameters, logs and plots (written by rank 0)."""
@@ -627,6 +672,9 @@ class Trainer:
         self.plotter.close()
         self.final_plots()
         share = 100 * self.wait_time / self.t_passed if self.t_passed else 0.0
-        print(f"End of training after {self.step} steps ({reason}); "
-              f"t={format_seconds(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
-              f"Parameters saved to {path}", flush=True)  # fmt: skip
+        print(
+            f"End of training after {self.step} steps ({reason}); "
+            f"t={format_seconds(self.t_passed)}, waiting for data {share:.1f} % of the time.\n"
+            f"Parameters saved to {path}",
+            flush=True,
+        )
