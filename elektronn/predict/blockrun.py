@@ -24,7 +24,7 @@ from .blockwise import (
     check_block,
     keep_model,
 )
-from .dense import DEFAULT_BUDGET, SLICE_AXIS, default_tile, make_layout, widest_layer
+from .dense import DEFAULT_BUDGET, SLICE_AXIS, build_layout, default_tile, widest_layer
 from .errors import PredictionError
 from .geometry import AxisGeometry, net_geometry
 from .settings import PredictSettings, TrainedNet
@@ -47,10 +47,10 @@ def user_geometry(
     """Geometry per spatial axis in user order (x, y[, z]) of a raw volume ``(c, x, y[, z])``.
 
     Refuses an input smaller than the field of view (without ``pad``), like the
-    single-process path, through :func:`.dense.make_layout`.
+    single-process path, through :func:`.dense.build_layout`.
     """
     n = len(raw_shape) - 1
-    layout = make_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
+    layout = build_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
     return reorder(layout.axes, internal_axes(n), user_axes(n))
 
 
@@ -78,7 +78,7 @@ class BlockwisePlan:
     tile: tuple[int, ...]
 
 
-def make_plan(
+def build_plan(
     trained: TrainedNet,
     source: InputSource,
     settings: PredictSettings,
@@ -153,7 +153,7 @@ def predict_blockwise(
     tile: tuple[int, ...] | None,
 ) -> str:
     """Predict the missing blocks of ``output`` (an OME-Zarr image); returns the summary."""
-    plan = make_plan(trained, source, settings, tile)
+    plan = build_plan(trained, source, settings, tile)
     store = output_store(output, plan.image, source, settings.overwrite)
     device = next(trained.net.parameters()).device
     cluster = settings.workers is not None or settings.scheduler is not None

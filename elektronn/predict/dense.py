@@ -27,7 +27,7 @@ from ..net.losses import probabilities
 from ..net.mfp import mfp_forward, shift_and_stitch
 from .errors import PredictionError
 from .geometry import AxisGeometry, NetGeometry, net_geometry
-from .progress import ProgressCallback, Stopwatch, make_progress
+from .progress import ProgressCallback, Stopwatch, build_progress
 from .tiling import TilePlan, plan_tiles
 
 METHODS = ("auto", "mfp", "stitch")
@@ -207,7 +207,7 @@ def check_raw_shape(shape: tuple[int, ...], geometry: NetGeometry, axes: str) ->
         )
 
 
-def make_layout(
+def build_layout(
     geometry: NetGeometry, shape: tuple[int, ...], axes: str | None, pad_raw: bool
 ) -> Layout:
     """The :class:`Layout` of a raw volume of ``shape`` whose axes are named ``axes``
@@ -246,7 +246,7 @@ def dense_output_shape(
     PredictionError
         As :func:`predict_dense` does for a volume or net that cannot be predicted.
     """
-    return make_layout(net_geometry(model), raw_shape, axes, pad_raw).storage_out_shape
+    return build_layout(net_geometry(model), raw_shape, axes, pad_raw).storage_out_shape
 
 
 def output_array(out: Any, shape: tuple[int, ...], out_dtype: Any) -> tuple[Any, np.dtype]:
@@ -353,7 +353,7 @@ def predict_dense(
         For a net with an MLP head, a wrong number of axes or channels, a volume smaller
         than the field of view (without ``pad_raw``), an unknown method or dtype.
     """
-    layout = make_layout(net_geometry(model), tuple(raw.shape), axes, pad_raw)
+    layout = build_layout(net_geometry(model), tuple(raw.shape), axes, pad_raw)
     plan = plan_tiles(layout.axes, layout.out_shape, tile_input(tile_shape, layout, model))
     result, dtype = output_array(out, layout.storage_out_shape, out_dtype)
     if device is not None:
@@ -371,7 +371,7 @@ def predict_dense(
                 intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"), standardisation
             ),
             dtype,
-            make_progress(progress),
+            build_progress(progress),
         )
     return result
 

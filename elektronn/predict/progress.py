@@ -55,7 +55,7 @@ class ProgressBar:
         draw_line(stream, line, done >= total)
 
 
-def make_progress(progress: bool | ProgressCallback | None) -> ProgressCallback | None:
+def build_progress(progress: bool | ProgressCallback | None) -> ProgressCallback | None:
     """``True`` gives a :class:`ProgressBar` on stderr, a callable is used as is."""
     if progress is True:
         return ProgressBar()

@@ -26,7 +26,7 @@ from ..axes import CHANNEL, AxesView, is_stack, net_axes, reorder, user_axes
 from ..blockwise import check_cluster_options
 from ..h5files import H5Files
 from .autotile import tuned_tile
-from .dense import dense_output_shape, make_layout, predict_dense
+from .dense import build_layout, dense_output_shape, predict_dense
 from .errors import PredictionError
 from .geometry import net_geometry
 from .settings import PredictSettings, TrainedNet
@@ -260,7 +260,7 @@ def open_input(
 def net_frame(trained: TrainedNet, raw_shape: tuple[int, ...], pad: bool) -> tuple[int, ...]:
     """The output frame along the net's axes (internal order): what a tile can cover."""
     n = len(raw_shape) - 1
-    layout = make_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
+    layout = build_layout(net_geometry(trained.net), raw_shape, CHANNEL + user_axes(n), pad)
     return layout.out_shape[len(layout.out_shape) - layout.geometry.n_dim :]
 
 
