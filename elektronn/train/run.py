@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import psutil
+import torch
 
 from ..config import Config
 from ..data.label_stats import check_training_labels, write_baseline
@@ -49,9 +50,12 @@ def print_architecture(config: Config, n_ch: int | None = None, n_lab: int | Non
         print(f"vect-scalar MLP: layers {config.MLP_layers} + output")
         return
     for line in arch.summary_lines(
-        n_ch or 1, config.nof_filters, config.MLP_layers, n_lab or config.n_lab or 2,
+        n_ch or 1,
+        config.nof_filters,
+        config.MLP_layers,
+        n_lab or config.n_lab or 2,
         config.batch_size,
-    ):  # fmt: skip
+    ):
         print(line)
 
 
@@ -108,8 +112,6 @@ def share_cores_with_workers(n_workers: int, ranks: Ranks) -> None:
     CPU threads slow down several-fold when they compete with other busy processes
     (measured: 2 threads beside one busy process ran at 70-85 it/s, 1 thread at 120-135 it/s
     on a 2-core machine)."""
-    import torch
-
     if n_workers or ranks.local_world_size > 1:
         cores = (os.cpu_count() or 1) // ranks.local_world_size
         torch.set_num_threads(max(1, cores - n_workers))
@@ -118,8 +120,6 @@ def share_cores_with_workers(n_workers: int, ranks: Ranks) -> None:
 def seed_everything(config: Config, ranks: Ranks) -> int:
     """Seed torch (weights, dropout) with ``random_seed``, or a fresh seed that is printed
     (rank 0's, on every rank); the run state keeps it."""
-    import torch
-
     seed = config.random_seed
     if seed is None:
         seed = seed_of_rank_0(int(np.random.SeedSequence().generate_state(1)[0]), ranks)
@@ -130,8 +130,6 @@ def seed_everything(config: Config, ranks: Ranks) -> int:
 
 def seed_rank_streams(data, seed: int, ranks: Ranks, step: int) -> None:
     """Each rank's own data stream (its workers' streams derive from it) and dropout masks."""
-    import torch
-
     data.reseed(data_seed(seed, ranks, step))
     if ranks.rank:
         torch.manual_seed(int(np.random.SeedSequence([seed, ranks.rank]).generate_state(1)[0]))
@@ -166,8 +164,6 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
 
 
 def announce_start() -> None:
-    import torch
-
     started = time.time() - psutil.Process().create_time()
     print(
         f"Starting training {started:.1f} s after the process started "
@@ -189,8 +185,6 @@ def build_trainer(
     the console as the trainer's pause. ``checkpoint`` continues a saved run. The caller
     closes the trainer (its batch workers).
     """
-    import torch
-
     from ..data.background import BackgroundBatches
     from ..net.paramfile import load_params
     from .console import run_console
@@ -205,11 +199,11 @@ def build_trainer(
     seed = seed_everything(config, ranks)
     data, batch_kwargs, monitor_kwargs = load_data(config)
     labels = check_training_labels(data, data.n_lab, config.target) if ranks.is_main else None
-    model = make_model(config, data, device, checkpoint, initial)
+    model = build_net(config, data, device, checkpoint, initial)
     run = RunState.from_config(config, seed, data.n_lab)
     step = checkpoint["extra"]["step"] if checkpoint is not None else 0
     seed_rank_streams(data, seed, ranks, step)
-    preview = make_preview(config, model.n_lab)
+    preview = build_preview(config, model.n_lab)
     save_dir = open_save_dir(config, run, ranks, resuming=checkpoint is not None)
     if labels is not None:
         write_baseline(save_dir / "Backup", config.save_name, labels)
@@ -217,8 +211,20 @@ def build_trainer(
     loggers = create_loggers(config, save_dir, run, step) if ranks.is_main else []
     batches = BackgroundBatches(data, batch_kwargs, int(config.background_processes))
     try:
-        trainer = Trainer(config, run, data, model, device, save_dir, batches, monitor_kwargs,
-                          preview, ranks, pause=run_console, loggers=loggers)  # fmt: skip
+        trainer = Trainer(
+            config,
+            run,
+            data,
+            model,
+            device,
+            save_dir,
+            batches,
+            monitor_kwargs,
+            preview,
+            ranks,
+            pause=run_console,
+            loggers=loggers,
+        )
         if checkpoint is not None:
             trainer.restore(checkpoint["extra"])
     except BaseException:
@@ -246,7 +252,7 @@ def describe_ranks(ranks: Ranks) -> str:
     return f"  |  {ranks.world_size} processes (DDP), batch_size per process"
 
 
-def make_model(config: Config, data, device, resumed: dict | None, initial: dict | None):
+def build_net(config: Config, data, device, resumed: dict | None, initial: dict | None):
     """The net for ``data``, with the weights of the ``resumed`` run (loaded strictly) or of
     the ``initial`` file of ``param_file`` (adaptively), else freshly initialised."""
     from ..net.model import build_model
@@ -267,8 +273,9 @@ def make_model(config: Config, data, device, resumed: dict | None, initial: dict
     return model
 
 
-def create_loggers(config: Config, save_dir: Path, run: RunState,
-                   start_step: int = 0) -> list[RunLogger]:  # fmt: skip
+def create_loggers(
+    config: Config, save_dir: Path, run: RunState, start_step: int = 0
+) -> list[RunLogger]:
     """The run loggers of the ``loggers`` option whose packages are installed (rank 0's).
 
     ``start_step`` is the step a resumed run continues from. MLflow's parameters are the
@@ -287,7 +294,7 @@ def create_loggers(config: Config, save_dir: Path, run: RunState,
     return [logger for logger in made if logger is not None]
 
 
-def make_preview(config: Config, n_lab: int):
+def build_preview(config: Config, n_lab: int):
     """Preview predictions of ``preview_data_path`` (img-img only), or None."""
     if config.mode != "img-img" or not config.preview_data_path:
         return None
