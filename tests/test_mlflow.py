@@ -5,6 +5,7 @@ read the store back with MLflow's own client, as a person comparing runs would.
 """
 
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -192,3 +193,35 @@ def test_sigterm_ends_the_run_finished(tmp_path, tiny_data):
     (logged,) = _runs(client, "tiny")
     assert logged.info.status == "FINISHED"
     assert logged.data.metrics  # the history steps before the signal
+
+
+TRAIN_AND_LIST_IMPORTS = """
+import sys
+from elektronn.config import load_config
+from elektronn.train.run import build_trainer
+
+trainer = build_trainer(load_config(sys.argv[1], ["n_steps=6"]))
+try:
+    trainer.run()
+finally:
+    trainer.close()
+print("trainer imported:", sorted(set(sys.modules) & {"mlflow", "sqlalchemy", "alembic"}))
+"""
+
+
+def test_the_trainer_never_waits_for_mlflow_which_still_logs_every_history_step(
+    tmp_path, tiny_data
+):
+    """Importing MLflow and creating its store took seconds of the first history step; the
+    loggers now live in a child process, so the training process never imports them."""
+    pytest.importorskip("mlflow")
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_AND_LIST_IMPORTS)
+    result = subprocess.run([sys.executable, str(script), str(tiny_config(tmp_path))],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "trainer imported: []" in result.stdout, result.stdout
+    client = _client(tmp_path / "runs" / "tiny")
+    (run,) = _runs(client, "tiny")
+    assert run.info.status == "FINISHED"
+    assert _steps(client, run, "error/valid") == [0, 5]

@@ -131,6 +131,6 @@ def test_resumed_run_drops_stale_events(tmp_path):
 
 
 def test_nothing_written_before_the_first_value(tmp_path, logger):
-    logger.log_scalars({"error/valid": math.nan, "lr": None}, 0)
+    logger.log_values({"error/valid": math.nan, "lr": None}, 0)
     logger.log_images([], 0)
     assert not (tmp_path / tensorboard.LOG_FOLDER).exists()

@@ -3,8 +3,9 @@
 A run logger receives what the trainer shows a person: the status-line values of every
 history step and the preview images. The trainer holds a list of them (built by
 :func:`elektronn.train.run.create_loggers` from the ``loggers`` option, each only where its
-package is installed, and only on rank 0) and calls the three methods of :class:`RunLogger`;
-a logger that raises is dropped with one line and training goes on.
+package is installed, and only on rank 0: one :class:`~.logger_process.LoggerProcess` that
+runs them in a child process, so training never waits for them) and calls the three methods
+of :class:`RunLogger`; a logger that raises is dropped with one line and training goes on.
 
 Every logger logs the same quantities under the same names (:func:`history_values`), so
 TensorBoard's tags and MLflow's metric keys agree, and both agree with the printed status

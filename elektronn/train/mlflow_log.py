@@ -76,13 +76,19 @@ def create_logger(save_dir: str | Path, experiment: str, params: Callable[[], Ma
     Where ``mlflow`` is installed without SQLAlchemy or alembic (``mlflow-skinny`` alone),
     one line says what to install. Nothing is created on disk until the first value.
     """
-    absent = missing()
-    if absent:
-        if "mlflow" not in absent:
-            print(f"MLflow logging is off: it needs {' and '.join(absent)} for its local "
-                  f"store (pip install \"elektronn[mlflow]\").", flush=True)  # fmt: skip
+    if not usable():
         return None
     return MlflowLogger(Path(save_dir) / STORE_FOLDER, experiment, params, start_step)
+
+
+def usable() -> bool:
+    """Whether MLflow logging can be used; where ``mlflow`` is installed without SQLAlchemy or
+    alembic, one line says what to install (nothing is imported: a cheap start-up check)."""
+    absent = missing()
+    if absent and "mlflow" not in absent:
+        print(f"MLflow logging is off: it needs {' and '.join(absent)} for its local "
+              f"store (pip install \"elektronn[mlflow]\").", flush=True)  # fmt: skip
+    return not absent
 
 
 def param_text(value: Any, limit: int) -> str:
@@ -163,9 +169,12 @@ class MlflowLogger:
 
     def log_history(self, history: Any, step: int, its_per_s: float | None = None) -> None:
         """The status-line values of the newest history step as metrics at ``step``."""
+        self.log_values(history_values(history, its_per_s), step)
+
+    def log_values(self, values: Mapping[str, float], step: int) -> None:
+        """Metrics ``{name: value}`` (finite floats: :func:`history_values`) at ``step``."""
         from mlflow.entities import Metric
 
-        values = history_values(history, its_per_s)
         if not values:
             return
         client = self._open()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,8 +162,23 @@ def run_training(config: Config, gpu, checkpoint: dict | None = None) -> int:
     return 0
 
 
+def seconds_since_process_start() -> float:
+    """How long this process has existed, as a user timing the command measures it.
+
+    On Linux from the kernel's start tick of the process and the boot-time clock (10 ms
+    steps). psutil's ``create_time`` adds that tick to the boot time, which the kernel gives in
+    whole seconds, so it read up to a second late; it is the fallback elsewhere.
+    """
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, ValueError, IndexError):  # not Linux
+        return time.time() - psutil.Process().create_time()
+
+
 def announce_start() -> None:
-    started = time.time() - psutil.Process().create_time()
+    started = seconds_since_process_start()
     print(
         f"Starting training {started:.1f} s after the process started "
         f"(torch {torch.__version__}, {torch.get_num_threads()} threads)",
@@ -276,22 +290,20 @@ def build_net(config: Config, data, device, resumed: dict | None, initial: dict 
 def create_loggers(
     config: Config, save_dir: Path, run: RunState, start_step: int = 0
 ) -> list[RunLogger]:
-    """The run loggers of the ``loggers`` option whose packages are installed (rank 0's).
+    """The run loggers of the ``loggers`` option whose packages are installed (rank 0's), in
+    a child process that starts at the first value, so training never waits for them.
 
     ``start_step`` is the step a resumed run continues from. MLflow's parameters are the
     resolved configuration as it stands when the run's first value is logged (a resumed run
     has restored its state by then).
     """
-    from . import mlflow_log, tensorboard
+    from .logger_process import LoggerProcess, LoggerSpec, usable_names
 
-    factories: dict[str, Callable[[], RunLogger | None]] = {
-        "tensorboard": lambda: tensorboard.create_logger(save_dir),
-        "mlflow": lambda: mlflow_log.create_logger(
-            save_dir, config.save_name, lambda: run.resolved(config), start_step
-        ),
-    }
-    made = (factories[name]() for name in dict.fromkeys(config.loggers))
-    return [logger for logger in made if logger is not None]
+    names = usable_names(config.loggers)
+    if not names:
+        return []
+    spec = LoggerSpec(names, Path(save_dir), config.save_name, start_step)
+    return [LoggerProcess(spec, lambda: run.resolved(config))]
 
 
 def build_preview(config: Config, n_lab: int):

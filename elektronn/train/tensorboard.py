@@ -93,9 +93,9 @@ class TensorBoardLogger:
         its_per_s
             Training speed in update steps per second, logged as ``speed/steps_per_s``.
         """
-        self.log_scalars(history_values(history, its_per_s), step)
+        self.log_values(history_values(history, its_per_s), step)
 
-    def log_scalars(self, values: dict[str, float | None], step: int) -> None:
+    def log_values(self, values: dict[str, float | None], step: int) -> None:
         """Add scalar values at ``step``; None and NaN (e.g. no validation data) are skipped."""
         values = finite(values)
         if not values:
