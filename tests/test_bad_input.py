@@ -21,6 +21,8 @@ from tiny import run_cli, tiny_config
 
 from elektronn.net.paramfile import save_params
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file below ``folder`` with the hash of its bytes."""

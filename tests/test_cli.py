@@ -9,6 +9,8 @@ from tiny import run_cli, tiny_config
 
 from elektronn.data.synthetic import build_membrane_volume
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 def test_dry_run_prints_architecture_and_data(tmp_path, tiny_data):
     result = run_cli(tiny_config(tmp_path), "--dry-run")

@@ -31,6 +31,7 @@ def test_every_command_has_version_and_help_pointing_to_installed_docs(name, cap
     assert "python -m elektronn.config.reference" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_the_option_reference_named_in_the_help_prints():
     result = subprocess.run([sys.executable, "-m", "elektronn.config.reference"],
                             capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -358,6 +358,7 @@ def test_debug_batch_image_3d(tmp_path):
 # -- a real run in a pseudo-terminal --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_console_in_a_real_run(tmp_path):
     pexpect = pytest.importorskip("pexpect")
     psutil = pytest.importorskip("psutil")

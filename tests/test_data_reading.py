@@ -349,6 +349,7 @@ def test_error_bad_info(tmp_path):
 # -- real data ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_isbi2012(shared_data, capsys):
     folder = str(shared_data / "isbi2012")
     with warnings.catch_warnings():

@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 class RankedHalves:
     n_lab = 3

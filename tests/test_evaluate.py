@@ -52,6 +52,7 @@ def files(tmp_path):
     return tmp_path, labels, prob, offset
 
 
+@pytest.mark.slow
 def test_end_to_end_scores_and_json(files):
     folder, labels, prob, (ox, oy, oz) = files
     out = folder / "scores.json"
@@ -113,6 +114,7 @@ def test_bad_input(files, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_whole_mnist_test_split(shared_data, tmp_path):
     mnist = shared_data / "mnist" / "mnist.pkl.gz"
     spec = {
@@ -135,6 +137,7 @@ def test_whole_mnist_test_split(shared_data, tmp_path):
     assert 50 < scores["error"] <= 100 and scores["baseline"]["error"] == pytest.approx(88.65)
 
 
+@pytest.mark.slow
 def test_isbi_boundary_labels(shared_data, tmp_path, capsys):
     labels_file = shared_data / "isbi2012" / "train-labels.h5"
     with h5py.File(labels_file) as f:

@@ -22,6 +22,8 @@ from elektronn.net.paramfile import load_params
 from elektronn.predict import predict_dense
 from elektronn.predict.cli import main as predict_main
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 pytest.importorskip("bioimageio.core")
 
 

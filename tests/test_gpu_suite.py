@@ -5,6 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
 
 

@@ -15,6 +15,8 @@ from elektronn.predict import predict_dense
 from elektronn.train import preview as preview_module
 from elektronn.train.preview import Preview, read_preview_cubes
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 def training_images(data_dir) -> np.ndarray:
     """Both tiny cubes' images as the training reads them (uint8 / 255), flattened."""

@@ -113,6 +113,7 @@ def test_gap_id_makes_the_gap_boundary_and_keeps_touching_objects_apart():
     np.testing.assert_array_equal(default[0, :, 0], [0, 1, 1, 1, 1, 1, 0])
 
 
+@pytest.mark.slow
 def test_gap_id_on_isbi_membranes_gives_back_the_membranes(shared_data, tmp_path):
     """ISBI 2012 (1 = membrane) exported as IDs with 0 gaps: --gap-id 0 restores it exactly."""
     from scipy import ndimage
@@ -193,6 +194,7 @@ def test_output_may_go_into_the_input_file(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_cli_boundaries(tmp_path):
     ids = blocky_ids()
     mito = blocky_ids(seed=2) == 1
@@ -228,6 +230,7 @@ def test_natural_sort():
     assert sorted(names, key=natural_key) == ["Img1.png", "img1b.png", "img2.png", "img10.png"]
 
 
+@pytest.mark.slow
 def test_stack_grey_pngs_restores_arrays_in_natural_order(tmp_path):
     rng = np.random.default_rng(0)
     slices = rng.integers(0, 256, size=(3, 5, 7), dtype=np.uint8)  # 5 rows, 7 columns
@@ -240,6 +243,7 @@ def test_stack_grey_pngs_restores_arrays_in_natural_order(tmp_path):
     np.testing.assert_array_equal(cube, slices.transpose(1, 2, 0))
 
 
+@pytest.mark.slow
 def test_stack_colour_images_have_channels_first(tmp_path):
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, size=(2, 4, 6, 3), dtype=np.uint8)
@@ -252,6 +256,7 @@ def test_stack_colour_images_have_channels_first(tmp_path):
     np.testing.assert_array_equal(cube, images.transpose(3, 1, 2, 0))
 
 
+@pytest.mark.slow
 def test_stack_labels_keeps_palette_indices_and_compresses(tmp_path):
     from PIL import Image  # a dependency of matplotlib
 
@@ -321,6 +326,7 @@ def error_inputs(tmp_path):
         (("stack", "{d}/img*.png", "{d}/o.h5:raw"), "img2.png is (x, y) = (5, 4)"),
     ],
 )
+@pytest.mark.slow
 def test_cli_errors_exit_2_without_traceback(error_inputs, args, message):
     result = run_cli(*(a.format(d=error_inputs) for a in args))
     assert result.returncode == 2

@@ -200,6 +200,8 @@ import sys
 from elektronn.config import load_config
 from elektronn.train.run import build_trainer
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 trainer = build_trainer(load_config(sys.argv[1], ["n_steps=6"]))
 try:
     trainer.run()

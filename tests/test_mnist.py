@@ -16,6 +16,8 @@ from elektronn.data import mnist
 from elektronn.data.mnist import MNISTData, load_mnist, shifted_crops, training_mean
 from elektronn.data.plugins import PluginError, build_plugin_data
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 @functools.lru_cache(maxsize=1)
 def _cached_splits(path: str) -> list[tuple[np.ndarray, np.ndarray]]:

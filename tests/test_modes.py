@@ -67,6 +67,8 @@ def test_img_scalar_whole_image_classification(tmp_path):
 USER_DATA = '''
 import numpy as np
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 class Blobs:
     """Two Gaussian blobs in 5 dimensions."""
     n_lab = 2

@@ -12,9 +12,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from tiny import ENDLESS, STATUS_LINE, tiny_config
 
 from elektronn.net.paramfile import load_params
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 
 def test_closed_stdout_pipe_and_ctrl_c_end_the_run_normally(tmp_path, tiny_data):

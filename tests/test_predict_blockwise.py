@@ -96,6 +96,7 @@ def test_blocks_equal_single_process(tmp_path, net, pad):
     np.testing.assert_allclose(level0(out), expected, atol=1e-6, rtol=0)
 
 
+@pytest.mark.slow
 def test_dask_workers_equal_single_process(tmp_path, dask_cluster, capsys):
     model = tiny_net(3)
     spec, raw = write_volume(tmp_path, NETS["3D"]["shape"])
@@ -111,6 +112,7 @@ def test_dask_workers_equal_single_process(tmp_path, dask_cluster, capsys):
     assert "is complete (64 blocks done); nothing to do" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_local_cluster_with_workers(tmp_path):
     """--workers N starts (and closes) a LocalCluster of its own, not dask's default."""
     model = tiny_net(2)
@@ -140,6 +142,7 @@ def a_busy_worker(client, out, run, deadline):
     return None
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster):
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
@@ -173,6 +176,7 @@ def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster)
     )
 
 
+@pytest.mark.slow
 def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
@@ -287,6 +291,7 @@ def test_existing_output_of_another_shape_or_dtype(small_run, capsys):
     assert main([*args, out, "--gpu=false", "--block", "16,16,1", "--pad", "--overwrite"]) == 0
 
 
+@pytest.mark.slow
 def test_without_cluster_options_dask_is_not_imported(small_run):
     args, folder = small_run
     code = (

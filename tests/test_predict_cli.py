@@ -57,6 +57,7 @@ def volume(tmp_path_factory):
     return path, raw
 
 
+@pytest.mark.slow
 def test_end_to_end_matches_the_api(tmp_path, volume):
     path, raw = volume
     model = tiny_net()
@@ -86,6 +87,7 @@ def test_bf16_prediction_is_close_to_fp32_but_computed_in_bf16(tmp_path, volume)
     assert 1e-6 < difference < 2e-2
 
 
+@pytest.mark.slow
 def test_pad_uint8_output_and_last_params(tmp_path, volume, capsys):
     path, raw = volume
     save_dir = save_run(tmp_path, tiny_net(n_dim=3), suffix="-LAST")
@@ -115,6 +117,7 @@ def test_output_into_the_input_file(tmp_path, volume, capsys):
         assert f["prob"].shape == (2, 37 - 8, 41 - 8, 3)
 
 
+@pytest.mark.slow
 def test_error_exit_in_a_subprocess(tmp_path, volume):
     path, _ = volume
     result = run_cli(save_run(tmp_path, tiny_net()), f"{path}:nokey", tmp_path / "o.h5")

@@ -1,7 +1,10 @@
 """Resuming a run continues it exactly (CPU, no background processes)."""
 
 import numpy as np
+import pytest
 from tiny import run_cli, tiny_config
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 
 def timeline_losses(save_dir):

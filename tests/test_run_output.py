@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from tiny import run_cli, tiny_config
 
 from elektronn.net.paramfile import load_params
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 PROGRESS = re.compile(r"step \d+/11, t=\d+s/120s, ETA (\d+s|n/a)")
 

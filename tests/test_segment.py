@@ -213,6 +213,7 @@ segment_volume({prediction!r}, {output!r}, block=(12, 12, 12), progress=False)
 
 
 @pytest.mark.parametrize("killed_in", ["fragments", "labels"])
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_labels(tmp_path, killed_in):
     """A run killed (SIGKILL) in the first or the last pass leaves no finished-looking output;
     the same command again computes only the missing blocks and gives the same labels."""
@@ -270,6 +271,7 @@ def test_bad_input_is_one_paragraph_and_exit_2(tmp_path, capsys):
         SegmentParams(method="components", connectivity=8)
 
 
+@pytest.mark.slow
 def test_command_line_in_a_subprocess(tmp_path):
     spec = write_prediction(tmp_path / "pred.h5", class_map(cells((24, 24, 12), 6)))
     out = tmp_path / "seg.h5"

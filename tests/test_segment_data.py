@@ -18,6 +18,8 @@ from test_segment import (
 
 from elektronn.segment import segment_volume
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 def test_mws_on_a_local_cluster_equals_one_block_here(tmp_path):
     """A LocalCluster of two processes, started and closed here; the same IDs as the same

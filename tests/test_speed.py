@@ -14,6 +14,8 @@ from elektronn.config import ConfigError
 from elektronn.net.paramfile import load_params
 from elektronn.train.speed import check_compile
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 SHORT = "n_steps = 6\nrandom_seed = 3\n"
 
 

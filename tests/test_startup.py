@@ -6,6 +6,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 REPORT = "from elektronn.train.run import seconds_since_process_start as s; print(s(), flush=True)"
 
 

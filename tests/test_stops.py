@@ -203,6 +203,8 @@ import os, signal, sys
 
 from elektronn.train import cli
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 real_fdopen, calls = os.fdopen, []
 
 

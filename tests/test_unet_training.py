@@ -5,11 +5,14 @@ import sys
 
 import h5py
 import numpy as np
+import pytest
 from tiny import run_cli, tiny_config
 
 from elektronn.net.paramfile import build_model_from_params
 from elektronn.net.unet import UNet
 from elektronn.predict import predict_dense
+
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 UNET = """
 architecture = 'unet'
