@@ -80,24 +80,28 @@ class LabelsTarget:
                 return view.shape, dict(group.attrs.get("elektronn", {}))
         return None
 
-    def create(self, dtype: np.dtype, record: dict) -> None:
-        """The level-0 array (zeros outside the segmented region), no OME metadata yet."""
+    @property
+    def placement(self) -> tuple[int, ...]:
+        """Where the segmented region lies on the image's grid."""
+        return self.offset
+
+    def create(self, dtype: np.dtype, record: dict, chunks: tuple[int, ...]) -> None:
+        """The level-0 array (chunks: the blocks of the labels pass), no OME metadata yet."""
         import zarr
 
         group = zarr.open_group(str(self.staging), mode="a", zarr_format=3)
         group.create_array("0", shape=reorder(self.shape, "xyz", self.axes), dtype=dtype,
-                           chunks=reorder(chunk_of(self.shape), "xyz", self.axes),
+                           chunks=reorder(clipped(chunks, self.shape), "xyz", self.axes),
                            fill_value=0, dimension_names=list(self.axes),
                            overwrite=True)  # fmt: skip
         group.attrs["elektronn"] = {**record, "complete": False}
 
     def write(self, box: tuple[slice, ...], ids: np.ndarray) -> None:
-        """Write ``ids`` (x, y, z) at ``box`` of the segmented region."""
+        """Write ``ids`` (x, y, z) at ``box`` of the image's grid."""
         import zarr
 
         array = zarr.open_array(str(self.staging / "0"), mode="r+")
-        shifted = tuple(slice(s.start + o, s.stop + o) for s, o in zip(box, self.offset))
-        AxesView(array, self.axes, "xyz")[shifted] = ids
+        AxesView(array, self.axes, "xyz")[box] = ids
 
     def finish(self, sizes: np.ndarray, record: dict) -> None:
         """The NGFF multiscales metadata, the move into ``labels/``, the image-label
@@ -180,12 +184,18 @@ class H5Target:
             check_integer(f[self.key].dtype, self.describe())
             return tuple(f[self.key].shape), json.loads(f[self.key].attrs.get("elektronn", "{}"))
 
-    def create(self, dtype: np.dtype, record: dict) -> None:
+    @property
+    def placement(self) -> tuple[int, ...]:
+        """The dataset is the segmented region."""
+        return (0,) * len(self.shape)
+
+    def create(self, dtype: np.dtype, record: dict, chunks: tuple[int, ...]) -> None:
         with h5py.File(self.path, "a") as f:
             if self.key in f:
                 del f[self.key]
             data = f.create_dataset(self.key, shape=self.shape, dtype=dtype,
-                                    chunks=chunk_of(self.shape), compression="gzip")  # fmt: skip
+                                    chunks=clipped(chunks, self.shape),
+                                    compression="gzip")  # fmt: skip
             data.attrs["offset"] = np.asarray(self.offset, np.int64)
             data.attrs["axis_order"] = "xyz"
             data.attrs["elektronn"] = json.dumps({**record, "complete": False})
@@ -210,9 +220,9 @@ class H5Target:
 Target = LabelsTarget | H5Target
 
 
-def chunk_of(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Storage chunks of the IDs: 64 voxels per axis (clipped)."""
-    return tuple(min(64, n) for n in shape)
+def clipped(chunks: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Storage chunks no larger than the array."""
+    return tuple(min(c, n) for c, n in zip(chunks, shape))
 
 
 def check_integer(dtype: np.dtype, where: str) -> None:

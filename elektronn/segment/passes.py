@@ -125,16 +125,25 @@ class EdgesPass:
 
 @dataclass(frozen=True)
 class LabelsPass:
-    """Pass 4 for one block: fragments through the lookup table into the output."""
+    """Pass 4 for one block of the output's grid: the fragments it covers through the lookup
+    table (0 outside the segmented region), written whole."""
 
     job: Job
     target: Target
     dtype: str
 
     def __call__(self, block: Block) -> int:
-        keys, values = lookup_table(self.job)
-        fragments = np.asarray(open_fragments(self.job, "r")[block.write])
-        self.target.write(block.write, relabel(fragments, keys, values, np.dtype(self.dtype)))
+        place, region = self.target.placement, self.job.prediction.shape
+        inside = tuple(slice(max(w.start - p, 0), min(w.stop - p, n))
+                       for w, p, n in zip(block.write, place, region))  # fmt: skip
+        ids = np.zeros([w.stop - w.start for w in block.write], self.dtype)
+        if all(s.stop > s.start for s in inside):
+            keys, values = lookup_table(self.job)
+            fragments = np.asarray(open_fragments(self.job, "r")[inside])
+            here = tuple(slice(s.start + p - w.start, s.stop + p - w.start)
+                         for s, p, w in zip(inside, place, block.write))  # fmt: skip
+            ids[here] = relabel(fragments, keys, values, np.dtype(self.dtype))
+        self.target.write(block.write, ids)
         return block.voxels
 
 

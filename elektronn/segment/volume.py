@@ -7,12 +7,12 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..blockwise import check_cluster_options, run_task
+from ..blockwise import Task, check_cluster_options, run_task
 from .errors import SegmentationError
 from .graph import agglomerate, segment_sizes
 from .maps import check_channels
@@ -119,16 +119,18 @@ def segment_volume(prediction: str, output: str, *, method: str = "watershed",
     fragments_task = job.task("fragments", FragmentsPass(job, context), context)
     computed = {"fragments": run_task(fragments_task, **run),
                 "edges": run_task(job.task("edges", EdgesPass(job), (1, 1, 1)), **run)}  # fmt: skip
-    labels = job.task("labels", LabelsPass(job, target, "uint32"), (0, 0, 0))
-    fragments, edges = read_tables(job, labels.n_blocks)
+    fragments, edges = read_tables(job, fragments_task.n_blocks)
     keys, values = agglomerate(fragments, edges, params.method, params.merge_threshold,
-                               job.ids_per_block, labels.grid, params.min_size)  # fmt: skip
+                               job.ids_per_block, fragments_task.grid, params.min_size)  # fmt: skip
     save_npz(Path(job.work) / "lookup.npz", keys=keys, values=values)
     sizes = segment_sizes(fragments, keys, values)
-    if len(sizes) >= 2**32:
-        labels = replace(labels, process=LabelsPass(job, target, "uint64"))
+    dtype = "uint32" if len(sizes) < 2**32 else "uint64"
+    # blocks of the output's grid, one chunk each, so no two processes write one chunk
+    labels = Task(name="labels", shape=target.shape, block=block, axes="xyz",
+                  process=LabelsPass(job, target, dtype),
+                  done=str(Path(job.work) / "done-labels"))  # fmt: skip
     if state == "absent":
-        target.create(np.dtype(labels.process.dtype), record)
+        target.create(np.dtype(dtype), record, block)
     if not target.concurrent:  # an h5 file takes one writer at a time: written here
         run = {**run, "workers": None, "scheduler": None}
     computed["labels"] = run_task(labels, **run)
@@ -136,7 +138,7 @@ def segment_volume(prediction: str, output: str, *, method: str = "watershed",
     target.finish(sizes, {**record, **counts})
     shutil.rmtree(job.work, ignore_errors=True)
     return SegmentResult(target.describe(), counts["n_segments"], counts["n_fragments"],
-                         labels.grid, computed, time.perf_counter() - started)  # fmt: skip
+                         fragments_task.grid, computed, time.perf_counter() - started)  # fmt: skip
 
 
 def checked_block(block: tuple[int, ...], context: tuple[int, ...],
