@@ -115,8 +115,11 @@ class LoggerProcess:
             process.wait(timeout=CLOSE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
-            print(f"Run logging did not finish within {CLOSE_TIMEOUT_S} s and was stopped.",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"Run logging did not finish within {CLOSE_TIMEOUT_S} s and was stopped.",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def build_loggers(spec: LoggerSpec, params: Mapping[str, Any]) -> list[Any]:
@@ -140,8 +143,11 @@ def call_each(loggers: list[Any], call: Callable[[Any], object]) -> list[Any]:
             call(logger)
             left.append(logger)
         except Exception as exc:
-            print(f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
     return left
 
 

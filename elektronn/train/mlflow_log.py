@@ -69,8 +69,12 @@ def available() -> bool:
     return not missing()
 
 
-def create_logger(save_dir: str | Path, experiment: str, params: Callable[[], Mapping[str, Any]],
-                  start_step: int = 0) -> MlflowLogger | None:  # fmt: skip
+def create_logger(
+    save_dir: str | Path,
+    experiment: str,
+    params: Callable[[], Mapping[str, Any]],
+    start_step: int = 0,
+) -> MlflowLogger | None:
     """A logger writing to ``<save_dir>/mlruns/``, or None if MLflow is not installed.
 
     Where ``mlflow`` is installed without SQLAlchemy or alembic (``mlflow-skinny`` alone),
@@ -86,8 +90,11 @@ def usable() -> bool:
     alembic, one line says what to install (nothing is imported: a cheap start-up check)."""
     absent = missing()
     if absent and "mlflow" not in absent:
-        print(f"MLflow logging is off: it needs {' and '.join(absent)} for its local "
-              f"store (pip install \"elektronn[mlflow]\").", flush=True)  # fmt: skip
+        print(
+            f"MLflow logging is off: it needs {' and '.join(absent)} for its local "
+            f'store (pip install "elektronn[mlflow]").',
+            flush=True,
+        )
     return not absent
 
 
@@ -119,8 +126,13 @@ class MlflowLogger:
 
     name = "MLflow"
 
-    def __init__(self, store_dir: str | Path, experiment: str,
-                 params: Callable[[], Mapping[str, Any]], start_step: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store_dir: str | Path,
+        experiment: str,
+        params: Callable[[], Mapping[str, Any]],
+        start_step: int = 0,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.experiment = experiment
         self.params = params
@@ -149,8 +161,9 @@ class MlflowLogger:
                 experiment_id = client.create_experiment(self.experiment, artifacts)
             start = self.start_step
             name = f"{self.experiment} resumed at step {start}" if start else self.experiment
-            run = client.create_run(experiment_id, run_name=name,
-                                    tags={"elektronn.start_step": str(start)})  # fmt: skip
+            run = client.create_run(
+                experiment_id, run_name=name, tags={"elektronn.start_step": str(start)}
+            )
             self.run_id = run.info.run_id
             self._client = client
             self._log_params()
