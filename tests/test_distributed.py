@@ -12,14 +12,14 @@ from tiny import ENDLESS, STATUS_LINE, Training, run_cli, tiny_config
 
 from elektronn.net.paramfile import load_params
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 # Rank r trains on examples [r*b, (r+1)*b) of one fixed set of 8, so that 2 ranks with
 # batch b/2 see exactly the batch that 1 rank with batch b sees.
 RANKED_DATA = """
 import os
 
 import numpy as np
-
-pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 
 class RankedHalves:

@@ -17,6 +17,8 @@ from elektronn.train import mlflow_log
 from elektronn.train.loggers import ERROR_TAGS, HISTORY_TAGS, SPEED_TAG
 from elektronn.train.savedir import BACKUP
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 PREVIEW = "initial_prev_h = 0.0\npreview_kwargs = dict(export_class=1, max_z_pred=1)\n"
 
 
@@ -29,7 +31,7 @@ def master_defaults(tmp_path, monkeypatch):
 def test_no_logger_without_mlflow(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     assert not mlflow_log.available()
-    assert mlflow_log.create_logger(tmp_path, "run", dict) is None
+    assert mlflow_log.build_logger(tmp_path, "run", dict) is None
     assert capsys.readouterr().out == ""  # no mlflow wanted, nothing said
 
 
@@ -37,7 +39,7 @@ def test_mlflow_without_its_database_packages_says_so(tmp_path, monkeypatch, cap
     pytest.importorskip("mlflow")
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)  # as mlflow-skinny alone
     assert mlflow_log.missing() == ["sqlalchemy"]
-    assert mlflow_log.create_logger(tmp_path, "run", dict) is None
+    assert mlflow_log.build_logger(tmp_path, "run", dict) is None
     assert "elektronn[mlflow]" in capsys.readouterr().out
     assert not (tmp_path / mlflow_log.STORE_FOLDER).exists()
 
@@ -199,8 +201,6 @@ TRAIN_AND_LIST_IMPORTS = """
 import sys
 from elektronn.config import load_config
 from elektronn.train.run import build_trainer
-
-pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 trainer = build_trainer(load_config(sys.argv[1], ["n_steps=6"]))
 try:

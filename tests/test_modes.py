@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from tiny import run_cli, tiny_config
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 COMMON = """
 n_steps = 30
 max_runtime = 120
@@ -66,8 +68,6 @@ def test_img_scalar_whole_image_classification(tmp_path):
 
 USER_DATA = '''
 import numpy as np
-
-pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 class Blobs:
     """Two Gaussian blobs in 5 dimensions."""

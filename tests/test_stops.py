@@ -23,6 +23,8 @@ from elektronn.net.paramfile import load_params
 from elektronn.train import cli
 from elektronn.train import trainer as trainer_module
 
+pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
+
 
 def shared_memory_files(pid: int) -> set[str]:
     """Files in /dev/shm that process ``pid`` has mapped (named shared memory, semaphores)."""
@@ -202,8 +204,6 @@ KILLED_WHILE_SAVING = """
 import os, signal, sys
 
 from elektronn.train import cli
-
-pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
 real_fdopen, calls = os.fdopen, []
 

@@ -21,12 +21,12 @@ def test_no_logger_without_the_tensorboard_package(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     assert not tensorboard.available()
-    assert tensorboard.create_logger(tmp_path) is None
+    assert tensorboard.build_logger(tmp_path) is None
     assert not (tmp_path / tensorboard.LOG_FOLDER).exists()
 
 
 def test_disabled_logger_is_none(tmp_path):
-    assert tensorboard.create_logger(tmp_path, enabled=False) is None
+    assert tensorboard.build_logger(tmp_path, enabled=False) is None
 
 
 def test_image_tags_follow_the_preview_file_names(tmp_path):
@@ -75,7 +75,7 @@ def _history_step(history, step, valid=math.nan):
 def logger(tmp_path):
     pytest.importorskip("tensorboard")
     pytest.importorskip("torch.utils.tensorboard")
-    log = tensorboard.create_logger(tmp_path)
+    log = tensorboard.build_logger(tmp_path)
     assert log is not None
     yield log
     log.close()
@@ -116,12 +116,12 @@ def test_resumed_run_drops_stale_events(tmp_path):
     """A run stopped after step 300 but resumed from step 200 does not keep steps > 200."""
     pytest.importorskip("tensorboard")
     history = History()
-    first = tensorboard.create_logger(tmp_path)
+    first = tensorboard.build_logger(tmp_path)
     for step in (100, 200, 300):
         _history_step(history, step)
         first.log_history(history, step)
     first.close()
-    resumed = tensorboard.create_logger(tmp_path)
+    resumed = tensorboard.build_logger(tmp_path)
     for step in (250, 300):
         _history_step(history, step)
         resumed.log_history(history, step)

@@ -8,8 +8,8 @@ before the first status line in which nothing trained. :class:`LoggerProcess` is
 pickled message on the child's stdin, so training never waits for a logger to import, open
 its store or write.
 
-The child builds the loggers of ``loggers`` (:func:`~.tensorboard.create_logger`,
-:func:`~.mlflow_log.create_logger`), calls each message on each of them, drops a logger that
+The child builds the loggers of ``loggers`` (:func:`~.tensorboard.build_logger`,
+:func:`~.mlflow_log.build_logger`), calls each message on each of them, drops a logger that
 fails with one line on stderr (as the trainer did), and ends when its stdin closes: after the
 ``close`` message with the run's outcome, or without it when the trainer died (the MLflow run
 is then ``KILLED``). It ignores Ctrl+C, SIGTERM and SIGHUP sent to the terminal's process
@@ -125,8 +125,8 @@ class LoggerProcess:
 def build_loggers(spec: LoggerSpec, params: Mapping[str, Any]) -> list[Any]:
     """The loggers of ``spec`` whose packages import (in the child)."""
     factories: dict[str, Callable[[], Any]] = {
-        "tensorboard": lambda: tensorboard.create_logger(spec.save_dir),
-        "mlflow": lambda: mlflow_log.create_logger(
+        "tensorboard": lambda: tensorboard.build_logger(spec.save_dir),
+        "mlflow": lambda: mlflow_log.build_logger(
             spec.save_dir, spec.save_name, lambda: params, spec.start_step
         ),
     }

@@ -2,7 +2,7 @@
 
 A run logger receives what the trainer shows a person: the status-line values of every
 history step and the preview images. The trainer holds a list of them (built by
-:func:`elektronn.train.run.create_loggers` from the ``loggers`` option, each only where its
+:func:`elektronn.train.run.build_run_loggers` from the ``loggers`` option, each only where its
 package is installed, and only on rank 0: one :class:`~.logger_process.LoggerProcess` that
 runs them in a child process, so training never waits for them) and calls the three methods
 of :class:`RunLogger`; a logger that raises is dropped with one line and training goes on.

@@ -2,7 +2,7 @@
 
 Active only where MLflow can write a local store: ``mlflow`` (or the lighter
 ``mlflow-skinny``) with SQLAlchemy and alembic, as ``pip install "elektronn[mlflow]"``
-installs them. elektronn never depends on them; without them :func:`create_logger` returns
+installs them. elektronn never depends on them; without them :func:`build_logger` returns
 None. The ``loggers`` option without ``"mlflow"`` switches it off.
 
 Offline, without a server: the tracking store is the SQLite database
@@ -69,7 +69,7 @@ def available() -> bool:
     return not missing()
 
 
-def create_logger(
+def build_logger(
     save_dir: str | Path,
     experiment: str,
     params: Callable[[], Mapping[str, Any]],

@@ -222,7 +222,7 @@ def build_trainer(
     if labels is not None:
         write_baseline(save_dir / "Backup", config.save_name, labels)
     print(f"Save directory: {save_dir}  |  device: {device}{describe_ranks(ranks)}")
-    loggers = create_loggers(config, save_dir, run, step) if ranks.is_main else []
+    loggers = build_run_loggers(config, save_dir, run, step) if ranks.is_main else []
     batches = BackgroundBatches(data, batch_kwargs, int(config.background_processes))
     try:
         trainer = Trainer(
@@ -287,7 +287,7 @@ def build_net(config: Config, data, device, resumed: dict | None, initial: dict 
     return model
 
 
-def create_loggers(
+def build_run_loggers(
     config: Config, save_dir: Path, run: RunState, start_step: int = 0
 ) -> list[RunLogger]:
     """The run loggers of the ``loggers`` option whose packages are installed (rank 0's), in

@@ -1,7 +1,7 @@
 """Optional TensorBoard logging of the training history and the preview predictions.
 
 Active only where the ``tensorboard`` package is installed (``pip install tensorboard``);
-elektronn never depends on it, and without it :func:`create_logger` returns None and training
+elektronn never depends on it, and without it :func:`build_logger` returns None and training
 writes exactly the files it always writes. With it, every history step adds the values of the
 status line (losses, errors, learning rate, speed) and every preview adds its images to
 ``<save_dir>/tensorboard/``, so that many runs can be compared in one browser tab::
@@ -45,7 +45,7 @@ def available() -> bool:
     return True
 
 
-def create_logger(save_dir: str | Path, enabled: bool = True) -> TensorBoardLogger | None:
+def build_logger(save_dir: str | Path, enabled: bool = True) -> TensorBoardLogger | None:
     """A logger writing to ``<save_dir>/tensorboard/``, or None if disabled or not installed.
 
     Nothing is created on disk until the first value is logged.
