@@ -8,6 +8,7 @@ from makers import write_h5
 from tiny import run_cli, tiny_config
 
 from elektronn.data.synthetic import build_membrane_volume
+from elektronn.train.cli import shipped_examples
 
 pytestmark = pytest.mark.slow  # end-to-end: see pyproject's markers
 
@@ -211,3 +212,17 @@ def test_dry_run_refuses_a_gpu_this_machine_lacks(tmp_path, tiny_data):
     assert result.returncode == 2, result.stdout
     assert "--gpu=0" in result.stderr and "no CUDA" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("example", [e for e in shipped_examples() if e != "config_template.py"])
+def test_every_shipped_example_starts_without_a_warning(example):
+    """A new user's first command must not greet them with a WARNING: every shipped example's
+    dry run (the shared ISBI 2012 and MNIST data, where present) is clean. (The config
+    template lists every option's default; it is no example to train.)"""
+    result = run_cli(example, "--dry-run", "--gpu=false")
+    if result.returncode == 2 and "does not exist" in result.stderr:
+        pytest.skip(f"the data of {example} is not on this machine")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "WARNING" not in output and "Traceback" not in output, output
+    assert "Dry run: stopping" in output

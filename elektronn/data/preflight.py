@@ -61,6 +61,11 @@ def entry_voxels(shape: tuple[int, ...], entry: Sequence, zchxy_order: bool) -> 
     return n
 
 
+def z_range_text(entry: Sequence) -> str:
+    """`` z(0, 22)`` for an entry with a z-range, else nothing."""
+    return f" z{tuple(entry[2])}" if len(entry) == 3 else ""
+
+
 def describe_data_files(config: Any) -> list[str]:
     """Lines with every image/label file's shape and the RAM estimate of the specification
     (what the data would take in memory, also when ``data_in_memory = False`` keeps it on disk)."""
@@ -70,10 +75,9 @@ def describe_data_files(config: Any) -> list[str]:
         l_shape, l_dtype = stored_dataset(config.label_path, l_entry, "label", config.zchxy_order)
         n_img += entry_voxels(d_shape, d_entry, config.zchxy_order)
         n_lab += entry_voxels(l_shape, l_entry, config.zchxy_order)
-        z_range = f" z{tuple(d_entry[2])}" if len(d_entry) == 3 else ""
         lines.append(
-            f"  {d_entry[0]}:{d_entry[1]}{z_range} {d_shape} {d_dtype}  |  "
-            f"{l_entry[0]}:{l_entry[1]} {l_shape} {l_dtype}"
+            f"  {d_entry[0]}:{d_entry[1]}{z_range_text(d_entry)} {d_shape} {d_dtype}  |  "
+            f"{l_entry[0]}:{l_entry[1]}{z_range_text(l_entry)} {l_shape} {l_dtype}"
         )
     ram = ram_estimate_bytes(n_img, n_lab)
     if config.data_in_memory:

@@ -81,7 +81,7 @@ class LabelsCut(UserWarning):
             f"{where}: the image is smaller than labels + 2*offset, so the labels within the "
             f"offset of the image border cannot be trained and are ignored ({lost} of {total})."
         )
-        self.lost, self.total = lost, total
+        self.where, self.lost, self.total = where, lost, total
 
 
 def check_labels_fit(image_shape: Sequence[int], label_shape: Sequence[int], where: str) -> None:
@@ -131,8 +131,15 @@ def summarised_label_cuts(n_cubes: int) -> Iterator[None]:
         f"{len(cuts)} of {n_cubes} cubes ({100 * lost / total:.1f} % of their labels are "
         f"ignored), because those images are not larger than their labels by 2*offset"
     )
-    if any(c.lost > c.total / 2 for c in cuts):
-        warnings.warn(f"{text}; more than half of a cube's labels are lost.", stacklevel=3)
+    # the total can be under half while one cube loses most of its labels: name that cube
+    mostly_lost = [
+        f"{c.where} ({100 * c.lost / c.total:.1f} %)" for c in cuts if c.lost > c.total / 2
+    ]
+    if mostly_lost:
+        warnings.warn(
+            f"{text}; more than half of the labels are lost in {', '.join(mostly_lost)}.",
+            stacklevel=3,
+        )
     else:
         print(f"Note: {text} (expected where labels are as large as their images).")
 

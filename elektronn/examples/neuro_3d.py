@@ -2,8 +2,10 @@
 
 The same anisotropic geometry as the original (reference §8.1): flat 2D filters in the first
 layers, 3D filters later; input (x,y,z) = (127,127,7), output (25,25,3), stride (4,4,1),
-95,717 parameters. Trained here on the ISBI 2012 stack (z = 0..21; validation z = 22..29, as
-a 3D patch needs 7 slices), whose 50 nm sections are anisotropic like the original data.
+95,717 parameters. Trained here on the ISBI 2012 stack, whose 50 nm sections are anisotropic
+like the original data: labels z = 2..19 train and z = 22..27 validate; each image reaches
+2 sections (the net's z offset) beyond its labels, so every label can be trained (images
+z = 0..21 and 20..29; sections 20 and 21 are seen as context by both, never as labels).
 """
 
 import os as _os
@@ -25,8 +27,8 @@ n_lab = 2
 
 mode = "img-img"
 data_path = label_path = _data
-d_files = [("train-volume.h5", "raw", (0, 22)), ("train-volume.h5", "raw", (22, 30))]
-l_files = [("train-labels.h5", "labels", (0, 22)), ("train-labels.h5", "labels", (22, 30))]
+d_files = [("train-volume.h5", "raw", (0, 22)), ("train-volume.h5", "raw", (20, 30))]
+l_files = [("train-labels.h5", "labels", (2, 20)), ("train-labels.h5", "labels", (22, 28))]
 valid_cubes = [1]
 anisotropic_data = True
 flip_data = True

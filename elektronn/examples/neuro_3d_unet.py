@@ -3,8 +3,9 @@
 Flat 1x3x3 filters on the first level (the 50 nm sections are ~10x thicker than a pixel),
 3x3x3 below it, and pooling only in x and y (pool (2,2,1) in (x,y,z) order): input
 (x,y,z) = (108,108,14) -> output (68,68,2), 175,130 parameters. The elastic control grid is
-coarse in z (spacing 24 px in x, y; 4 sections in z). Train z = 0..15, validate z = 16..29
-(a patch needs 14 sections); data as in ``neuro_3d``.
+coarse in z (spacing 24 px in x, y; 4 sections in z). Labels z = 6..15 train and
+z = 18..23 validate; each image reaches 6 sections (the net's z offset) beyond its labels
+(images z = 0..21 and 12..29), so every label can be trained; data as in ``neuro_3d``.
 
 Batches are made in the training process (``background_processes = 0``), as in
 ``isbi2012_unet``: on 2 cores two workers left torch one thread (measured: 2.7 it/s against
@@ -33,8 +34,8 @@ n_lab = 2
 
 mode = "img-img"
 data_path = label_path = _data
-d_files = [("train-volume.h5", "raw", (0, 16)), ("train-volume.h5", "raw", (16, 30))]
-l_files = [("train-labels.h5", "labels", (0, 16)), ("train-labels.h5", "labels", (16, 30))]
+d_files = [("train-volume.h5", "raw", (0, 22)), ("train-volume.h5", "raw", (12, 30))]
+l_files = [("train-labels.h5", "labels", (6, 16)), ("train-labels.h5", "labels", (18, 24))]
 valid_cubes = [1]
 anisotropic_data = True
 flip_data = True
