@@ -137,7 +137,9 @@ class BatchFailed:
 
 
 ToWorker = FreeSlot | NewSettings | Stop
+"""What a worker's inbox carries."""
 FromWorker = BatchReady | BatchFailed
+"""What a worker's pipe carries."""
 
 
 @dataclass
@@ -644,7 +646,7 @@ def _serve(
     try:
         while True:
             try:
-                message = inbox.get_nowait() if free else inbox.get(timeout=_POLL_S)
+                message: ToWorker = inbox.get_nowait() if free else inbox.get(timeout=_POLL_S)
             except queue.Empty:
                 if os.getppid() != parent:
                     return
