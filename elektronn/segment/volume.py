@@ -3,10 +3,12 @@ point of ``elektronn-segment`` (the passes are in :mod:`.passes`)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,31 +116,54 @@ def segment_volume(prediction: str, output: str, *, method: str = "watershed",
                              {}, time.perf_counter() - started)  # fmt: skip
     job = Job(source, params, block, str(target.work))
     claim_work(job, record, target)
+    with cluster_address(workers, scheduler) as address:
+        run = dict(scheduler=address, retries=retries, progress=progress)
+        computed, grid, counts = run_passes(job, target, state, record, context, run)
+    shutil.rmtree(job.work, ignore_errors=True)
+    return SegmentResult(target.describe(), counts["n_segments"], counts["n_fragments"], grid,
+                         computed, time.perf_counter() - started)  # fmt: skip
+
+
+@contextlib.contextmanager
+def cluster_address(workers: int | None, scheduler: str | None) -> Iterator[str | None]:
+    """The scheduler every pass uses: one LocalCluster of ``workers`` processes for all of
+    them (started once: a worker's start costs seconds), ``scheduler``, or None (here)."""
+    if workers is None:
+        yield scheduler
+        return
+    from ..blockwise.cluster import dask_client
+
+    with dask_client(workers, None) as client:
+        yield client.scheduler.address
+
+
+def run_passes(job: Job, target: Target, state: str, record: dict, context: tuple[int, ...],
+               run: dict) -> tuple[dict[str, int], tuple[int, ...], dict[str, int]]:  # fmt: skip
+    """Fragments, edges, the agglomeration, labels, the finished output; returns the blocks
+    computed per pass, the grid and the counts of segments and fragments."""
     create_fragments(job)
-    run = dict(workers=workers, scheduler=scheduler, retries=retries, progress=progress)
     fragments_task = job.task("fragments", FragmentsPass(job, context), context)
     computed = {"fragments": run_task(fragments_task, **run),
                 "edges": run_task(job.task("edges", EdgesPass(job), (1, 1, 1)), **run)}  # fmt: skip
     fragments, edges = read_tables(job, fragments_task.n_blocks)
+    params = job.params
     keys, values = agglomerate(fragments, edges, params.method, params.merge_threshold,
                                job.ids_per_block, fragments_task.grid, params.min_size)  # fmt: skip
     save_npz(Path(job.work) / "lookup.npz", keys=keys, values=values)
     sizes = segment_sizes(fragments, keys, values)
     dtype = "uint32" if len(sizes) < 2**32 else "uint64"
     # blocks of the output's grid, one chunk each, so no two processes write one chunk
-    labels = Task(name="labels", shape=target.shape, block=block, axes="xyz",
+    labels = Task(name="labels", shape=target.shape, block=job.block, axes="xyz",
                   process=LabelsPass(job, target, dtype),
                   done=str(Path(job.work) / "done-labels"))  # fmt: skip
     if state == "absent":
-        target.create(np.dtype(dtype), record, block)
+        target.create(np.dtype(dtype), record, job.block)
     if not target.concurrent:  # an h5 file takes one writer at a time: written here
-        run = {**run, "workers": None, "scheduler": None}
+        run = {**run, "scheduler": None}
     computed["labels"] = run_task(labels, **run)
     counts = {"n_segments": int(np.count_nonzero(sizes[1:])), "n_fragments": len(keys)}
     target.finish(sizes, {**record, **counts})
-    shutil.rmtree(job.work, ignore_errors=True)
-    return SegmentResult(target.describe(), counts["n_segments"], counts["n_fragments"],
-                         fragments_task.grid, computed, time.perf_counter() - started)  # fmt: skip
+    return computed, fragments_task.grid, counts
 
 
 def checked_block(block: tuple[int, ...], context: tuple[int, ...],
