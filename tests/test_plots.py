@@ -192,3 +192,17 @@ def test_timeline_colour_bar_sits_beside_its_scatter_and_the_curves_fill_the_wid
     gap = colour_bar.get_window_extent(renderer).x0 - scatter.get_window_extent(renderer).x1
     assert 0 <= gap < 0.03 * width, f"the colour bar lies {gap / width:.0%} of the width away"
     assert scatter.get_window_extent(renderer).width > 0.75 * width
+
+
+@pytest.mark.parametrize(
+    "conv, labels",
+    [
+        (torch.nn.Conv2d(1, 4, 3), ["0", "1", "2", "3"]),
+        (torch.nn.Conv3d(2, 2, 3), ["0/0", "0/1", "1/0", "1/1"]),
+    ],
+)
+def test_filter_plot_numbers_every_filter(tmp_path, figures, conv, labels):
+    """``sf`` numbers the filters (filter/input channel), so one seen there can be found."""
+    introspection.plot_filters(torch.nn.Sequential(conv), tmp_path / "f.png")
+    (image_axes,) = [ax for ax in figures["f.png"].axes if ax.get_label() != "<colorbar>"]
+    assert [text.get_text() for text in image_axes.texts] == labels

@@ -80,19 +80,38 @@ def mosaic(tiles: list[np.ndarray], gap: int = 1) -> np.ndarray:
     and their slices can be told apart.
     """
     h, w = tiles[0].shape
-    cols = max(1, min(len(tiles), round(math.sqrt(len(tiles) * h / w))))
-    rows = math.ceil(len(tiles) / cols)
-    canvas = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, cols)
-        canvas[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
+    corners = tile_corners(len(tiles), h, w, gap)
+    canvas = np.full((max(r for r, _ in corners) + h, max(c for _, c in corners) + w), np.nan)
+    for (r, c), tile in zip(corners, tiles, strict=True):
+        canvas[r : r + h, c : c + w] = tile
     return canvas
+
+
+def tile_corners(n: int, h: int, w: int, gap: int = 1) -> list[tuple[int, int]]:
+    """The top-left pixel (row, column) of each of ``n`` tiles ``h × w`` in :func:`mosaic`'s
+    near-square grid, row by row."""
+    cols = max(1, min(n, round(math.sqrt(n * h / w))))
+    return [(k // cols * (h + gap), k % cols * (w + gap)) for k in range(n)]
+
+
+def number_tiles(
+    ax: Axes, weight_shape: tuple[int, ...], tile_shape: tuple[int, int], gap: int
+) -> None:
+    """Write each tile's filter number (``filter/channel`` with several input channels) in
+    its top-left corner, so a filter seen in ``sf`` can be found in ``params`` and the code."""
+    n_out, n_in = weight_shape[:2]
+    h, w = tile_shape
+    for k, (r, c) in enumerate(tile_corners(n_out * n_in, h, w, gap)):
+        label = str(k) if n_in == 1 else f"{k // n_in}/{k % n_in}"
+        box = {"facecolor": "#3b5b92", "edgecolor": "none", "pad": 1.0}
+        ax.text(c - 0.45, r - 0.45, label, fontsize=8, color="white", va="top", bbox=box)
 
 
 def plot_filters(model: torch.nn.Module, path: Path) -> Path:
     """Draw the first-layer filters of ``model`` into ``path`` (a PNG) and return it."""
     weight = first_layer_weight(model).detach().cpu().float().numpy()
-    image = mosaic(filter_tiles(weight), gap=3 if weight.ndim == 5 else 1)
+    tiles, gap = filter_tiles(weight), 3 if weight.ndim == 5 else 1
+    image = mosaic(tiles, gap)
     height, width = image.shape
     scale = 12 / max(height, width)
     fig = Figure(figsize=(max(4.0, width * scale), max(3.0, height * scale + 0.6)))
@@ -100,6 +119,8 @@ def plot_filters(model: torch.nn.Module, path: Path) -> Path:
     limit = float(np.nanmax(np.abs(image))) or 1.0  # symmetric: 0 is the middle grey
     shown = ax.imshow(image, cmap=_GAPS, interpolation="nearest", vmin=-limit, vmax=limit)
     fig.colorbar(shown, ax=ax, label="weight", shrink=0.8)
+    if weight.ndim > 2:  # a linear layer is one matrix: nothing to number
+        number_tiles(ax, weight.shape, tiles[0].shape, gap)
     layout = {2: "(out, in)", 4: "(out, in, x, y)", 5: "(out, in, z, x, y): z-slices left to right"}
     ax.set_title(f"First-layer filters {tuple(weight.shape)} {layout[weight.ndim]}")
     ax.set_axis_off()
