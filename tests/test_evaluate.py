@@ -198,16 +198,14 @@ def test_an_ome_zarr_prediction_scores_as_its_h5_twin(tmp_path):
 
 
 def test_a_2d_nets_stack_is_segmented_per_slice(files, capsys):
-    folder, *_ = files
-    with h5py.File(folder / "prob.h5", "a") as f:
+    folder, labels, *_ = files
+    with h5py.File(folder / "stack.h5", "w") as f:
+        f["prob"] = noisy_prediction(labels)
+        f["prob"].attrs["offset"] = (0, 0, 0)
         f["prob"].attrs["net_dims"] = 2
-    assert main([str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary"]) == 0
+    args = [str(folder / "stack.h5"), str(folder / "lab.h5"), "--gt", "boundary"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "segments per z slice (mean)" in out and "voxels" in out
-    assert (
-        main(
-            [str(folder / "prob.h5"), str(folder / "lab.h5"), "--gt", "boundary", "--no-per-slice"]
-        )
-        == 0
-    )
+    assert "segments in 3 z slices, each on its own" in out and "48 x 40" not in out
+    assert main([*args, "--no-per-slice"]) == 0
     assert "segments in 3D" in capsys.readouterr().out

@@ -248,7 +248,7 @@ def segmentation_scores(
     mean.update(
         n_voxels=sum(r["n_voxels"] for r in slices),
         n_segments=sum(r["n_segments"] for r in slices),
-        segmented="per z slice (mean)",
+        segmented=f"in {len(slices)} z slices, each on its own (scores: their mean)",
     )
     return mean
 
