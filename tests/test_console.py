@@ -441,3 +441,28 @@ def test_a_setting_that_fails_in_one_batch_is_refused_before_it_is_confirmed(tra
     out = drive(trainer, "batch_kwargs['source'] = 'nowhere'", "q")
     assert "undone" in out and "Training batches from now on" not in out
     assert batches.updates == [] and batches.batch_kwargs["source"] == "train"
+
+
+def test_status_line_fields_are_separated_by_comma_and_space(trainer):
+    line = console.status_line(trainer)
+    assert re.search(r"valid=[\d.na]+%, best=", line), line
+    assert not re.search(r",\S", line.replace(",\n", ", ")), line
+
+
+def test_the_log_has_each_prompt_once_when_output_goes_through_a_pipe(tmp_path, monkeypatch):
+    """Under ``elektronn-train CONFIG | tee out.txt`` Python's ``input`` writes the prompt
+    through ``sys.stdout``, which already copies it into ``<save_name>.log``."""
+    import io
+
+    from elektronn.streams import RunLog, SurvivingStream
+
+    log = RunLog()
+    log.start()
+    log.open(tmp_path / "tiny.log", append=False)
+    monkeypatch.setattr(console, "RUN_LOG", log)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("setlr 0.005\n"))
+    monkeypatch.setattr(sys, "stdout", SurvivingStream(io.StringIO(), "stdout", None, log))
+    line = console.read_line(input, "me@ELEKTRONN: ", print)
+    log.close()
+    assert line == "setlr 0.005"
+    assert (tmp_path / "tiny.log").read_text() == "me@ELEKTRONN: setlr 0.005\n"

@@ -82,7 +82,7 @@ def status_line(trainer: Trainer) -> str:
     return (
         f"{trainer.step:05d} {name}m={ema:.5f}, {name}={trainer.last_loss:.4f}, "
         f"train={_last(trainer, 'history', 4):.5f}, valid={_last(trainer, 'history', 5):.5f}, "
-        f"train={train_err:.3f}{unit}, valid={valid_err:.3f}{unit},"
+        f"train={train_err:.3f}{unit}, valid={valid_err:.3f}{unit}, "
         f"{trainer.best_text()},\nLR={_optional(lr, '.6f')}, MOM={_optional(momentum, '.6f')}, "
         f"{trainer.its_per_s:.1f} it/s, {trainer.progress()}"
     )
@@ -352,7 +352,8 @@ def interruptible() -> Iterator[None]:
 def read_line(input_fn: Callable[[str], str], prompt: str, output: Output) -> str:
     """One line of input; Ctrl+D (EOF) means ``q``, Ctrl+C an empty line.
 
-    The line typed goes into the run's log (the terminal echoes it, so no stream sees it).
+    The line typed goes into the run's log (the terminal echoes it, so no stream sees it),
+    after the prompt unless that is in the log already (:func:`prompt_reaches_the_log`).
     """
     try:
         line = input_fn(prompt)
@@ -362,8 +363,15 @@ def read_line(input_fn: Callable[[str], str], prompt: str, output: Output) -> st
     except KeyboardInterrupt:
         output("\n(Ctrl+C: type 'q' to continue, 'abort' or 'kill' to stop)")
         return ""
-    RUN_LOG.write(f"{prompt}{line}\n")
+    RUN_LOG.write(f"{'' if prompt_reaches_the_log(input_fn) else prompt}{line}\n")
     return line
+
+
+def prompt_reaches_the_log(input_fn: Callable[[str], str]) -> bool:
+    """Whether ``input_fn`` writes its prompt through ``sys.stdout``, which copies it into the
+    run's log: Python's ``input`` does so unless stdin and stdout are both terminals (then
+    readline draws the prompt), e.g. under ``elektronn-train CONFIG | tee out.txt``."""
+    return input_fn is input and not (sys.stdin.isatty() and sys.stdout.isatty())
 
 
 def prompt() -> str:
