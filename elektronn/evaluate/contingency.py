@@ -1,0 +1,117 @@
+"""Segmentation scores from a contingency table accumulated block by block.
+
+The table counts the voxels of each (truth ID, segment ID) pair; it grows with the number of
+pairs, not with the voxels, so two volumes of any size on disk are scored a block at a time
+(:func:`score_arrays`). The scores equal scikit-image's ``adapted_rand_error`` and
+``variation_of_information`` with ``ignore_labels=(0,)`` (truth 0 is unlabelled: its voxels
+are left out); the tests compare them to 1e-9. The variation of information is in bits by
+default, as scikit-image computes it (``log2``), or in nats (``unit="nats"``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+
+
+class IDError(UserError):
+    """An array where segment IDs are expected holds floats or negative values."""
+
+
+def check_ids(values: np.ndarray, role: str) -> None:
+    """IDs are integers >= 0 (0 = unlabelled / background)."""
+    if values.dtype.kind not in "ui":
+        raise IDError(
+            f"The {role} has dtype {values.dtype}, but segment IDs are integers (0 = "
+            f"unlabelled); a probability map is segmented first (elektronn-segment)."
+        )
+    if values.dtype.kind == "i" and values.size and values.min() < 0:
+        raise IDError(
+            f"The {role} holds negative IDs (down to {values.min()}); segment IDs are "
+            f"integers >= 0 (0 = unlabelled)."
+        )
+
+
+class ContingencyTable:
+    """Voxel counts of (truth, segment) ID pairs, truth 0 left out; :meth:`add` a block at a
+    time, then :meth:`scores`."""
+
+    def __init__(self) -> None:
+        self.truth = np.zeros(0, np.uint64)
+        self.segment = np.zeros(0, np.uint64)
+        self.count = np.zeros(0, np.int64)
+
+    def add(self, truth: np.ndarray, segments: np.ndarray) -> None:
+        """Count the voxel pairs of one block (two arrays of one shape)."""
+        if truth.shape != segments.shape:
+            raise IDError(
+                f"Truth and segmentation blocks differ in shape: {truth.shape} and "
+                f"{segments.shape}."
+            )
+        check_ids(truth, "ground truth")
+        check_ids(segments, "segmentation")
+        kept = truth.ravel() != 0
+        pairs = np.stack([truth.ravel()[kept].astype(np.uint64),
+                          segments.ravel()[kept].astype(np.uint64)], 1)  # fmt: skip
+        merged = np.concatenate([np.stack([self.truth, self.segment], 1), pairs])
+        weights = np.concatenate([self.count, np.ones(len(pairs), np.int64)])
+        unique, inverse = np.unique(merged, axis=0, return_inverse=True)
+        self.count = np.bincount(inverse.ravel(), weights, len(unique)).astype(np.int64)
+        self.truth, self.segment = unique[:, 0], unique[:, 1]
+
+    @property
+    def voxels(self) -> int:
+        return int(self.count.sum())
+
+    def scores(self, unit: str = "bits") -> dict[str, Any]:
+        """Adapted Rand error (with its precision and recall) and the variation of
+        information, split (``H(segment | truth)``) and merge (``H(truth | segment)``), in
+        ``unit``: ``"bits"`` (log2, as scikit-image) or ``"nats"`` (natural log)."""
+        log = {"bits": np.log2, "nats": np.log}[unit]
+        n = self.count.astype(np.float64)
+        total = n.sum()
+        if total == 0:
+            raise IDError("The ground truth is 0 (unlabelled) everywhere; nothing to score.")
+        rows = np.bincount(np.unique(self.truth, return_inverse=True)[1].ravel(), n)
+        cols = np.bincount(np.unique(self.segment, return_inverse=True)[1].ravel(), n)
+        pairs = n @ n - total
+        sum_rows, sum_cols = rows @ rows - total, cols @ cols - total
+        p = n / total
+        p_truth = (rows / total)[np.unique(self.truth, return_inverse=True)[1].ravel()]
+        p_segment = (cols / total)[np.unique(self.segment, return_inverse=True)[1].ravel()]
+        return {
+            "adapted_rand_error": float(1.0 - pairs / (0.5 * sum_rows + 0.5 * sum_cols)),
+            "rand_precision": float(pairs / sum_rows),
+            "rand_recall": float(pairs / sum_cols),
+            "voi_split": float(-(p * log(p / p_truth)).sum()),
+            "voi_merge": float(-(p * log(p / p_segment)).sum()),
+            "voi_unit": unit,
+        }
+
+
+def boxes(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, ...]]:
+    """The blocks of an array of ``shape``, clipped at its end."""
+    ranges = [range(0, n, b) for n, b in zip(shape, block, strict=True)]
+    for starts in itertools.product(*ranges):
+        yield tuple(slice(s, min(s + b, n)) for s, b, n in zip(starts, block, shape))
+
+
+def score_arrays(truth: Any, segments: Any, block: Sequence[int],
+                 unit: str = "bits") -> dict[str, Any]:  # fmt: skip
+    """Scores of two arrays of one shape (numpy, h5py, zarr: anything sliced like numpy),
+    read ``block`` voxels at a time: memory holds two blocks and the table of pairs."""
+    if tuple(truth.shape) != tuple(segments.shape):
+        raise IDError(
+            f"Ground truth of shape {tuple(truth.shape)} and a segmentation of shape "
+            f"{tuple(segments.shape)} cannot be compared voxel by voxel; crop them to one "
+            f"region (same shape and offset)."
+        )
+    table = ContingencyTable()
+    for box in boxes(truth.shape, block):
+        table.add(np.asarray(truth[box]), np.asarray(segments[box]))
+    return {**table.scores(unit), "n_voxels": table.voxels}
