@@ -142,21 +142,19 @@ def a_busy_worker(client, out, run, deadline):
     return None
 
 
+def scheduled_args(tmp_path, model, spec, out, cluster):
+    """The command line of a prediction in blocks of 8 x 8 x 1 on ``cluster``."""
+    save_dir = str(save_run(tmp_path, model))
+    return [save_dir, spec, str(out), "--gpu=false", "--block", "8,8,1",
+            "--scheduler", cluster.scheduler_address]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_its_block_rerun(tmp_path, dask_cluster):
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
-    args = [
-        str(save_run(tmp_path, model)),
-        spec,
-        str(out),
-        "--gpu=false",
-        "--block",
-        "8,8,1",
-        "--scheduler",
-        dask_cluster.scheduler_address,
-    ]
+    args = scheduled_args(tmp_path, model, spec, out, dask_cluster)
     result = {}
     run = threading.Thread(target=lambda: result.setdefault("rc", main(args)))
     run.start()
@@ -181,16 +179,7 @@ def test_a_killed_client_is_resumed_by_the_same_command(tmp_path, dask_cluster):
     model = tiny_net(2)
     spec, raw = write_volume(tmp_path, (56, 56, 12))
     out = tmp_path / "prob.zarr"
-    args = [
-        str(save_run(tmp_path, model)),
-        spec,
-        str(out),
-        "--gpu=false",
-        "--block",
-        "8,8,1",
-        "--scheduler",
-        dask_cluster.scheduler_address,
-    ]
+    args = scheduled_args(tmp_path, model, spec, out, dask_cluster)
     command = [sys.executable, "-m", "elektronn.predict.cli", *args]
     client = subprocess.Popen(
         command,
