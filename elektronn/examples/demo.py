@@ -1,7 +1,8 @@
 """Demo: 2D membrane segmentation on synthetic EM-like data generated on first use.
 
-Run it with ``elektronn-train demo``. It trains a small img-img CNN for about a minute on
-the CPU and writes everything to ~/CNN_Training/demo/.
+Run it with ``elektronn-train demo``. It trains a small img-img CNN for two minutes
+(``max_runtime``) on the CPU, its first step about 3 s after the command starts (the data take
+well under a second to generate, once), and writes everything to ~/CNN_Training/demo/.
 """
 
 import elektronn.data.synthetic as _synthetic
