@@ -24,6 +24,7 @@ import numpy as np
 
 from ..axes import CHANNEL, AxesView, image_axes_ok, reorder, user_axes
 from ..commands import command_parser
+from ..data.plugins import SOURCES
 from ..data.stores import dimension_axes, is_ome_group, ome_axes, ome_multiscale
 from ..errors import UserError
 from ..predict.settings import find_param_file
@@ -44,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("prediction", help="PREDICTION.h5[:KEY] (or .zarr), or SAVE_DIR with --split")
     p.add_argument("labels", nargs="?", help="LABELS.h5[:KEY] (or .zarr)")
-    p.add_argument("--split", choices=("train", "valid", "test"), help="evaluate SAVE_DIR's net")
+    p.add_argument("--split", choices=SOURCES, help="evaluate SAVE_DIR's net")
     p.add_argument("--offset", help="X,Y[,Z]: label voxel of the prediction's first voxel")
     p.add_argument("--threshold", type=float, default=0.5, help="on class 1 / boundary (0.5)")
     p.add_argument(

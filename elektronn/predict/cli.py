@@ -18,7 +18,7 @@ from ..commands import command_parser
 from ..device import AUTOCAST_DTYPES, check_precision, parse_gpu, select_device
 from ..errors import UserError
 from ..h5files import H5Files
-from .dense import OUT_DTYPES
+from .dense import METHODS, OUT_DTYPES
 from .errors import PredictionError
 from .profile import TABLE_HEADER, fastest, format_tile, profile_tiles, write_csv
 from .settings import TrainedNet
@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="auto",
-        choices=("auto", "mfp", "stitch"),
+        choices=METHODS,
         help="mfp (one pass per tile), stitch (naive S^d passes), auto (mfp)",
     )
     p.add_argument(
