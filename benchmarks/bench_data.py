@@ -8,7 +8,12 @@ Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke
    random B-spline field included; goal >= 0.8x the warp alone), whole ``getbatch`` calls (sampling,
    warp, flips, grey augmentation, elastic), and ``scipy.ndimage.map_coordinates`` (order=1
    image, order=0 labels) on the *same* coordinates, precomputed outside the timing -- so the
-   ratio is conservative;
+   ratio is conservative; then the peers' own transforms on the same output patch, interleaved
+   with ours (MONAI and batchgenerators, when installed; ``pip install monai batchgenerators``):
+   MONAI's affine + flip + 90° rotation + grey pipeline (on the anisotropic (7,127,127) patch as
+   one in-plane 2D affine applied to the stacked slices, what MONAI / nnU-Net users run on such
+   stacks; against it also our warp restricted to such an in-plane affine), and the elastic
+   transforms at matched strength (:func:`matched_elastic`);
 2. the total PSS of trainer + workers for 0, 2 and 4 background workers over a generated data
    set of >= 1 GB float32 (written to /tmp and deleted afterwards), against the target
    ``PSS(0) + n * prefetched batch bytes + 100 MB``.
@@ -17,12 +22,14 @@ Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
@@ -32,7 +39,9 @@ import torch
 from scipy import ndimage
 
 from elektronn.data import BackgroundBatches, ImageData
+from elektronn.data.flips import random_flip
 from elektronn.data.geometry import PatchGeometry
+from elektronn.data.grey import grey_augment
 from elektronn.data.warping import (
     elastic_displacement,
     elastic_settings,
@@ -51,6 +60,83 @@ CASES = {
 }
 
 
+#: RMS in-plane displacement [voxels] of nnU-Net's batchgenerators setting (alpha U(0, 200),
+#: sigma U(9, 13)) on a 256² patch, as :func:`matched_elastic` measured it (2026-12-05); used
+#: when batchgenerators is not installed.
+BATCHGENERATORS_RMS = 2.48
+ELASTIC_SPACING = [24, 24, 4]  # our control spacing (x, y, z) and MONAI's (x, y), voxels
+
+
+@dataclass(frozen=True)
+class MatchedElastic:
+    """Elastic settings of equal RMS in-plane displacement: batchgenerators' (the target),
+    our ``elastic_strength`` and the upper end of MONAI's ``magnitude_range=(0, m)``."""
+
+    rms: float
+    strength: float
+    monai_magnitude: float
+
+
+def rms(displacement: np.ndarray) -> float:
+    """Root mean square length of ``(2, ...)`` in-plane displacement vectors."""
+    return float(np.sqrt((displacement.astype(np.float64) ** 2).sum(axis=0).mean()))
+
+
+def matched_elastic(patch: tuple[int, int] = (256, 256), draws: int = 40) -> MatchedElastic:
+    """Our strength and MONAI's magnitude that give batchgenerators' RMS displacement.
+
+    Measured, not derived: batchgenerators' offsets from its own ``elastic_deform_coordinates``
+    (alpha, sigma drawn as its ``SpatialTransform`` draws them); our field's ``dense()`` at
+    strength 1; MONAI's ``Rand2DElastic`` at magnitude 1 (no affine part) resampling a ramp
+    image of source coordinates, minus the identity. Both displacements grow linearly with
+    strength / magnitude, and MONAI's magnitude is drawn from U(0, m) (mean square m²/3), as
+    batchgenerators' alpha is from U(0, 200).
+    """
+    target = BATCHGENERATORS_RMS
+    try:
+        from batchgenerators.augmentations.utils import (
+            create_zero_centered_coordinate_mesh,
+            elastic_deform_coordinates,
+        )
+    except ImportError:
+        pass
+    else:
+        np.random.seed(0)  # batchgenerators draws from numpy's global generator
+        mesh = create_zero_centered_coordinate_mesh(patch)
+        squares = []
+        for _ in range(draws):
+            alpha, sigma = np.random.uniform(0.0, 200.0), np.random.uniform(9.0, 13.0)
+            squares.append(rms(elastic_deform_coordinates(mesh, alpha, sigma) - mesh) ** 2)
+        target = math.sqrt(np.mean(squares))
+    rng = np.random.default_rng(0)
+    unit = elastic_settings(True, ELASTIC_SPACING, 1.0, 2)
+    ours = math.sqrt(np.mean([
+        rms(elastic_displacement(rng, (1, *patch), unit).dense()) ** 2 for _ in range(draws)
+    ]))  # fmt: skip
+    return MatchedElastic(target, target / ours, target * math.sqrt(3) / monai_unit_rms(patch))
+
+
+def monai_unit_rms(patch: tuple[int, int], draws: int = 20) -> float:
+    """RMS displacement of MONAI's ``Rand2DElastic`` at magnitude 1 (``inf`` without MONAI)."""
+    try:
+        from monai.transforms import Rand2DElastic
+    except ImportError:
+        return math.inf
+    margin = 16
+    size = [n + 2 * margin for n in patch]
+    ramp = np.stack(np.meshgrid(*(np.arange(n, dtype=np.float32) for n in size), indexing="ij"))
+    identity = ramp[:, margin:-margin, margin:-margin]
+    transform = Rand2DElastic(spacing=tuple(ELASTIC_SPACING[:2]), magnitude_range=(1.0, 1.0),
+                              prob=1.0, spatial_size=patch, padding_mode="border")  # fmt: skip
+    transform.set_random_state(0)
+    inner = (slice(None), slice(8, -8), slice(8, -8))  # away from the border padding
+    squares = [
+        rms((np.asarray(transform(torch.from_numpy(ramp))) - identity)[inner]) ** 2
+        for _ in range(draws)
+    ]
+    return math.sqrt(np.mean(squares))
+
+
 def best_rates(functions: dict[str, Callable[[], int]], repeats: int) -> dict[str, float]:
     """Best items/s of each function (which returns how many items it made).
 
@@ -66,7 +152,45 @@ def best_rates(functions: dict[str, Callable[[], int]], repeats: int) -> dict[st
     return best
 
 
-def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]:
+def in_plane_rows(
+    image: np.ndarray, labels: np.ndarray, geometry: PatchGeometry, n_patches: int
+) -> dict[str, Callable[[], int]]:
+    """Our warp restricted to one in-plane affine map per 3D patch (a 2D warp's parameters:
+    no twist, no z scale or z-dependent stretch), alone and with flips and grey values into a
+    batch: the transform the peers apply to stacked slices (our warp then runs its
+    :attr:`~elektronn.data.warping.SourceCoordinates.in_plane` path)."""
+    rng = np.random.default_rng(1)
+    jobs = []
+    for _ in range(n_patches):
+        params = sample_warp_params(rng, 2)
+        coords = source_coordinates(params, geometry.patch)
+        start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, labels.shape))
+        jobs.append((params, start))
+    batch = np.empty((8, image.shape[0], *geometry.patch), np.float32)
+
+    def warp_only() -> int:
+        for params, start in jobs:
+            coords = source_coordinates(params, geometry.patch)
+            start_range(coords, labels.shape)
+            warp_patch(image, labels, coords, start, geometry)
+        return len(jobs)
+
+    def augment() -> int:
+        for i, (params, start) in enumerate(jobs):
+            coords = source_coordinates(params, geometry.patch)
+            start_range(coords, labels.shape)
+            patch, lab = warp_patch(image, labels, coords, start, geometry)
+            patch, lab = random_flip(rng, patch, lab, geometry, True, False)
+            batch[i % 8] = patch
+            grey_augment(rng, batch[i % 8], [0])
+        return len(jobs)
+
+    return {"in-plane warp alone (ours)": warp_only, "in-plane warp+flip+grey (ours)": augment}
+
+
+def warp_speed(
+    name: str, n_patches: int, repeats: int, tmp: str, match: MatchedElastic
+) -> list[tuple]:
     """Rows (what, patches/s, Mvox/s) for one patch case."""
     n_dim, patch, offset, stride, volume_shape = CASES[name]
     rng = np.random.default_rng(0)
@@ -87,7 +211,7 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
             warp_patch(image, labels, coords, start, geometry)
         return len(jobs)
 
-    elastic = elastic_settings(True, [24, 24, 4], 3.0, n_dim)
+    elastic = elastic_settings(True, ELASTIC_SPACING, match.strength, n_dim)
     elastic_jobs = []
     field_rng = np.random.default_rng(0)
     for params, _ in jobs:  # the same warps; each field redrawn from the same generator state
@@ -146,9 +270,12 @@ def warp_speed(name: str, n_patches: int, repeats: int, tmp: str) -> list[tuple]
 
     voxels = np.prod(geometry.patch) / 1e6
     peers = {
-        **monai_elastic(n_dim, patch, image, labels, n_patches),
+        **monai_augment(n_dim, patch, image, labels, n_patches),
+        **monai_elastic(n_dim, patch, image, labels, n_patches, match),
         **batchgenerators_elastic(n_dim, patch, image, labels, n_patches),
     }
+    if n_dim == 3 and patch[0] < patch[1]:  # an anisotropic stack
+        peers.update(in_plane_rows(image, labels, geometry, n_patches))
     rates = best_rates(
         {
             **peers,
@@ -172,9 +299,28 @@ def elastic_ratios(case: str, rates: dict[str, float]) -> str:
         f"getbatch: {rates['getbatch, warp+elastic'] / rates['getbatch, warp']:.2f}x"
     )
     for what, rate in rates.items():
-        if what.startswith(("MONAI", "batchgenerators")):
-            line += f"; vs {what}: {elastic / rate:.0f}x (goal 10x)"
+        if "Elastic" in what or what.startswith("batchgenerators"):
+            line += f"; vs {what}: {elastic / rate:.1f}x (goal 10x)"
     return line
+
+
+def augment_ratios(case: str, rates: dict[str, float]) -> str:
+    """Ours against MONAI's affine pipelines of the same case (goal >= 4x), '' without MONAI.
+
+    A stack is compared with our full 3D warp (twist and z scale: more than the peer does)
+    and with our in-plane warp (the peer's transform).
+    """
+    pairs = []
+    for what, rate in rates.items():
+        if what.startswith("MONAI affine+flip+grey"):
+            pairs.append(("getbatch, warp+flip+grey", what, rate))
+            pairs.append(("in-plane warp+flip+grey (ours)", what, rate))
+        elif what.startswith("MONAI affine ("):
+            pairs.append(("warp alone (ours)", what, rate))
+            pairs.append(("in-plane warp alone (ours)", what, rate))
+    parts = [f"{ours} / {peer}: {rates[ours] / rate:.2f}x" for ours, peer, rate in pairs
+             if ours in rates]  # fmt: skip
+    return f"{case:16} " + "; ".join(parts) + " (goal 4x)" if parts else ""
 
 
 def peer_source_box(n_dim: int, patch: tuple[int, ...], shape: tuple[int, ...]) -> tuple:
@@ -187,37 +333,126 @@ def peer_source_box(n_dim: int, patch: tuple[int, ...], shape: tuple[int, ...]) 
     )
 
 
-def monai_elastic(
-    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray, n_patches: int
-) -> dict[str, Callable[[], int]]:
-    """MONAI's elastic transform (image bilinear, labels nearest) on the same output patch.
-
-    ``Rand3DElastic`` / ``Rand2DElastic`` with rotation, scaling and shear like our warp, on a
-    source box 32 voxels larger in x and y; empty when MONAI is not installed.
-    """
-    try:
-        from monai.transforms import Rand2DElastic, Rand3DElastic
-    except ImportError:
-        return {}
+def peer_box(
+    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The image ``(ch, z, x, y)`` and labels ``(1, z, x, y)`` (float32) of the peers' box."""
     box = peer_source_box(n_dim, patch, image.shape[1:])
     src = torch.from_numpy(np.ascontiguousarray(image[(slice(None), *box)]))
-    lab = torch.from_numpy(labels[box][None].astype(np.float32))
-    affine = dict(rotate_range=0.26, shear_range=0.05, scale_range=0.1, prob=1.0)
-    if n_dim == 3:
-        transform = Rand3DElastic(sigma_range=(5, 7), magnitude_range=(50, 150),
-                                  spatial_size=patch, **affine)  # fmt: skip
-    else:
-        transform = Rand2DElastic(spacing=(24, 24), magnitude_range=(1, 3), spatial_size=patch,
-                                  **affine)  # fmt: skip
-        src, lab = src[:, 0], lab[:, 0]
+    return src, torch.from_numpy(labels[box][None].astype(np.float32))
+
+
+def repeat_transform(transform: Callable, inputs: dict, n_patches: int) -> Callable[[], int]:
+    """A timing function: ``n_patches`` calls of a dictionary transform on the same inputs."""
 
     def run() -> int:
         for _ in range(n_patches):
-            transform(src, mode="bilinear")
-            transform(lab, mode="nearest", randomize=False)
+            transform(inputs)
         return n_patches
 
-    return {f"MONAI {type(transform).__name__}": run}
+    return run
+
+
+def peer_inputs(
+    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """Image, labels (channel first, float32) and output size, as a MONAI user passes them.
+
+    2D patches and anisotropic stacks (fewer z slices than x) are 2D images: a stack's slices
+    are its channels, so one in-plane 2D transform moves them all; 64³ is a 3D image.
+    """
+    src, lab = peer_box(n_dim, patch, image, labels)
+    if n_dim == 2:
+        return src[:, 0], lab[:, 0], patch
+    if patch[0] < patch[1]:
+        return src[0, : patch[0]], lab[0, : patch[0]], patch[1:]
+    return src, lab, patch
+
+
+def monai_augment(
+    n_dim: int, patch: tuple[int, ...], image: np.ndarray, labels: np.ndarray, n_patches: int
+) -> dict[str, Callable[[], int]]:
+    """MONAI's affine alone, and affine + flips + 90° rotation + grey values (image bilinear,
+    labels nearest), as dictionary transforms on the source box; empty without MONAI.
+
+    MONAI runs in its fastest documented mode: metadata tracking off and the affine's base grid
+    cached. The labels come out at the image's size (one ``spatial_size`` for all keys), where
+    ours cover only the net's label region; the grey transforms match ours (contrast, shift,
+    gamma in [0.5, 2]).
+    """
+    try:
+        from monai.data import set_track_meta
+        from monai.transforms import (
+            Compose,
+            RandAdjustContrastd,
+            RandAffined,
+            RandFlipd,
+            RandRotate90d,
+            RandScaleIntensityd,
+            RandShiftIntensityd,
+        )
+    except ImportError:
+        return {}
+    set_track_meta(False)
+    src, lab, spatial = peer_inputs(n_dim, patch, image, labels)
+    keys = ["image", "labels"]
+    affine = RandAffined(keys, spatial_size=spatial, prob=1.0, rotate_range=0.26,
+                         shear_range=0.05, scale_range=0.1, mode=("bilinear", "nearest"),
+                         padding_mode="zeros", cache_grid=True)  # fmt: skip
+    plane = (len(spatial) - 2, len(spatial) - 1)
+    pipeline = Compose([
+        affine,
+        *(RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(len(spatial))),
+        RandRotate90d(keys, prob=0.5, spatial_axes=plane),
+        RandScaleIntensityd("image", factors=0.15, prob=1.0),
+        RandShiftIntensityd("image", offsets=0.15, prob=1.0),
+        RandAdjustContrastd("image", prob=1.0, gamma=(0.5, 2.0)),
+    ])  # fmt: skip
+    shape = "stacked slices, 2D" if len(spatial) < n_dim else f"{len(spatial)}D"
+    inputs = {"image": src, "labels": lab}
+    return {
+        f"MONAI affine ({shape})": repeat_transform(affine, inputs, n_patches),
+        f"MONAI affine+flip+grey ({shape})": repeat_transform(pipeline, inputs, n_patches),
+    }
+
+
+def monai_elastic(
+    n_dim: int,
+    patch: tuple[int, ...],
+    image: np.ndarray,
+    labels: np.ndarray,
+    n_patches: int,
+    match: MatchedElastic,
+) -> dict[str, Callable[[], int]]:
+    """MONAI's elastic transforms (image bilinear, labels nearest) on the same output patch.
+
+    ``Rand2DElasticd`` (2D patches and stacked slices) at the strength of :func:`matched_elastic`
+    and, for 3D patches, ``Rand3DElasticd``, with rotation, scaling and shear like our warp, on
+    a source box 32 voxels larger in x and y; empty when MONAI is not installed.
+    """
+    try:
+        from monai.transforms import Rand2DElasticd, Rand3DElasticd
+    except ImportError:
+        return {}
+    keys = ["image", "labels"]
+    common = dict(rotate_range=0.26, shear_range=0.05, scale_range=0.1, prob=1.0,
+                  mode=("bilinear", "nearest"), padding_mode="zeros")  # fmt: skip
+    rows = {}
+    if n_dim == 3:
+        src, lab = peer_box(3, patch, image, labels)
+        transform = Rand3DElasticd(keys, sigma_range=(5, 7), magnitude_range=(50, 150),
+                                   spatial_size=patch, **common)  # fmt: skip
+        rows["MONAI Rand3DElasticd"] = repeat_transform(
+            transform, {"image": src, "labels": lab}, n_patches
+        )
+    if n_dim == 2 or patch[0] < patch[1]:
+        src, lab, spatial = peer_inputs(n_dim, patch, image, labels)
+        transform = Rand2DElasticd(keys, spacing=(24, 24),
+                                   magnitude_range=(0.0, match.monai_magnitude),
+                                   spatial_size=spatial, **common)  # fmt: skip
+        name = "MONAI Rand2DElasticd" + (" (stacked slices)" if n_dim == 3 else "")
+        rows[name] = repeat_transform(transform, {"image": src, "labels": lab}, n_patches)
+    return rows
 
 
 def batchgenerators_elastic(
@@ -247,6 +482,19 @@ def batchgenerators_elastic(
         return n_patches
 
     return {"batchgenerators SpatialTransform": run}
+
+
+def peer_versions() -> str:
+    """The installed peer libraries and their versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("monai", "batchgenerators"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return ", ".join(found)
 
 
 def write_big_volume(folder: str, n_z: int) -> float:
@@ -300,6 +548,8 @@ def memory(n_z: int, n_batches: int, tmp: str) -> tuple[float, list[tuple]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few patches, 0.25 GB data")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--skip-memory", action="store_true", help="no memory measurement")
     args = parser.parse_args()
     torch.set_num_threads(1)
     n_patches, repeats, n_z, n_batches = (16, 1, 64, 5) if args.quick else (48, 5, 272, 40)
@@ -308,17 +558,29 @@ def main() -> None:
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, "
         f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}"
     )
+    print(f"peers: {peer_versions()}")
+    match = matched_elastic()
+    print(
+        f"elastic at matched RMS in-plane displacement {match.rms:.2f} voxels (batchgenerators "
+        f"alpha U(0, 200), sigma U(9, 13)): ours elastic_strength {match.strength:.2f} at "
+        f"spacing 24, MONAI Rand2DElastic spacing 24, magnitude_range (0, "
+        f"{match.monai_magnitude:.2f})"
+    )
     tmp = tempfile.mkdtemp(prefix="elektronn_bench_", dir="/tmp")
     try:
         print("\nWarped patch generation, one core")
-        print(f"{'patch':16} {'method':31} {'patches/s':>10} {'Mvox/s':>8} {'vs scipy':>8}")
-        for name in CASES:
-            rows = warp_speed(name, n_patches, repeats, tmp)
+        print(f"{'patch':16} {'method':42} {'patches/s':>10} {'Mvox/s':>8} {'vs scipy':>8}")
+        for name in args.cases:
+            rows = warp_speed(name, n_patches, repeats, tmp, match)
             reference = rows[-1][2]  # map_coordinates
             for case, what, rate, mvox in rows:
                 ratio = "" if rate == reference else f"{rate / reference:7.1f}x"
-                print(f"{case:16} {what:31} {rate:10.1f} {mvox:8.2f} {ratio}")
-            print(elastic_ratios(name, {what: rate for _, what, rate, _ in rows}))
+                print(f"{case:16} {what:42} {rate:10.1f} {mvox:8.2f} {ratio}")
+            rates = {what: rate for _, what, rate, _ in rows}
+            print(elastic_ratios(name, rates))
+            print(augment_ratios(name, rates))
+        if args.skip_memory:
+            return
         gib, rows = memory(n_z, n_batches, tmp)
         print(f"\nMemory, trainer + workers (PSS), {gib:.2f} GiB float32 volume, 3D patches, bs 4")
         print(f"{'workers':>7} {'PSS MB':>9} {'prefetched MB':>14} {'target MB':>10}")

@@ -112,3 +112,43 @@ def test_regression_labels_nearest():
     start = tuple(a for a, _ in start_range(coords, labels.shape))
     _, lab = warp_patch(labels[None], labels, coords, start, geometry)
     assert lab.dtype == np.float32 and np.isin(lab, labels).all()
+
+
+def _in_plane_patches(z_scale: float, image, labels, geometry) -> list[tuple]:
+    """12 patches warped by random in-plane maps (2D warps; ``z_scale`` along z)."""
+    rng = np.random.default_rng(3)
+    patches = []
+    for _ in range(12):
+        flat = sample_warp_params(rng, 2)  # no twist, no z-dependent stretch
+        params = WarpParams(flat.rot, flat.shear, 0.0, (z_scale, *flat.scale[1:]), flat.stretch)
+        coords = source_coordinates(params, geometry.patch)
+        start = tuple(int(rng.integers(a, b + 1)) for a, b in start_range(coords, labels.shape))
+        patches.append((coords.in_plane, *warp_patch(image, labels, coords, start, geometry)))
+    return patches
+
+
+@pytest.mark.parametrize("z_scale", [1.0, 1.07])
+def test_in_plane_warp_of_a_stack_equals_the_per_slice_path(z_scale, monkeypatch):
+    """A warp without twist or z-dependent stretch moves every slice alike, so warp_patch
+    resamples the stacked slices as channels of one image with one grid (the fast path); it
+    must give exactly the patch and labels of the per-slice path, with and without z scale."""
+    from elektronn.data.warping import SourceCoordinates
+
+    rng = np.random.default_rng(7)
+    image = rng.random((2, 30, 90, 90), dtype=np.float32)
+    labels = rng.integers(0, 5, (30, 90, 90)).astype(np.int16)
+    geometry = PatchGeometry.from_net(3, (7, 41, 41), (1, 6, 6), (1, 2, 2))
+    fast = _in_plane_patches(z_scale, image, labels, geometry)
+    with monkeypatch.context() as patched:
+        patched.setattr(SourceCoordinates, "in_plane", property(lambda self: False))
+        slow = _in_plane_patches(z_scale, image, labels, geometry)
+    for (in_plane, data_fast, lab_fast), (_, data_slow, lab_slow) in zip(fast, slow, strict=True):
+        assert in_plane and data_fast.shape == (2, 7, 41, 41)
+        np.testing.assert_array_equal(data_fast, data_slow)
+        np.testing.assert_array_equal(lab_fast, lab_slow)
+
+
+def test_a_twisted_warp_is_not_in_plane():
+    rng = np.random.default_rng(0)
+    assert not source_coordinates(sample_warp_params(rng, 3), (5, 21, 21)).in_plane
+    assert source_coordinates(sample_warp_params(rng, 2), (1, 21, 21)).in_plane

