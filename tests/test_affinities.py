@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elektronn.data.affinities import (
-    affinities,
-    affinity_target,
-    check_offsets,
-    nearest_neighbour_offsets,
-    relabel_consecutive,
-)
+from elektronn.config import ConfigError
+from elektronn.config.targets import checked_offsets, nearest_neighbour_offsets
+from elektronn.data.affinities import affinities, affinity_target, relabel_consecutive
 
 
 def test_nearest_neighbours_are_one_step_back_per_axis():
@@ -51,8 +47,9 @@ def test_long_range_offset_pairs_leaving_the_patch_are_masked():
 
 
 def test_offsets_with_the_wrong_number_of_axes_are_refused():
-    with pytest.raises(ValueError, match="needs 3 entries"):
-        check_offsets([(1, 0)], 3)
-    with pytest.raises(ValueError, match="zero"):
-        check_offsets([(0, 0)], 2)
-    assert check_offsets([[1, 0], (0, -4)], 2) == [(1, 0), (0, -4)]
+    with pytest.raises(ConfigError, match="needs 3 entries"):
+        checked_offsets([(1, 0)], 3)
+    with pytest.raises(ConfigError, match="zero offset"):
+        checked_offsets([(0, 0)], 2)
+    assert checked_offsets([[1, 0], (0, -4)], 2) == [(1, 0), (0, -4)]
+    assert checked_offsets(None, 2) == [(-1, 0), (0, -1)]

@@ -56,7 +56,8 @@ def test_every_option_of_the_specification_is_in_the_table():
     beyond_the_original = [
         "random_seed", "data_in_memory", "precision", "channels_last", "torch_compile",
         "architecture", "unet_n_convs", "unet_upsampling", "unet_batch_norm", "elastic_deform",
-        "elastic_spacing", "elastic_strength", "loggers",
+        "elastic_spacing", "elastic_strength", "loggers", "affinity_offsets", "unlabelled_id",
+        "affinity_dice", "lsd_sigma",
     ]  # fmt: skip
     assert sorted(spec_names + beyond_the_original) == sorted(OPTIONS_BY_NAME)
     assert all(o.doc and o.mode in ("", "!", "$") for o in OPTIONS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from elektronn.data.lsd import local_shape_descriptors, n_descriptors
+from elektronn.config.targets import n_descriptors
+from elektronn.data.lsd import local_shape_descriptors
 
 
 def test_channel_counts_follow_the_paper():

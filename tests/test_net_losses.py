@@ -175,4 +175,4 @@ def test_probabilities():
     with pytest.raises(ValueError, match="malis"):
         probabilities(logits, "malis")
     with pytest.raises(ValueError, match="unknown"):
-        compute_loss(logits, torch.zeros(2, 4, 4), "affinity")
+        compute_loss(logits, torch.zeros(2, 4, 4), "malis")

@@ -20,6 +20,7 @@ from .options import (
     OPTIONS_BY_NAME,
     VECT_MANDATORY,
 )
+from .targets import affinity_channels, checked_offsets
 
 PER_LAYER_CHOICES = {"activation_func": "Activation", "pooling_mode": "Pooling"}
 """Options whose choices apply to each per-layer entry (checked after broadcasting)."""
@@ -159,6 +160,7 @@ def check_consistency(values: dict[str, Any]) -> None:
     )
     _check_limits(values)
     _check_class_weights(values)
+    _check_affinity(values)
     _check_optimizer_params(values)
     _check_schedule(values["LR_schedule"])
     _check_data_class(values["data_class_name"])
@@ -187,6 +189,47 @@ def _check_class_weights(values: dict[str, Any]) -> None:
     _require(
         all(isinstance(w, Real) and w >= 0 for w in weights) and sum(weights) > 0,
         f"Option 'class_weights' is {weights!r}: weights must be non-negative numbers, not all 0.",
+    )
+
+
+def _check_affinity(values: dict[str, Any]) -> None:
+    """Affinity options: offsets of the net's dimension, ``n_lab`` matching them, no LSDs
+    on class or regression targets (their outputs are not shapes of objects)."""
+    if values["target"] != "affinity":
+        _require(
+            values["lsd_sigma"] is None,
+            f"Option 'lsd_sigma' is {values['lsd_sigma']!r}, but local shape descriptors are an "
+            f"auxiliary target of target='affinity' (labels are object IDs), not of "
+            f"target={values['target']!r}; set lsd_sigma = None or target = 'affinity'.",
+        )
+        return
+    _require(
+        values["mode"] == "img-img",
+        f"target='affinity' needs mode 'img-img' (labels are ID images), not {values['mode']!r}.",
+    )
+    n_dim = values["n_dim"]
+    offsets = checked_offsets(values["affinity_offsets"], n_dim)
+    sigma = values["lsd_sigma"]
+    if sigma is not None:
+        sigmas = sigma if isinstance(sigma, (list, tuple)) else [sigma]
+        _require(
+            len(sigmas) in (1, n_dim)
+            and all(isinstance(v, Real) and not isinstance(v, bool) and v > 0 for v in sigmas),
+            f"Option 'lsd_sigma' is {sigma!r}: give one positive window size in voxels, or one "
+            f"per axis ({n_dim} values, user order).",
+        )
+    expected = affinity_channels(len(offsets), n_dim, sigma)
+    _require(
+        values["n_lab"] is None or values["n_lab"] == expected,
+        f"Option 'n_lab' is {values['n_lab']}, but target='affinity' with {len(offsets)} "
+        f"offsets{' and local shape descriptors' if sigma is not None else ''} has {expected} "
+        f"outputs; set n_lab = None (it follows from affinity_offsets and lsd_sigma) or "
+        f"{expected}.",
+    )
+    _require(
+        values["class_weights"] is None,
+        "Option 'class_weights' does not apply to target='affinity': each affinity channel "
+        "is balanced by its own shares of 0 and 1; set class_weights = None.",
     )
 
 
@@ -257,6 +300,10 @@ def normalise(values: dict[str, Any]) -> None:
     values["background_processes"] = int(values["background_processes"])
     if values["class_weights"] is not None:
         values["class_weights"] = [float(w) for w in values["class_weights"]]
+    if values["target"] == "affinity":
+        offsets = checked_offsets(values["affinity_offsets"], values["n_dim"])
+        values["affinity_offsets"] = [list(o) for o in offsets]
+        values["n_lab"] = affinity_channels(len(offsets), values["n_dim"], values["lsd_sigma"])
 
 
 def _normalise_dropout(rates: Any, n_layers: int) -> list[float]:

@@ -50,7 +50,7 @@ _O = Option
 # Allowed values, declared once: the checks, the console, the optimiser factory and the
 # generated docs all read them from the options that reference them.
 MODES = ("img-img", "img-scalar", "vect-scalar")
-TARGETS = ("nll", "regression")
+TARGETS = ("nll", "regression", "affinity")
 OPTIMIZERS = ("SGD", "CG", "RPROP", "LBFGS", "Adam")
 ACTIVATIONS = ("tanh", "abs", "linear", "sig", "relu")
 POOLING_MODES = ("max", "maxabs")
@@ -147,8 +147,20 @@ OPTIONS: tuple[Option, ...] = (
     _O("MLP_layers", [], ("list",), "!", MLP,
        "Neurons per fully connected layer after the conv layers; [] for img-img."),
     _O("target", "nll", ("str",), "", MLP,
-       "Loss function: nll (classification) or regression (mean squared error).",
+       "Loss function: nll (classification), regression (mean squared error) or affinity "
+       "(labels are object IDs; sigmoid cross-entropy per offset).",
        choices=TARGETS),
+    _O("affinity_offsets", None, ("list", "None"), "$", MLP,
+       "target='affinity': one offset (x,y[,z]) per output channel, the pair (v, v + offset); "
+       "long-range ones allowed; None = nearest neighbours (-1 along each axis)."),
+    _O("unlabelled_id", 0, ("int",), "$", MLP,
+       "target='affinity': the object ID of unlabelled voxels (negative IDs are too); pairs "
+       "touching one are not trained."),
+    _O("affinity_dice", False, ("bool",), "$", MLP,
+       "target='affinity': add the soft Dice loss of each affinity channel to the cross-entropy."),
+    _O("lsd_sigma", None, ("int", "float", "list", "None"), "$", MLP,
+       "target='affinity': also train local shape descriptors (10 in 3D, 6 in 2D; mean "
+       "squared error) with this Gaussian window in voxels, scalar or (x,y[,z]); None = off."),
     # Data Options
     _O("mode", "img-img", ("str",), "!", DATA,
        "Kind of data and labels.", choices=MODES),

@@ -20,15 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-Offset = tuple[int, ...]
+from ..config.targets import Offset
 
 UNLABELLED = -1
 """What every unlabelled voxel becomes after :func:`relabel_consecutive`."""
-
-
-def nearest_neighbour_offsets(n_dim: int) -> list[Offset]:
-    """The default offsets: one step back along each axis, ``n_dim`` of them (user order)."""
-    return [tuple(-1 if a == b else 0 for b in range(n_dim)) for a in range(n_dim)]
 
 
 def relabel_consecutive(ids: np.ndarray, unlabelled_id: int = 0) -> np.ndarray:
@@ -103,22 +98,3 @@ def affinity_target(ids: np.ndarray, offsets: Sequence[Offset]) -> np.ndarray:
     """
     affinity, known = affinities(ids, offsets)
     return np.where(known, affinity.astype(np.float32), np.float32(UNLABELLED))
-
-
-def check_offsets(offsets: Sequence[Sequence[int]], n_dim: int) -> list[Offset]:
-    """The offsets as tuples of ints, refused (``ValueError``, said in words) when unusable."""
-    checked = []
-    for offset in offsets:
-        if not isinstance(offset, (list, tuple)) or len(offset) != n_dim:
-            raise ValueError(
-                f"the offset {offset!r} needs {n_dim} entries (x, y{', z' if n_dim == 3 else ''})"
-                f" for a {n_dim}D net"
-            )
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in offset):
-            raise ValueError(f"the offset {offset!r} must have integer entries")
-        if not any(offset):
-            raise ValueError(f"the offset {offset!r} is zero: a voxel is always like itself")
-        checked.append(tuple(int(v) for v in offset))
-    if not checked:
-        raise ValueError("no offsets are given: give at least one")
-    return checked

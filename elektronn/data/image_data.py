@@ -5,7 +5,9 @@ It composes the small pieces of this package: :mod:`.loading` (read, register, c
 orientation, position), :mod:`.warping`, :mod:`.flips` and :mod:`.grey`. Batches follow
 ``docs/internals.md``: data ``(bs, ch, x, y)`` / ``(bs, ch, z, x, y)`` float32; labels
 ``(bs, x', y')`` / ``(bs, z', x', y')`` (img-img) or ``(bs,)`` (img-scalar); negative labels
-mean "ignore".
+mean "ignore". ``target='affinity'`` reads object IDs and turns the augmented ID patch into
+float32 targets ``(bs, n_lab, x', y')`` / ``(bs, n_lab, z', x', y')``: one channel per affinity
+offset (:mod:`.affinities`), then the local shape descriptors (:mod:`.lsd`), -1 where masked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ..axes import to_internal, to_user
 from ..config.options import MODES, PRE_PROCESSES, TARGETS
+from ..config.targets import affinity_channels, checked_offsets
+from .affinities import affinity_target
 from .errors import DataError
 from .flips import check_flippable, random_flip
 from .geometry import PatchGeometry
@@ -29,6 +34,7 @@ from .loading import (
     load_cube,
     standardise,
 )
+from .lsd import local_shape_descriptors
 from .ondisk import open_disk_cube
 from .preflight import cube_orientations
 from .registration import summarised_label_cuts
@@ -77,7 +83,16 @@ class ImageData(DataSource):
     mode
         ``'img-img'`` (label images) or ``'img-scalar'`` (one label per 2D slice / 3D cube).
     target
-        ``'nll'`` (int16 class labels) or ``'regression'`` (float32 labels).
+        ``'nll'`` (int16 class labels), ``'regression'`` (float32 labels) or ``'affinity'``
+        (integer object IDs; batches carry their affinities and descriptors).
+    affinity_offsets
+        ``target='affinity'``: one offset per affinity channel in user order ((x, y) or
+        (x, y, z)); None: the nearest neighbours.
+    unlabelled_id
+        ``target='affinity'``: the object ID of unlabelled voxels (negative IDs are too).
+    lsd_sigma
+        ``target='affinity'``: window of the local shape descriptors in voxels, one value or
+        one per axis in user order; None: no descriptors.
     n_lab
         Number of classes; None detects it as the largest label + 1.
     valid_cubes
@@ -137,6 +152,9 @@ class ImageData(DataSource):
         border_mode: str = "crop",
         seed: int | np.random.SeedSequence | None = None,
         data_in_memory: bool = True,
+        affinity_offsets: Sequence[Sequence[int]] | None = None,
+        unlabelled_id: int = 0,
+        lsd_sigma: float | Sequence[float] | None = None,
     ) -> None:
         _check_choice("mode", mode, IMAGE_MODES)
         _check_choice("target", target, TARGETS)
@@ -164,6 +182,10 @@ class ImageData(DataSource):
         if mode == "img-scalar":
             self.geometry = PatchGeometry(n_dim, self.geometry.patch, (0, 0, 0), (1, 1, 1))
         self.patch_shape = tuple(int(p) for p in patch_shape)
+        self.offsets: list[tuple[int, ...]] = []
+        self.lsd_sigma: tuple[float, ...] | None = None
+        if target == "affinity":
+            self._set_affinity_targets(affinity_offsets, lsd_sigma)
         self.anisotropic_data = bool(anisotropic_data)
         self.upright_x = bool(upright_x)
         self.rng = np.random.default_rng(seed)
@@ -184,6 +206,7 @@ class ImageData(DataSource):
                     zchxy_order=zchxy_order,
                     downsample_xy=downsample_xy,
                     border_mode=border_mode,
+                    unlabelled_id=unlabelled_id,
                 )
                 for d, l in zip(d_files, l_files, strict=True)
             ]
@@ -195,6 +218,8 @@ class ImageData(DataSource):
                     f"has {self.n_ch}; all images must have the same channels."
                 )
         check_intensity_scales(self.cubes)
+        if target == "affinity" and n_lab is None:
+            n_lab = affinity_channels(len(self.offsets), n_dim, lsd_sigma)
         self.n_lab = detect_n_lab(self.cubes, target) if n_lab is None else int(n_lab)
         check_n_lab(self.cubes, self.n_lab, target, l_files)
         self.pre_process = pre_process
@@ -241,9 +266,36 @@ class ImageData(DataSource):
             upright_x=config.upright_x,
             border_mode=config.border_mode,
             data_in_memory=config.data_in_memory,
+            affinity_offsets=config.affinity_offsets,
+            unlabelled_id=config.unlabelled_id,
+            lsd_sigma=config.lsd_sigma,
         )
 
     # -- set-up helpers ------------------------------------------------------------------
+
+    def _set_affinity_targets(
+        self,
+        offsets: Sequence[Sequence[int]] | None,
+        lsd_sigma: float | Sequence[float] | None,
+    ) -> None:
+        """Offsets and descriptor window in the label patch's axes (2D: (x, y)); an offset
+        that reaches across the whole label patch would have no pair to train."""
+        if self.mode != "img-img":
+            raise DataError(f"target='affinity' needs mode 'img-img', not {self.mode!r}.")
+        region = self.geometry.label_shape(strided=False)
+        for offset in checked_offsets(offsets, self.n_dim):
+            internal = to_internal(offset)
+            if any(abs(o) >= n for o, n in zip(internal, region, strict=True)):
+                raise DataError(
+                    f"The affinity offset {list(offset)} (x, y{', z' if self.n_dim == 3 else ''})"
+                    f" is as long as the label patch {list(to_user(region))} or longer, so "
+                    f"no voxel pair of it lies in a patch; use shorter offsets or a larger "
+                    f"desired_input."
+                )
+            self.offsets.append(internal)
+        if lsd_sigma is not None:
+            sigmas = lsd_sigma if isinstance(lsd_sigma, (list, tuple)) else [lsd_sigma] * self.n_dim
+            self.lsd_sigma = to_internal([float(s) for s in sigmas])
 
     def _orientations_of(self, cube: Volume) -> tuple[tuple[int, int, int], ...]:
         """The slicing orientations in which the patch fits this cube, under the settings."""
@@ -340,7 +392,10 @@ class ImageData(DataSource):
         data = np.empty((batch_size, *self.example_shape), np.float32)
         scalar = self.mode == "img-scalar"
         label_shape = () if scalar else geometry.label_shape(strided)
-        labels = np.empty((batch_size, *label_shape), self.cubes[0].label_dtype)
+        if self.target == "affinity":
+            labels = np.empty((batch_size, self.n_lab, *label_shape), np.float32)
+        else:
+            labels = np.empty((batch_size, *label_shape), self.cubes[0].label_dtype)
         info = np.empty((2, batch_size, self.n_lab), np.int16)
         weights = np.empty((batch_size, *label_shape), np.float32)
         steps = geometry.stride_slices if strided else (slice(None),) * 3
@@ -357,6 +412,8 @@ class ImageData(DataSource):
             data[i] = patch.reshape(self.example_shape)
             if scalar:
                 labels[i] = lab
+            elif self.target == "affinity":
+                labels[i] = self._object_targets(lab)[(slice(None), *geometry.squeeze(steps))]
             else:
                 labels[i] = lab[steps].reshape(label_shape)
                 if ret_example_weights:
@@ -400,6 +457,11 @@ class ImageData(DataSource):
             )
         if ret_example_weights and self.mode != "img-img":
             raise DataError("use_example_weights needs mode 'img-img'.")
+        if ret_example_weights and self.target == "affinity":
+            raise DataError(
+                "use_example_weights weighs voxels by a previous class prediction; it does not "
+                "apply to target='affinity'. Set use_example_weights = False."
+            )
         return self._probabilities[source]
 
     def _draw(
@@ -470,6 +532,18 @@ class ImageData(DataSource):
         window, region = cut_boxes(start, self.geometry)
         patch = cube.read_image(order, window)
         return patch, self._scalar_label(cube, start) if scalar else cube.read_labels(order, region)
+
+    def _object_targets(self, ids: np.ndarray) -> np.ndarray:
+        """Affinities (and descriptors) of one augmented, unstrided ID label patch.
+
+        They are computed at full resolution and strided afterwards, so an output voxel's
+        affinity pairs it with the voxel ``offset`` input voxels away, whatever the stride.
+        """
+        ids = ids.reshape(self.geometry.squeeze(ids.shape))
+        parts = [affinity_target(ids, self.offsets)]
+        if self.lsd_sigma is not None:
+            parts.append(local_shape_descriptors(ids, self.lsd_sigma))
+        return np.concatenate(parts)
 
     def _scalar_label(self, cube: Volume, start: tuple[int, int, int]) -> np.ndarray:
         return cube.labels[start[0] if self.n_dim == 2 else 0]

@@ -57,10 +57,10 @@ def count_labels(slabs: Iterable[np.ndarray], n_lab: int) -> LabelCounts:
 def check_training_labels(data: DataSource, n_lab: int, target: str) -> LabelCounts | None:
     """Print the class shares and the baseline; warn of missing classes, refuse a single one.
 
-    Returns None where there are no classes (regression) or the data class hides its labels
-    (``DataSource.training_labels`` returns None).
+    Returns None where there are no classes (regression; affinity, whose labels are object
+    IDs) or the data class hides its labels (``DataSource.training_labels`` returns None).
     """
-    if target == "regression":
+    if target != "nll":
         return None
     slabs = data.training_labels()
     if slabs is None:

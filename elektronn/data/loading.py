@@ -238,14 +238,18 @@ def load_cube(
     zchxy_order: bool,
     downsample_xy: int,
     border_mode: str,
+    unlabelled_id: int = 0,
 ) -> Cube:
-    """Read and prepare one image/label pair (see the module docstring for the order)."""
+    """Read and prepare one image/label pair (see the module docstring for the order).
+
+    ``unlabelled_id`` is the object ID of unlabelled voxels of ``target='affinity'``.
+    """
     source = Source.from_entries(d_file, l_file, data_path, label_path)
     stored = read_dataset(source.image_path, source.image_key, "image", zchxy_order)
     scale = intensity_scale(stored.dtype, source.image_path, source.image_key)
     image = image_to_internal(stored, zchxy_order, source.image_path, source.image_key)
     image = select_z(image, source.image_z, 1, source.image_where)
-    labels = read_labels(source, mode, geometry.n_dim, zchxy_order, target)
+    labels = read_labels(source, mode, geometry.n_dim, zchxy_order, target, unlabelled_id)
     factor = downsample_factor(downsample_xy)
     if mode == "img-img":
         offset = registration_offset(geometry, factor)
@@ -267,9 +271,10 @@ def load_cube(
 
 
 def read_labels(
-    source: Source, mode: str, n_dim: int, zchxy_order: bool, target: str
+    source: Source, mode: str, n_dim: int, zchxy_order: bool, target: str, unlabelled_id: int = 0
 ) -> np.ndarray:
-    """All labels of a source: read, laid out, z-selected and converted (int16 / float32)."""
+    """All labels of a source: read, laid out, z-selected and converted (int16 / float32 /
+    consecutive object IDs)."""
     labels = labels_to_internal(
         read_dataset(source.label_path, source.label_key, "label", zchxy_order),
         mode,
@@ -279,7 +284,7 @@ def read_labels(
         source.label_key,
     )
     labels = select_z(labels, source.label_z, 0, source.label_where)
-    return convert_labels(labels, target, source.label_path, source.label_key)
+    return convert_labels(labels, target, source.label_path, source.label_key, unlabelled_id)
 
 
 def downsample_factor(downsample_xy: bool | int) -> int:
@@ -339,6 +344,10 @@ def detect_n_lab(cubes: Sequence[Volume], target: str) -> int:
     """
     if target == "regression":
         return 1
+    if target == "affinity":
+        raise DataError(
+            "n_lab of target='affinity' follows from affinity_offsets and lsd_sigma; pass it."
+        )
     largest = max(cube.label_max for cube in cubes)
     if largest < 0:
         raise DataError(

@@ -30,15 +30,11 @@ from itertools import combinations
 import numpy as np
 from scipy import ndimage
 
+from ..config.targets import n_descriptors
 from .affinities import UNLABELLED
 
 TRUNCATE = 3.0
 """Window reach in standard deviations (scipy's ``gaussian_filter`` truncation)."""
-
-
-def n_descriptors(n_dim: int) -> int:
-    """Number of descriptor channels: 10 in 3D, 6 in 2D."""
-    return n_dim + n_dim + n_dim * (n_dim - 1) // 2 + 1
 
 
 def _sigmas(sigma: float | Sequence[float], n_dim: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,10 @@ from .volumes import (
     stored_index,
     to_float32,
 )
+
+LABEL_DTYPES = {"regression": np.float32, "affinity": np.int64}
+"""Label dtype of a box read from disk per target (int16 classes otherwise); object IDs are
+renumbered box by box, so they take the widest type."""
 
 
 class OpenFiles:
@@ -158,6 +162,7 @@ class DiskLabels:
     shift: tuple[int, int, int]
     target: str
     dtype: np.dtype
+    unlabelled_id: int = 0
 
     def read(self, files: OpenFiles, box: Box) -> np.ndarray:
         """Registered labels of a cube box: IGNORE where the image has no label."""
@@ -169,7 +174,7 @@ class DiskLabels:
             raw = self.stored.read(files, _shift(kept, self.shift))
             n_dim = 3  # only img-scalar labels depend on it
             labels = labels_to_internal(raw, "img-img", n_dim, self.stored.zchxy_order, path, key)
-            labels = convert_labels(labels, self.target, path, key)
+            labels = convert_labels(labels, self.target, path, key, self.unlabelled_id)
             out[_shift(kept, tuple(-s.start for s in full))] = labels
         factor = self.to_full.factor
         return downsample_labels(out, factor) if factor > 1 else out
@@ -249,6 +254,7 @@ def open_disk_cube(
     zchxy_order: bool,
     downsample_xy: int,
     border_mode: str,
+    unlabelled_id: int = 0,
 ) -> DiskCube:
     """The on-disk counterpart of :func:`.loading.load_cube`: same arguments, same checks.
 
@@ -261,13 +267,14 @@ def open_disk_cube(
     image = image_to_internal(shape_only(dataset), zchxy_order, source.image_path, source.image_key)
     image = select_z(image, source.image_z, 1, source.image_where)
     factor = downsample_factor(downsample_xy)
-    label_dtype = np.dtype(np.float32 if target == "regression" else np.int16)
+    label_dtype = np.dtype(LABEL_DTYPES.get(target, np.int16))
     labels, disk_labels = None, None
     if mode == "img-img":
         label_set = files.dataset(source.label_path, source.label_key, "label", zchxy_order)
         disk_labels, image_slices = _disk_labels(
             source, label_set, image.shape[1:], geometry, zchxy_order, factor, target, label_dtype
         )
+        disk_labels = replace(disk_labels, unlabelled_id=unlabelled_id)
         to_stored, shape = _registered_image(image_slices, factor, source.image_z)
     else:
         labels = read_labels(source, mode, geometry.n_dim, zchxy_order, target)

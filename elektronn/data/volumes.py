@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from ..axes import AxesView, as_order, image_axes_ok
+from .affinities import relabel_consecutive
 from .errors import DataError
 from .shm import shared_empty
 from .stores import dimension_names, is_ome_group, ome_axes, ome_multiscale
@@ -286,8 +287,13 @@ def labels_to_internal(
     return array if zchxy_order else as_order(array, "xyz", "zxy")
 
 
-def convert_labels(array: np.ndarray, target: str, path: str, key: str) -> np.ndarray:
-    """Labels as int16 (``target='nll'``) or float32 (``'regression'``), after checks."""
+def convert_labels(
+    array: np.ndarray, target: str, path: str, key: str, unlabelled_id: int = 0
+) -> np.ndarray:
+    """Labels as int16 (``target='nll'``), float32 (``'regression'``) or, for ``'affinity'``,
+    object IDs renumbered consecutively (int32/int64, unlabelled ``-1``), after checks."""
+    if target == "affinity":
+        return _object_ids(array, path, key, unlabelled_id)
     if target == "regression":
         out = np.asarray(array, dtype=np.float32)
         if np.isnan(out).any():
@@ -309,6 +315,18 @@ def convert_labels(array: np.ndarray, target: str, path: str, key: str) -> np.nd
             f"labels must be 0..n_lab-1; renumber them (e.g. np.unique(..., return_inverse=True))."
         )
     return array.astype(np.int16)
+
+
+def _object_ids(array: np.ndarray, path: str, key: str, unlabelled_id: int) -> np.ndarray:
+    """ID labels of any integer width, renumbered so that uint32/uint64 IDs cannot overflow."""
+    if not np.issubdtype(array.dtype, np.integer):
+        raise DataError(
+            f"The labels {_where(path, key)} have dtype {array.dtype}, but target='affinity' "
+            f"needs object IDs as integers (one ID per object, {unlabelled_id} or negative = "
+            f"unlabelled); float or boolean volumes are class maps or probabilities. Convert "
+            f"boundary labels with 'elektronn-labels components'."
+        )
+    return relabel_consecutive(np.asarray(array), unlabelled_id)
 
 
 def read_info(path: str, n_lab: int) -> np.ndarray:

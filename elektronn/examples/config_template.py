@@ -75,8 +75,16 @@ unet_batch_norm = False
 rnn_layer_kwargs = None
 # (*) Neurons per fully connected layer after the conv layers; [] for img-img.
 MLP_layers = []
-# Loss function: nll (classification) or regression (mean squared error). One of: 'nll', 'regression'.
+# Loss function: nll (classification), regression (mean squared error) or affinity (labels are object IDs; sigmoid cross-entropy per offset). One of: 'nll', 'regression', 'affinity'.
 target = 'nll'
+# ($) target='affinity': one offset (x,y[,z]) per output channel, the pair (v, v + offset); long-range ones allowed; None = nearest neighbours (-1 along each axis).
+affinity_offsets = None
+# ($) target='affinity': the object ID of unlabelled voxels (negative IDs are too); pairs touching one are not trained.
+unlabelled_id = 0
+# ($) target='affinity': add the soft Dice loss of each affinity channel to the cross-entropy.
+affinity_dice = False
+# ($) target='affinity': also train local shape descriptors (10 in 3D, 6 in 2D; mean squared error) with this Gaussian window in voxels, scalar or (x,y[,z]); None = off.
+lsd_sigma = None
 
 # --- Data Options ---
 # (*) Kind of data and labels. One of: 'img-img', 'img-scalar', 'vect-scalar'.

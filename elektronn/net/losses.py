@@ -16,6 +16,13 @@ depend on how much of a patch is labelled. Options:
 
 ``regression``: mean squared error of the linear output; labels without a channel axis are
 broadcast over the ``n_lab`` outputs.
+
+``affinity``: labels ``(bs, n_lab, *spatial)`` float32 from :mod:`elektronn.data.affinities`
+(0/1, -1 = masked pair), optionally followed by local shape descriptors (in ``[0, 1]``, -1 =
+unlabelled). The first ``n_affinities`` channels get a sigmoid binary cross-entropy, each
+channel class-balanced within the batch (its 0s and its 1s weigh half each, since boundaries
+are rare), optionally plus a soft Dice loss; the descriptor channels get the mean squared error
+of their sigmoid, added with equal weight (multi-task, Sheridan et al. 2022).
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ EPS = 1e-6
 
 
 def probabilities(logits: Tensor, target: str) -> Tensor:
-    """Network outputs as predictions: softmax over the class axis (``nll``) or as they are."""
+    """Network outputs as predictions: softmax over the class axis (``nll``), each channel's
+    sigmoid (``affinity``: affinities and descriptors) or as they are (``regression``)."""
     if target == "nll":
         return torch.softmax(logits, dim=1)
+    if target == "affinity":
+        return torch.sigmoid(logits)
     if target == "regression":
         return logits
     raise ValueError(f"target={target!r} is unknown: use one of {', '.join(TARGETS)}.")
@@ -143,6 +153,62 @@ def regression_loss(
     return se.mean()
 
 
+def balanced_bce(logits: Tensor, labels: Tensor) -> Tensor:
+    """Sigmoid cross-entropy over the known pairs (labels >= 0), each channel class-balanced.
+
+    In each channel the pairs of the same object (1) and those across a boundary (0) weigh
+    half each, so a net cannot win by answering "same object" everywhere.
+    """
+    known = (labels >= 0).to(logits.dtype)
+    y = labels.clamp(min=0)
+    reduce = [d for d in range(logits.dim()) if d != 1]
+    n_known = known.sum(dim=reduce, keepdim=True)
+    n_one = (y * known).sum(dim=reduce, keepdim=True)
+    n_zero = n_known - n_one
+    present = (n_one > 0).to(logits.dtype) + (n_zero > 0).to(logits.dtype)
+    # each present class of a channel gets half (all, when alone) of that channel's weight
+    w_one = n_known / torch.clamp(n_one * present, min=1.0)
+    w_zero = n_known / torch.clamp(n_zero * present, min=1.0)
+    weight = known * (y * w_one + (1 - y) * w_zero)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return (bce * weight).sum() / torch.clamp(known.sum(), min=1.0)
+
+
+def soft_dice_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """One minus the soft Dice coefficient of each channel over the known pairs, averaged."""
+    known = (labels >= 0).to(logits.dtype)
+    p, y = torch.sigmoid(logits) * known, labels.clamp(min=0) * known
+    reduce = [d for d in range(logits.dim()) if d != 1]
+    overlap = (p * y).sum(dim=reduce)
+    total = p.sum(dim=reduce) + y.sum(dim=reduce)
+    return (1.0 - (2.0 * overlap + 1.0) / (total + 1.0)).mean()
+
+
+def affinity_loss(
+    logits: Tensor, labels: Tensor, n_affinities: int | None = None, dice: bool = False
+) -> Tensor:
+    """Balanced cross-entropy (+ Dice) of the affinities, plus the descriptors' MSE.
+
+    Parameters
+    ----------
+    logits, labels
+        ``(bs, n_lab, *spatial)``; labels -1 where a pair or voxel is not trained.
+    n_affinities
+        The first channels that are affinities (None: all); the rest are descriptors.
+    dice
+        Add :func:`soft_dice_loss` of the affinity channels (``affinity_dice``).
+    """
+    n = logits.shape[1] if n_affinities is None else n_affinities
+    loss = balanced_bce(logits[:, :n], labels[:, :n])
+    if dice:
+        loss = loss + soft_dice_loss(logits[:, :n], labels[:, :n])
+    if n < logits.shape[1]:
+        known = (labels[:, n:] >= 0).to(logits.dtype)
+        se = (torch.sigmoid(logits[:, n:]) - labels[:, n:].clamp(min=0)) ** 2 * known
+        loss = loss + se.sum() / torch.clamp(known.sum(), min=1.0)
+    return loss
+
+
 def compute_loss(
     logits: Tensor,
     labels: Tensor,
@@ -151,28 +217,58 @@ def compute_loss(
     label_prop_thresh: float | None = None,
     info: tuple[Tensor, Tensor] | None = None,
     example_weights: Tensor | None = None,
+    n_affinities: int | None = None,
+    affinity_dice: bool = False,
 ) -> Tensor:
     """The training loss (a scalar tensor) for the config's ``target``.
 
     ``class_weights``, ``label_prop_thresh`` and ``info`` (lazy labels) only apply to
-    ``nll``; ``example_weights`` to both targets.
+    ``nll``; ``example_weights`` to ``nll`` and ``regression``; ``n_affinities`` and
+    ``affinity_dice`` to ``affinity`` (:func:`affinity_loss`).
     """
     if target == "nll":
         return nll_loss(logits, labels, class_weights, example_weights, info, label_prop_thresh)
     if target == "regression":
         return regression_loss(logits, labels, example_weights)
+    if target == "affinity":
+        return affinity_loss(logits, labels, n_affinities, affinity_dice)
     raise ValueError(f"target={target!r} is unknown: use one of {', '.join(TARGETS)}.")
 
 
-def error_rate(logits: Tensor, labels: Tensor, target: str = "nll") -> Tensor:
+def affinity_errors(
+    logits: Tensor, labels: Tensor, n_affinities: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """The affinity error at 0.5 and its majority baseline, over the known pairs of a batch.
+
+    The baseline answers each channel's more frequent value everywhere (its error is the
+    rarer value's share), so an error below it means the net sees boundaries.
+    """
+    n = logits.shape[1] if n_affinities is None else n_affinities
+    y, known = labels[:, :n], labels[:, :n] >= 0
+    wrong = ((logits[:, :n] > 0) != (y > 0.5)) & known
+    reduce = [d for d in range(y.dim()) if d != 1]
+    n_known = known.sum(dim=reduce)
+    n_one = ((y > 0.5) & known).sum(dim=reduce)
+    rarer = torch.minimum(n_one, n_known - n_one).sum()
+    total = torch.clamp(n_known.sum(), min=1)
+    return wrong.sum() / total, rarer / total
+
+
+def error_rate(
+    logits: Tensor, labels: Tensor, target: str = "nll", n_affinities: int | None = None
+) -> Tensor:
     """The monitoring error of one batch, as a mean that can be averaged over batches.
 
     ``nll``: fraction of labelled pixels (labels in ``[0, n_lab)``) whose arg-max class is
     wrong; 0 when nothing is labelled. ``regression``: the mean squared error; the reported
     error is its square root (RMSE, the original's "std"), taken after averaging.
+    ``affinity``: fraction of known pairs of the first ``n_affinities`` channels whose
+    affinity at 0.5 is wrong (:func:`affinity_errors`).
     """
     if target == "regression":
         return regression_loss(logits.detach(), labels)
+    if target == "affinity":
+        return affinity_errors(logits.detach(), labels, n_affinities)[0]
     if target != "nll":
         raise ValueError(f"target={target!r} is unknown: use one of {', '.join(TARGETS)}.")
     labelled = (labels >= 0) & (labels < logits.shape[1])
