@@ -56,19 +56,22 @@ class Fragments:
 @dataclass(frozen=True)
 class Edges:
     """Pairs of touching fragments (``u < v``), the sum of the edge map over the pairs of
-    voxels where they touch, and how many such pairs."""
+    voxels where they touch, how many such pairs, and (across a block face) on how many of
+    them both blocks' kernels put the two voxels into one object (:func:`agreement`)."""
 
     u: np.ndarray
     v: np.ndarray
     total: np.ndarray
     count: np.ndarray
+    agree: np.ndarray
 
     @staticmethod
     def concatenate(parts: list[Edges]) -> Edges:
         if not parts:
-            return Edges(np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0), np.zeros(0))
+            empty = np.zeros(0)
+            return Edges(np.zeros(0, np.uint64), np.zeros(0, np.uint64), empty, empty, empty)
         return Edges(*(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("u", "v", "total", "count")))  # fmt: skip
+                       for f in ("u", "v", "total", "count", "agree")))  # fmt: skip
 
     def summed(self) -> Edges:
         """One row per pair (a pair seen from two blocks is added up)."""
@@ -78,7 +81,8 @@ class Edges:
         inverse = inverse.ravel()
         return Edges(pairs[:, 0], pairs[:, 1],
                      np.bincount(inverse, self.total, len(pairs)),
-                     np.bincount(inverse, self.count, len(pairs)))  # fmt: skip
+                     np.bincount(inverse, self.count, len(pairs)),
+                     np.bincount(inverse, self.agree, len(pairs)))  # fmt: skip
 
 
 def first_voxels(labels: np.ndarray, origin: tuple[int, ...],
@@ -143,13 +147,49 @@ def neighbourhood(connectivity: int) -> tuple[tuple[int, int, int], ...]:
     return FACE_OFFSETS if connectivity == 6 else FULL_OFFSETS
 
 
+def same_object(labels: np.ndarray, inner: tuple[slice, ...]) -> dict[str, np.ndarray]:
+    """Per face of a block, whether the kernel's labels (of the read box) put the last voxel
+    inside the block and the first one beyond it into one object: ``high<axis>`` (the
+    block's last plane and the next) and ``low<axis>`` (the plane before it and its first),
+    across the block's lateral extent; faces the read box does not reach past are left out."""
+    planes = {}
+    for axis, s in enumerate(inner):
+        lateral = [t for i, t in enumerate(inner) if i != axis]
+        for name, first in (("high", s.stop - 1), ("low", s.start - 1)):
+            if 0 <= first and first + 1 < labels.shape[axis]:
+                a = np.take(labels, first, axis=axis)[tuple(lateral)]
+                b = np.take(labels, first + 1, axis=axis)[tuple(lateral)]
+                planes[f"{name}{axis}"] = (a == b) & (a > 0)
+    return planes
+
+
+def agreement(own: dict[str, np.ndarray], beyond: dict[int, dict[str, np.ndarray]],
+              inner: tuple[slice, ...], shape: tuple[int, ...]) -> list[np.ndarray]:  # fmt: skip
+    """Per face offset, at the block's last plane: both the block and the block beyond its
+    high face (``beyond[axis]``, their :func:`same_object` planes) saw one object across the
+    face. Stitching by this vote needs no threshold and no agreement on whole objects."""
+    maps = []
+    for axis, s in enumerate(inner):
+        agree = np.zeros(shape, bool)
+        mine, theirs = own.get(f"high{axis}"), beyond.get(axis, {}).get(f"low{axis}")
+        if mine is not None and theirs is not None:
+            box = list(inner)
+            box[axis] = s.stop - 1
+            agree[tuple(box)] = mine & theirs
+        maps.append(agree)
+    return maps
+
+
 def block_edges(fragments: np.ndarray, scores: list[np.ndarray], inner: tuple[slice, ...],
-                connectivity: int) -> Edges:  # fmt: skip
+                connectivity: int, agree: list[np.ndarray] | None = None) -> Edges:  # fmt: skip
     """The touching pairs seen from a block: ``fragments`` covers the block grown by one voxel
     (clipped), ``inner`` is the block inside it; ``scores[i]`` holds the boundary score of the
-    voxel pair ``(v, v + offset_i)`` at ``v`` for each offset of :func:`neighbourhood`."""
+    voxel pair ``(v, v + offset_i)`` at ``v`` for each offset of :func:`neighbourhood`, and
+    ``agree[i]`` (6-neighbourhood) whether both blocks' kernels joined it."""
+    offsets = neighbourhood(connectivity)
+    agree = agree or [np.zeros(fragments.shape, bool)] * len(offsets)
     parts = []
-    for offset, score_map in zip(neighbourhood(connectivity), scores, strict=True):
+    for offset, score_map, agree_map in zip(offsets, scores, agree, strict=True):
         here, there = [], []
         for s, o, n in zip(inner, offset, fragments.shape):
             start, stop = max(s.start, -o), min(s.stop, n - o)
@@ -161,8 +201,9 @@ def block_edges(fragments: np.ndarray, scores: list[np.ndarray], inner: tuple[sl
             continue
         a, b = a[touch], b[touch]
         score = score_map[tuple(here)][touch]
+        agreed = agree_map[tuple(here)][touch]
         parts.append(Edges(np.minimum(a, b), np.maximum(a, b), score.astype(np.float64),
-                           np.ones(len(a))))  # fmt: skip
+                           np.ones(len(a)), agreed.astype(np.float64)))  # fmt: skip
     return Edges.concatenate(parts).summed()
 
 
@@ -172,7 +213,8 @@ def joined(edges: Edges, anchor_u: np.ndarray, anchor_v: np.ndarray, method: str
     """Which pairs the agglomeration joins.
 
     ``components``: all touching foreground. Otherwise the pairs across a block face that
-    were grown from the same anchor (both blocks saw the same seed or segment), and for
+    were grown from the same anchor (both blocks saw the same seed or segment) or where both
+    blocks' kernels joined most of their touching voxel pairs (:func:`agreement`), and for
     ``watershed`` the pairs whose mean boundary on their shared faces is below
     ``merge_threshold``. The mutex watershed's own decisions are not overruled by a mean:
     one misplaced voxel with a high affinity across a face would join two cells.
@@ -188,7 +230,8 @@ def joined(edges: Edges, anchor_u: np.ndarray, anchor_v: np.ndarray, method: str
     upward = step[rows, axis] > 0
     face_u = anchor_u[rows, 2 * axis + upward]
     face_v = anchor_v[rows, 2 * axis + ~upward]
-    same = (np.abs(step).sum(1) > 0) & (face_u == face_v) & (face_u >= 0)
+    across = np.abs(step).sum(1) > 0
+    same = across & (((face_u == face_v) & (face_u >= 0)) | (edges.agree > 0.5 * edges.count))
     if method == "mws":
         return same
     return same | (edges.total / np.maximum(edges.count, 1) < merge_threshold)

@@ -25,7 +25,16 @@ import numpy as np
 
 from ..blockwise import Block, Task
 from .arrays import edge_connectivity
-from .graph import Edges, Fragments, block_edges, block_fragments, neighbourhood, relabel
+from .graph import (
+    Edges,
+    Fragments,
+    agreement,
+    block_edges,
+    block_fragments,
+    neighbourhood,
+    relabel,
+    same_object,
+)
 from .kernels import KERNELS
 from .maps import pair_scores
 from .output import Target
@@ -101,7 +110,8 @@ class FragmentsPass:
                                            job.prediction.shape, self.halo)  # fmt: skip
         open_fragments(job)[block.write] = fragments
         save_npz(job.table("fragments", block.number), ids=table.ids, counts=table.counts,
-                 first=table.first, anchor=table.anchor)  # fmt: skip
+                 first=table.first, anchor=table.anchor,
+                 **same_object(labels, block.inner))  # fmt: skip
         return block.voxels
 
 
@@ -111,15 +121,34 @@ class EdgesPass:
 
     job: Job
 
+    def planes(self, number: int) -> dict[str, np.ndarray]:
+        """A block's :func:`.graph.same_object` planes, from its fragment table."""
+        with np.load(self.job.table("fragments", number)) as table:
+            return {k: table[k] for k in table.files if k.startswith(("high", "low"))}
+
+    def beyond(self, index: tuple[int, ...]) -> dict[int, dict[str, np.ndarray]]:
+        """The planes of the blocks beyond this one's high faces, per axis."""
+        grid = tuple(-(-n // b) for n, b in zip(self.job.prediction.shape, self.job.block))
+        found = {}
+        for axis in range(len(index)):
+            if index[axis] + 1 < grid[axis]:
+                step = tuple(i + (a == axis) for a, i in enumerate(index))
+                found[axis] = self.planes(int(np.ravel_multi_index(step, grid)))
+        return found
+
     def __call__(self, block: Block) -> int:
         job = self.job
         fragments = np.asarray(open_fragments(job, "r")[block.read])
         connectivity = edge_connectivity(job.params)
         scores = pair_scores(job.prediction.read(block.read), job.prediction.channels,
                              job.params, neighbourhood(connectivity))  # fmt: skip
-        edges = block_edges(fragments, scores, block.inner, connectivity)
+        agree = None
+        if connectivity == 6:
+            agree = agreement(self.planes(block.number), self.beyond(block.index),
+                              block.inner, fragments.shape)  # fmt: skip
+        edges = block_edges(fragments, scores, block.inner, connectivity, agree)
         save_npz(job.table("edges", block.number), u=edges.u, v=edges.v, total=edges.total,
-                 count=edges.count)  # fmt: skip
+                 count=edges.count, agree=edges.agree)  # fmt: skip
         return block.voxels
 
 
@@ -167,5 +196,5 @@ def read_tables(job: Job, n_blocks: int) -> tuple[Fragments, Edges]:
         with np.load(job.table("fragments", number)) as t:
             fragments.append(Fragments(t["ids"], t["counts"], t["first"], t["anchor"]))
         with np.load(job.table("edges", number)) as t:
-            edges.append(Edges(t["u"], t["v"], t["total"], t["count"]))
+            edges.append(Edges(t["u"], t["v"], t["total"], t["count"], t["agree"]))
     return Fragments.concatenate(fragments), Edges.concatenate(edges).summed()
