@@ -91,7 +91,7 @@ def test_the_loss_balances_each_channel_and_ignores_masked_pairs():
     assert error.item() == pytest.approx(0.25) and baseline.item() == pytest.approx(0.25)
 
 
-def write_id_cubes(folder, shape=(48, 48, 12)):
+def write_id_cubes(folder, shape=(44, 44, 26)):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(2):
         rng = np.random.default_rng(i)
@@ -141,7 +141,7 @@ warp_on = 0.5
 CNN_3D = """
 n_dim = 3
 desired_input = [18, 18, 10]
-filters = [(3, 3, 3), (3, 3, 3)]
+filters = [(4, 4, 3), (3, 3, 3)]
 pool = [(2, 2, 1), (1, 1, 1)]
 nof_filters = [4, 4]
 background_processes = 1
@@ -150,7 +150,7 @@ background_processes = 1
 UNET_3D = """
 architecture = 'unet'
 n_dim = 3
-desired_input = [20, 20, 12]
+desired_input = [20, 20, 20]
 filters = [(3, 3, 3), (3, 3, 3)]
 pool = [(2, 2, 2), 1]
 nof_filters = [4, 8]
