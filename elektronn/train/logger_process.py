@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import mlflow_log, tensorboard
-from .loggers import Outcome, history_values
+from .loggers import Outcome, call_each, history_values
 
 CLOSE_TIMEOUT_S = 300
 """How long the end of training waits for the child to write what it was sent."""
@@ -132,23 +132,6 @@ def build_loggers(spec: LoggerSpec, params: Mapping[str, Any]) -> list[Any]:
     }
     made = (factories[name]() for name in spec.names)
     return [logger for logger in made if logger is not None]
-
-
-def call_each(loggers: list[Any], call: Callable[[Any], object]) -> list[Any]:
-    """``call`` each logger; one that fails is dropped with one line (the others go on).
-    Returns the loggers that are left."""
-    left = []
-    for logger in loggers:
-        try:
-            call(logger)
-            left.append(logger)
-        except Exception as exc:
-            print(
-                f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return left
 
 
 def serve(stream: IO[bytes]) -> None:

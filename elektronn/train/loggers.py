@@ -15,7 +15,8 @@ line and the ``.npy`` logs in ``Backup/``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -86,3 +87,17 @@ def finite(values: dict[str, float | None]) -> dict[str, float]:
     return {
         name: float(v) for name, v in values.items() if v is not None and math.isfinite(float(v))
     }
+
+
+def call_each(loggers: list[Any], call: Callable[[Any], object]) -> list[Any]:
+    """``call`` each logger; one that fails is dropped with one line on stderr (a logger must
+    not end hours of training), the others go on. Returns the loggers that are left."""
+    left = []
+    for logger in loggers:
+        try:
+            call(logger)
+            left.append(logger)
+        except Exception as exc:
+            message = f"{logger.name} logging stopped: {type(exc).__name__}: {exc}"
+            print(message, file=sys.stderr, flush=True)
+    return left

@@ -31,7 +31,7 @@ from ..net.paramfile import save_params
 from ..terminal import format_seconds
 from .distributed import SINGLE_PROCESS, Ranks, any_rank, mean_over_ranks, wrap
 from .history import History
-from .loggers import Outcome, RunLogger
+from .loggers import Outcome, RunLogger, call_each
 from .optimizers import build_optimizer, optimizer_params, switch_optimizer
 from .plots import PlotProcess, create_plots
 from .speed import compiled, set_layout, to_layout
@@ -605,16 +605,7 @@ class Trainer:
     def to_loggers(self, call: Callable[[RunLogger], object]) -> None:
         """``call`` each run logger; one that fails is dropped with one line (a logger must
         not end hours of training), the others go on."""
-        for logger in list(self.loggers):
-            try:
-                call(logger)
-            except Exception as exc:
-                self.loggers.remove(logger)
-                print(
-                    f"{logger.name} logging stopped: {type(exc).__name__}: {exc}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        self.loggers = call_each(self.loggers, call)
 
     def loop(self) -> str:
         """The update steps, until a stop condition; returns why it ended."""
