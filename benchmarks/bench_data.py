@@ -2,7 +2,8 @@
 
 Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke run). It prints
 
-1. patches/s and Mvox/s on one core (``torch.set_num_threads(1)``) for a 3D patch (7,127,127)
+1. patches per CPU second and Mvox/s on one core (``torch.set_num_threads(1)``; run with
+   ``OMP_NUM_THREADS=1``) for a 3D patch (7,127,127)
    and a 2D patch 256×256 with warping on: the warp alone (coordinates, bounding box,
    resampling of image and labels), the same warps composed with elastic deformation (the
    random B-spline field included; goal >= 0.8x the warp alone), whole ``getbatch`` calls (sampling,
@@ -138,17 +139,19 @@ def monai_unit_rms(patch: tuple[int, int], draws: int = 20) -> float:
 
 
 def best_rates(functions: dict[str, Callable[[], int]], repeats: int) -> dict[str, float]:
-    """Best items/s of each function (which returns how many items it made).
+    """Best items per CPU second of each function (which returns how many items it made).
 
-    The functions run interleaved, so that load from other processes on a shared machine
-    hits all of them alike, and the best of ``repeats`` runs is kept.
+    Timed in CPU time of the process (everything runs on one thread), so the time the shared
+    machine's other jobs hold the core does not count; the functions run interleaved, so that
+    what load still costs (caches, memory bandwidth) hits all of them alike, and the best of
+    ``repeats`` runs is kept.
     """
     best = dict.fromkeys(functions, 0.0)
     for _ in range(repeats + 1):  # the first round warms up
         for name, function in functions.items():
-            start = time.perf_counter()
+            start = time.process_time()
             count = function()
-            best[name] = max(best[name], count / (time.perf_counter() - start))
+            best[name] = max(best[name], count / max(time.process_time() - start, 1e-9))
     return best
 
 
