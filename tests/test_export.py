@@ -15,7 +15,8 @@ from test_predict_unet import make_unet
 from tiny import run_cli as run_train
 
 from elektronn.export.cli import main
-from elektronn.export.convert import to_dense_net
+from elektronn.errors import UserError
+from elektronn.export.convert import ExportError, to_dense_net
 from elektronn.net.mfp import mfp_forward
 from elektronn.net.model import ElektronnNet
 from elektronn.net.paramfile import load_params
@@ -154,6 +155,11 @@ def export_error(capsys, *args) -> str:
     err = capsys.readouterr().err
     assert err.startswith("elektronn-export: error: ") and "Traceback" not in err
     return err
+
+
+def test_export_errors_are_user_errors():
+    # every command catches just UserError and prints it as one paragraph
+    assert issubclass(ExportError, UserError)
 
 
 def test_bad_input(sample, tmp_path, capsys):

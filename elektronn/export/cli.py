@@ -12,18 +12,21 @@ import getpass
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 
 from ..commands import command_parser
-from ..net.paramfile import ParamFileError, build_model_from_params, load_params
-from ..predict.errors import PredictionError
+from ..errors import UserError
+from ..net.paramfile import build_model_from_params, load_params
 from ..predict.settings import find_param_file
 from ..predict.volume import only_dataset, split_spec
 from .convert import ExportError, check_exportable
 from .package import DEFAULT_LICENSE, ExportOptions, export_package, run_bioimageio_test
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,17 +101,16 @@ def read_sample(spec: str) -> np.ndarray:
         raise ExportError(f"--sample: '{path}' cannot be read as HDF5: {exc}.") from None
 
 
-def validation_message(exc: Exception) -> str:
+def validation_message(exc: ValidationError) -> str:
     """The first pydantic error of a rejected description, as 'field: message'."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc).splitlines()[0]
-    first = errors()[0]
+    first = exc.errors()[0]
     return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
 def run(args: argparse.Namespace) -> Path:
     """Export (and test) the package; returns its path."""
+    from pydantic import ValidationError  # bioimageio.spec's own dependency
+
     out = Path(args.output).expanduser()
     if out.suffix.lower() != ".zip":
         raise ExportError(f"OUTPUT '{out}' must end in .zip (a bioimage.io package).")
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> Path:
     with tempfile.TemporaryDirectory(prefix="elektronn-export-") as staging:
         try:
             export_package(model, params, param_file, sample, out, options, Path(staging))
-        except ValueError as exc:  # pydantic's ValidationError of a rejected field
+        except ValidationError as exc:  # a field bioimageio.spec rejects
             raise ExportError(
                 f"bioimageio.spec rejects the package: {validation_message(exc)}"
             ) from None
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         out = run(args)
-    except (ExportError, ParamFileError, PredictionError) as exc:
+    except UserError as exc:
         print(f"elektronn-export: error: {exc}", file=sys.stderr)
         return 2
     print(f"Wrote {out}")

@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from ..arch import field_of_view, valid_input_sizes
+from ..errors import UserError
 from ..net.model import NetSpec
 from .dense_net import DenseNet, DenseUNet
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """A model that cannot be exported, or bad export options (one readable paragraph)."""
 
 
