@@ -463,8 +463,14 @@ def _slices(box: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
     return box.index_select(0, torch.from_numpy(rows))
 
 
-def _resample(stack: torch.Tensor, grid: np.ndarray, in_plane: bool) -> torch.Tensor:
-    """Bilinear ``grid_sample`` of the ``(dz, ch, X', Y')`` slices, ``(dz, ch, dx, dy)`` out.
+def _resample(
+    stack: torch.Tensor,
+    grid: np.ndarray,
+    in_plane: bool,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
+    """``grid_sample`` of the ``(dz, ch, X', Y')`` slices, ``(dz, ch, dx, dy)`` out.
 
     With one grid for all slices (``in_plane``) they are resampled as the ``dz * ch``
     channels of one image: the positions' weights are computed once instead of per slice
@@ -474,7 +480,7 @@ def _resample(stack: torch.Tensor, grid: np.ndarray, in_plane: bool) -> torch.Te
     if in_plane:
         stack, grid = stack.reshape(1, n_slices * n_channels, *stack.shape[2:]), grid[:1]
     data = F.grid_sample(
-        stack, torch.from_numpy(grid), mode="bilinear", padding_mode="zeros", align_corners=True
+        stack, torch.from_numpy(grid), mode=mode, padding_mode=padding_mode, align_corners=True
     )
     return data.reshape(n_slices, n_channels, *grid.shape[1:3])
 
@@ -528,13 +534,8 @@ def warp_patch(
     label_box = torch.from_numpy(labels[z_near, x0:x1, y0:y1]).to(torch.float32)[:, None]
     if is_int:  # classes are sampled as label+1 so that a source outside the box reads -1
         label_box += 1.0
-    sampled = F.grid_sample(
-        label_box,
-        torch.from_numpy(grid[region]),
-        mode="nearest",
-        padding_mode="zeros" if is_int else "border",
-        align_corners=True,
-    )[:, 0].numpy()
+    padding = "zeros" if is_int else "border"
+    sampled = _resample(label_box, grid[region], coords.in_plane, "nearest", padding)[:, 0].numpy()
     if is_int:
         return data, (np.rint(sampled) - 1.0).astype(labels.dtype)
     return data, sampled
