@@ -165,7 +165,7 @@ def test_affinity_nets_train_and_store_their_offsets(tmp_path, net):
     write_id_cubes(tmp_path / "data")
     result = run_cli(affinity_config(tmp_path, net), "--gpu=false", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "affinity error" in result.stdout
+    assert "affinity error" in result.stdout and "BCEm=" in result.stdout
     params = load_params(tmp_path / "runs" / "aff" / "aff_end.param")
     offsets = params["config"]["affinity_offsets"]
     n_dim = params["config"]["n_dim"]
@@ -196,3 +196,17 @@ def test_n_lab_not_matching_the_offsets_is_refused(tmp_path):
     write_id_cubes(tmp_path / "data")
     result = run_cli(affinity_config(tmp_path, CNN_2D + "n_lab = 2\n"), "--gpu=false", cwd=tmp_path)
     assert result.returncode == 2 and "3 outputs" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("extra", "args"),
+    [("", ("--nproc=2",)), ("MFP = [True, False]\n", ())],
+    ids=["data-parallel", "mfp"],
+)
+def test_a_2d_affinity_cnn_trains_data_parallel_and_with_mfp(tmp_path, extra, args):
+    write_id_cubes(tmp_path / "data")
+    config = affinity_config(tmp_path, CNN_2D + extra)
+    result = run_cli(config, "--gpu=false", *args, "--set", "n_steps=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "affinity error at 0.5; majority" in result.stdout

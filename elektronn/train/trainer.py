@@ -439,7 +439,7 @@ class Trainer:
         )
 
     def status_line(self, i: int, train_err: float, valid_err: float, diff: float) -> str:
-        name = "MSE" if self.regression else "NLL"
+        name = {"regression": "MSE", "affinity": "BCE"}.get(self.config.target, "NLL")
         unit = "" if self.regression else "%"
         lr = self.current_lr()
         lr_text = "n/a" if lr is None else f"{lr:.5f}"
