@@ -2,7 +2,8 @@
 
 Ctrl+C reaches every process of the pipeline, so ``tee`` ends while training goes on (the
 trainer opens its console or stops cleanly with the final save). Python ignores SIGPIPE, so
-the next ``print`` raised ``BrokenPipeError`` and ended the run without ``_end.param``. With
+the next ``print`` raised ``BrokenPipeError`` and ended the run without ``_end.param`` (as
+``EIO`` does once a closed terminal or a dropped ssh session hung up the run's terminal). With
 :func:`survive_broken_pipes`, a stream whose reader went away is pointed at ``/dev/null``
 (so no later flush fails, not even at exit) and its text goes on to the fallback: stdout to
 stderr (still the terminal after ``| tee``), stderr nowhere.
@@ -14,6 +15,7 @@ before the directory exists are held back and written at the start of the file).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -65,6 +67,12 @@ class RunLog:
 RUN_LOG = RunLog()
 
 
+def reader_gone(error: OSError) -> bool:
+    """Nobody reads the stream any more: its pipe was closed (EPIPE), or its terminal hung
+    up (EIO: a closed terminal window, a dropped ssh session)."""
+    return error.errno in (errno.EPIPE, errno.EIO)
+
+
 class SurvivingStream(io.TextIOBase):
     """A text stream that moves to ``fallback`` when writing to ``stream`` breaks a pipe.
 
@@ -85,7 +93,9 @@ class SurvivingStream(io.TextIOBase):
                 written = self._stream.write(text)
                 self._copy(text)
                 return written
-            except BrokenPipeError:
+            except OSError as exc:
+                if not reader_gone(exc):
+                    raise
                 self._give_up()
         if self._fallback is not None:
             return self._fallback.write(text)
@@ -100,7 +110,9 @@ class SurvivingStream(io.TextIOBase):
         if not self._broken:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
+            except OSError as exc:
+                if not reader_gone(exc):
+                    raise
                 self._give_up()
         elif self._fallback is not None:
             self._fallback.flush()
@@ -132,7 +144,8 @@ class SurvivingStream(io.TextIOBase):
             pass
         if self._fallback is not None:
             self._fallback.write(
-                f"elektronn: the reader of {self._name} went away (e.g. 'tee' ended on Ctrl+C); "
+                f"elektronn: the reader of {self._name} went away (e.g. 'tee' ended on Ctrl+C, "
+                f"or the terminal closed); "
                 f"training goes on, its output continues here.\n"
             )
 

@@ -58,25 +58,58 @@ def test_signal_without_terminal_saves_and_exits_0(tmp_path, tiny_data, signum, 
     assert not [p for p in worker_pids if psutil.pid_exists(p)], "a worker outlived the run"
 
 
-def test_hang_up_of_the_terminal_ends_the_run_like_sigterm(tmp_path, tiny_data):
-    """A closed terminal or a dropped ssh session sends SIGHUP to the trainer and its
-    workers (the terminal's process group): the run ends with the final save and its end
-    line, as after SIGTERM, instead of dying without ``_end.param``."""
+def run_in_own_terminal(args: list[str], cwd) -> tuple[subprocess.Popen, int]:
+    """``python -m elektronn.train ARGS`` in a new session whose controlling terminal is a new
+    pseudo-terminal, as in a terminal window or an ssh session; returns the process and the
+    terminal's master end (closing it hangs the terminal up)."""
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+
+    def take_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    command = [sys.executable, "-m", "elektronn.train", *args]
+    process = subprocess.Popen(
+        command, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=take_terminal
+    )
+    os.close(slave)
+    return process, master
+
+
+def read_until(master: int, text: bytes, timeout: float = 120) -> bytes:
+    import select
+
+    seen, deadline = b"", time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen.decode(errors="replace")
+        if select.select([master], [], [], 1)[0]:
+            seen += os.read(master, 4096)
+    return seen
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux pseudo-terminals")
+def test_a_closed_terminal_ends_the_run_like_sigterm(tmp_path, tiny_data):
+    """Closing the terminal (a terminal window, a dropped ssh session) hangs it up: the kernel
+    sends SIGHUP to the trainer and its workers, and every later write to the terminal fails.
+    The run ends as after SIGTERM, with the final save and the end line (in the log, as
+    nobody reads the terminal), instead of dying without ``_end.param``."""
     config = tiny_config(tmp_path, ENDLESS + "background_processes = 2\n")
-    run = Training(config, cwd=tmp_path)
+    process, master = run_in_own_terminal([str(config), "--gpu=false"], tmp_path)
     try:
-        run.wait_for(STATUS_LINE)
-        group = [run.process.pid, *(p.pid for p in psutil.Process(run.process.pid).children())]
-        for pid in group:
-            os.kill(pid, signal.SIGHUP)
-        code, output = run.finish()
+        read_until(master, b"NLLm=")
+        os.close(master)
+        code = process.wait(timeout=120)
     finally:
-        run.kill()
-    assert code == 0, output
-    assert re.search(r"End of training after \d+ steps \(SIGHUP received\)", output), output
-    assert (tmp_path / "runs" / "tiny" / "tiny_end.param").is_file()
-    log = (tmp_path / "runs" / "tiny" / "tiny.log").read_text()
-    assert "(SIGHUP received)" in log, log
+        if process.poll() is None:
+            process.kill()
+    save_dir = tmp_path / "runs" / "tiny"
+    log = (save_dir / "tiny.log").read_text()
+    assert code == 0, log
+    assert re.search(r"End of training after \d+ steps \(SIGHUP received\)", log), log
+    assert (save_dir / "tiny_end.param").is_file()
 
 
 def test_sigkill_leaves_no_workers_and_no_shared_memory(tmp_path, tiny_data):
