@@ -210,3 +210,17 @@ def test_a_2d_affinity_cnn_trains_data_parallel_and_with_mfp(tmp_path, extra, ar
     result = run_cli(config, "--gpu=false", *args, "--set", "n_steps=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "affinity error at 0.5; majority" in result.stdout
+
+
+def test_patches_on_disk_have_the_same_targets_as_in_memory(tmp_path):
+    ids = id_cube((30, 30, 12))
+    labels = np.where(ids == 0, np.uint64(0), BIG + ids.astype(np.uint64))
+    batches = []
+    for in_memory in (True, False):
+        data = image_data(
+            tmp_path, ids.astype(np.float32), labels, n_dim=3, patch_shape=(8, 12, 12),
+            int_offset=(1, 2, 2), target="affinity", lsd_sigma=1.5, seed=5,
+            data_in_memory=in_memory,
+        )  # fmt: skip
+        batches.append(data.getbatch(3, flip=True, warp_on=True)[1])
+    np.testing.assert_array_equal(*batches)
