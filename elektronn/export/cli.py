@@ -43,7 +43,22 @@ def parser() -> argparse.ArgumentParser:
         "cover; default: the training's preview_data_path, else its first data file",
     )
     p.add_argument("--name", help="model name (default: 'elektronn <save_name>')")
-    p.add_argument("--description", default="", help="one-sentence description")
+    p.add_argument(
+        "--description",
+        default="",
+        help="what the model segments in which images at what resolution (default: said from "
+        "--content, --modality, --voxel-size and the training's target)",
+    )
+    p.add_argument("--content", default="", help="what is segmented, e.g. 'cell membranes'")
+    p.add_argument(
+        "--modality", default="electron microscopy", help="the kind of images (also a tag)"
+    )
+    p.add_argument("--voxel-size", help="X,Y[,Z] voxel size of the training images (user order)")
+    p.add_argument("--unit", default="nanometer", help="unit of --voxel-size")
+    p.add_argument("--tag", action="append", default=[], help="an extra tag (repeatable)")
+    p.add_argument(
+        "--maintainer", action="append", default=[], help="GitHub user name (repeatable)"
+    )
     p.add_argument("--author", action="append", help="author name (repeatable; default: you)")
     p.add_argument("--license", default=DEFAULT_LICENSE, help="SPDX licence identifier")
     p.add_argument(
@@ -71,6 +86,23 @@ def parse_citations(entries: list[str] | None) -> tuple[tuple[str, str], ...] | 
             )
         pairs.append((text.strip(), ref.strip()))
     return tuple(pairs)
+
+
+def parse_voxel_size(text: str | None, n_dim: int) -> tuple[float, ...] | None:
+    """``--voxel-size X,Y[,Z]``: one positive number per spatial axis of the net."""
+    if text is None:
+        return None
+    try:
+        sizes = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != n_dim or not all(v > 0 for v in sizes):
+        raise ExportError(
+            f"--voxel-size {text!r} must be {n_dim} positive numbers, the voxel size of the "
+            f"training images along {', '.join('xyz'[:n_dim])} (user order), e.g. "
+            f"{'4,4,50' if n_dim == 3 else '4,4'}."
+        )
+    return sizes
 
 
 def default_sample(config: dict[str, Any]) -> str:
@@ -127,6 +159,12 @@ def run(args: argparse.Namespace) -> Path:
         authors=args.author or [getpass.getuser()],
         license=args.license,
         description=args.description,
+        tags=args.tag,
+        content=args.content,
+        modality=args.modality,
+        voxel_size=parse_voxel_size(args.voxel_size, model.n_dim),
+        unit=args.unit,
+        maintainers=args.maintainer,
     )
     citations = parse_citations(args.cite)
     if citations:

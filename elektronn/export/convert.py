@@ -17,7 +17,7 @@ from torch import nn
 from ..arch import field_of_view, valid_input_sizes
 from ..errors import UserError
 from ..net.model import NetSpec
-from .dense_net import DenseNet, DenseUNet
+from .dense_net import DenseNet, DenseUNet, ScaledInput
 
 
 class ExportError(UserError):
@@ -128,6 +128,26 @@ def to_dense_net(model: nn.Module, target: str) -> nn.Module:
     check_exportable(model.spec)
     net = dense_class(model.spec)(**dense_kwargs(model.spec, target))
     net.load_state_dict(dense_state_dict(model))
+    return net.eval()
+
+
+def packaged_kwargs(
+    spec: NetSpec, target: str, gain: float, standardisation: tuple[float, float] | None
+) -> dict[str, Any]:
+    """The keyword arguments of :class:`ScaledInput` (plain values: they go into rdf.yaml)."""
+    mean, std = standardisation or (0.0, 1.0)
+    return {
+        "net": dense_class(spec).__name__, "net_kwargs": dense_kwargs(spec, target),
+        "gain": float(gain), "mean": float(mean), "std": float(std),
+    }  # fmt: skip
+
+
+def packaged_net(
+    model: nn.Module, target: str, gain: float, standardisation: tuple[float, float] | None
+) -> ScaledInput:
+    """The package's model: the training's input transform, then the dense net (eval mode)."""
+    net = ScaledInput(**packaged_kwargs(model.spec, target, gain, standardisation))
+    net.net.load_state_dict(to_dense_net(model, target).state_dict())
     return net.eval()
 
 

@@ -216,3 +216,33 @@ def up_sampling(n_in: int, n_out: int, pool: list[int], mode: str) -> nn.Module:
         return cls(n_in, n_out, pool, stride=pool)
     conv = (nn.Conv2d if len(pool) == 2 else nn.Conv3d)(n_in, n_out, 1)
     return nn.Sequential(nn.Upsample(scale_factor=tuple(float(p) for p in pool)), conv)
+
+
+class ScaledInput(nn.Module):
+    """The training's input transform, then the dense net: the package's whole model.
+
+    Grey values above 1 are scaled by ``gain`` (the training's scaling of its integer images,
+    e.g. 1/255 for uint8); an input whose maximum is at most 1 is taken as already scaled to
+    [0, 1], so float images in [0, 1] and uint8 images of the same picture give the same
+    output (bioimage.io preprocessing cannot look at the input's type). Then the training's
+    standardisation ``(x - mean) / std``.
+
+    Parameters
+    ----------
+    net, net_kwargs
+        ``'DenseNet'`` or ``'DenseUNet'`` and its keyword arguments.
+    gain, mean, std
+        The scaling of grey values above 1 and the standardisation (0 and 1: none).
+    """
+
+    def __init__(
+        self, net: str, net_kwargs: dict, gain: float = 1.0, mean: float = 0.0, std: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.net = {"DenseNet": DenseNet, "DenseUNet": DenseUNet}[net](**net_kwargs)
+        self.gain, self.mean, self.std = float(gain), float(mean), float(std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.float()
+        x = torch.where(x.amax() > 1.0, x * self.gain, x)
+        return self.net((x - self.mean) / self.std)

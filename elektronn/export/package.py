@@ -36,11 +36,11 @@ from .convert import (
     AxisSize,
     ExportError,
     axis_sizes,
-    dense_class,
-    dense_kwargs,
+    packaged_kwargs,
+    packaged_net,
     script,
-    to_dense_net,
 )
+from .dense_net import ScaledInput
 
 INPUT_ID, OUTPUT_ID = "raw", "prob"
 DEFAULT_LICENSE = "CC-BY-4.0"
@@ -64,6 +64,62 @@ class ExportOptions:
     citations: Sequence[tuple[str, str]] = DEFAULT_CITATIONS
     description: str = ""
     tags: list[str] = field(default_factory=list)
+    #: what is segmented and in which images (the description and the tags say it)
+    content: str = ""
+    modality: str = "electron microscopy"
+    #: voxel size per spatial axis in user order ``(x, y[, z])``, in ``unit``; None: unknown
+    voxel_size: tuple[float, ...] | None = None
+    unit: str = "nanometer"
+    #: GitHub user names of whoever answers questions about the package
+    maintainers: Sequence[str] = ()
+
+
+def tag(text: str) -> str:
+    """A bioimage.io tag: lower case, words joined by hyphens (``electron-microscopy``)."""
+    return "-".join(text.lower().split())
+
+
+def resolution_text(options: ExportOptions) -> str:
+    """``4x4x50 nanometer voxels (x, y, z)``, or a note that the size is not known."""
+    if options.voxel_size is None:
+        return "voxels of unstated size"
+    axes = ", ".join("xyz"[: len(options.voxel_size)])
+    sizes = "x".join(f"{v:g}" for v in options.voxel_size)
+    return f"{sizes} {options.unit} voxels ({axes})"
+
+
+def what_is_predicted(target: str, n_lab: int) -> str:
+    """What the output channels are, from the training's target."""
+    if target == "affinity":
+        return "Affinities (logits) for instance segmentation"
+    if target == "regression":
+        return f"{n_lab} regression outputs"
+    return f"{n_lab}-class probabilities"
+
+
+def default_description(n_dim: int, target: str, n_lab: int, options: ExportOptions) -> str:
+    """What is segmented in which images at what resolution, from the options and training."""
+    content = f" of {options.content}" if options.content else ""
+    return (
+        f"{what_is_predicted(target, n_lab)}{content} in {n_dim}D {options.modality} images "
+        f"at {resolution_text(options)}"
+    )
+
+
+def package_tags(n_dim: int, target: str, options: ExportOptions) -> list[str]:
+    """Modality and content tags, then the kind of model and the user's own tags."""
+    task = {"affinity": "instance-segmentation", "regression": "regression"}
+    tags = [tag(options.modality), *([tag(options.content)] if options.content else []),
+            task.get(target, "semantic-segmentation"), f"{n_dim}d", "elektronn", "pytorch",
+            "torchscript", *options.tags]  # fmt: skip
+    return list(dict.fromkeys(tags))
+
+
+def axis_scale(options: ExportOptions, name: str) -> dict[str, Any]:
+    """``scale`` and ``unit`` of the spatial axis ``name`` (nothing when the size is unknown)."""
+    if options.voxel_size is None:
+        return {}
+    return {"scale": options.voxel_size["xyz".index(name)], "unit": options.unit}
 
 
 def internal_axes(n_dim: int) -> tuple[str, ...]:
@@ -114,34 +170,9 @@ def intensity_gain(dtype: np.dtype) -> float:
     return 1.0
 
 
-def preprocess(x: np.ndarray, standardisation: tuple[float, float] | None) -> np.ndarray:
-    """What the package's preprocessing does: scaling, then the training's standardisation."""
-    y = x.astype(np.float32) * np.float32(intensity_gain(x.dtype))
-    if standardisation is not None:
-        y = (y - np.float32(standardisation[0])) / np.float32(standardisation[1])
-    return y.astype(np.float32)
-
-
-def preprocessing_descr(dtype: np.dtype, standardisation: tuple[float, float] | None) -> list:
-    """The same steps as bioimage.io preprocessing descriptions."""
-    from bioimageio.spec.model import v0_5
-
-    steps: list = []
-    gain = intensity_gain(dtype)
-    if gain != 1.0:
-        steps.append(v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=gain)))
-    if standardisation is not None:
-        kwargs = v0_5.FixedZeroMeanUnitVarianceKwargs(
-            mean=standardisation[0], std=standardisation[1]
-        )
-        steps.append(v0_5.FixedZeroMeanUnitVarianceDescr(kwargs=kwargs))
-    steps.append(v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")))
-    return steps
-
-
 def tensor_descrs(
     sizes: Sequence[AxisSize], n_ch: int, n_lab: int, files: dict[str, Path], dtype: np.dtype,
-    standardisation: tuple[float, float] | None, softmax: bool,
+    softmax: bool, options: ExportOptions,
 ) -> tuple[Any, Any]:  # fmt: skip
     """Input (``ParameterizedSize`` from the calculator) and output (size relation) tensors."""
     from bioimageio.spec.model import v0_5
@@ -156,38 +187,42 @@ def tensor_descrs(
         v0_5.ChannelAxis(channel_names=[f"class{c}" for c in range(n_lab)]),
     ]
     for name, s in zip(names, sizes, strict=True):
-        in_axes.append(
-            v0_5.SpaceInputAxis(id=name, size=v0_5.ParameterizedSize(min=s.min, step=s.step))
-        )
+        size = v0_5.ParameterizedSize(min=s.min, step=s.step)
+        in_axes.append(v0_5.SpaceInputAxis(id=name, size=size, **axis_scale(options, name)))
         ref = v0_5.SizeReference(tensor_id=INPUT_ID, axis_id=name, offset=1 - s.fov)
         out_axes.append(
             v0_5.SpaceOutputAxis(
-                id=name, size=ref, description=f"output voxel i is input voxel i + {s.fov // 2}"
-            )
+                id=name,
+                size=ref,
+                description=f"output voxel i is input voxel i + {s.fov // 2}",
+                **axis_scale(options, name),
+            )  # fmt: skip
         )
     what = "class probabilities (softmax)" if softmax else "regression outputs"
     inputs = v0_5.InputTensorDescr(
         id=INPUT_ID, axes=in_axes, test_tensor=v0_5.FileDescr(source=files["test_input"]),
+        sample_tensor=v0_5.FileDescr(source=files["sample_input"]),
         data=v0_5.IntervalOrRatioDataDescr(type=str(dtype)),
-        preprocessing=preprocessing_descr(dtype, standardisation),
-        description="raw image; valid convolutions: the output is smaller by fov - 1",
+        preprocessing=[v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32"))],
+        description="raw image, uint8 0-255 or float in [0, 1] (see the README); valid "
+        "convolutions: the output is smaller by fov - 1",
     )  # fmt: skip
     outputs = v0_5.OutputTensorDescr(
         id=OUTPUT_ID, axes=out_axes, test_tensor=v0_5.FileDescr(source=files["test_output"]),
+        sample_tensor=v0_5.FileDescr(source=files["sample_output"]),
         data=v0_5.IntervalOrRatioDataDescr(type="float32"), description=f"dense {what}",
     )  # fmt: skip
     return inputs, outputs
 
 
-def weights_descr(files: dict[str, Path], spec: NetSpec, target: str) -> Any:
-    """TorchScript and state-dict weights of the dense net (the state dict's parent)."""
+def weights_descr(files: dict[str, Path], kwargs: dict[str, Any]) -> Any:
+    """TorchScript and state-dict weights of the packaged net (the state dict's parent)."""
     from bioimageio.spec.model import v0_5
 
     version = torch.__version__.split("+")[0]
     architecture = v0_5.ArchitectureFromFileDescr(
-        source=files["architecture"], callable=dense_class(spec).__name__,
-        kwargs=dense_kwargs(spec, target),
-    )  # fmt: skip
+        source=files["architecture"], callable=ScaledInput.__name__, kwargs=kwargs
+    )
     return v0_5.WeightsDescr(
         pytorch_state_dict=v0_5.PytorchStateDictWeightsDescr(
             source=files["state_dict"], architecture=architecture, pytorch_version=version
@@ -199,7 +234,11 @@ def weights_descr(files: dict[str, Path], spec: NetSpec, target: str) -> Any:
 
 
 def write_cover(path: Path, raw: np.ndarray, prob: np.ndarray, sizes: Sequence[AxisSize]) -> None:
-    """A 2:1 preview: the central raw slice (cropped to the output) beside the prediction."""
+    """A 2:1 preview: the central raw slice, cropped to the output, beside the prediction.
+
+    Both panels fill one half of the image each, without margins: the same voxel is at the
+    same place in both, at the same scale.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,10 +248,10 @@ def write_cover(path: Path, raw: np.ndarray, prob: np.ndarray, sizes: Sequence[A
     image, pred = raw[0, 0][crop], prob[0, -1]
     if image.ndim == 3:
         image, pred = image[image.shape[0] // 2], pred[pred.shape[0] // 2]
-    fig, axes = plt.subplots(1, 2, figsize=(6, 3), dpi=100)
-    for ax, picture, title in ((axes[0], image, "raw"), (axes[1], pred, "prediction")):
-        ax.imshow(picture, cmap="gray")
-        ax.set_title(title)
+    fig = plt.figure(figsize=(6, 3), dpi=100)
+    for left, picture in ((0.0, image), (0.5, pred)):
+        ax = fig.add_axes((left, 0.0, 0.5, 1.0))
+        ax.imshow(picture, cmap="gray", aspect="auto", interpolation="nearest")
         ax.axis("off")
     fig.savefig(path)
     plt.close(fig)
@@ -222,12 +261,56 @@ def net_kind(spec: NetSpec) -> str:
     return "U-Net" if spec.architecture == "unet" else "CNN"
 
 
-def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize]) -> str:
-    """The package documentation: how to run it and what the training was."""
-    config = params.get("config") or {}
+def training_table(config: dict[str, Any]) -> str:
+    """The training's options as table rows; data files by name only (no machine's paths)."""
     keys = ("mode", "target", "n_steps", "batch_size", "optimizer", "class_weights",
-            "pre_process", "data_path", "d_files", "l_files", "MFP")  # fmt: skip
-    training = "\n".join(f"| {k} | {config[k]!r} |" for k in keys if k in config)
+            "pre_process", "MFP")  # fmt: skip
+    rows = [f"| {k} | {config[k]!r} |" for k in keys if k in config]
+    for key in ("d_files", "l_files"):
+        if config.get(key):
+            names = ", ".join(f"`{Path(name).name}:{dataset}`" for name, dataset in config[key])
+            rows.append(f"| {key} | {names} |")
+    return "\n".join(rows)
+
+
+def validation_section(params: dict[str, Any], param_file: Path) -> str:
+    """The validation scores of the training's history (``Backup/<save_name>.*.npy``) at the
+    exported weights' step and at the best step (``-BEST.param``)."""
+    config, extra = params.get("config") or {}, params.get("extra") or {}
+    backup, name = param_file.parent / "Backup", config.get("save_name", "")
+    loss_file, error_file = backup / f"{name}.history.npy", backup / f"{name}.errors.npy"
+    if not (loss_file.is_file() and error_file.is_file()):
+        return ("The parameter file came without the training's history "
+                f"(`Backup/{name}.history.npy`, `.errors.npy`): no validation scores.")  # fmt: skip
+    history, errors = np.load(loss_file), np.load(error_file)  # one row per history step
+    steps, losses, valid_errors = history[:, 0], history[:, 5], errors[:, 3]
+    if not len(steps) or np.isnan(losses).all():
+        return "The training had no validation data: no validation scores."
+    regression = config.get("target") == "regression"
+    best = int(np.nanargmin(losses if regression else valid_errors))
+    step = extra.get("step")
+    at = int(np.searchsorted(steps, step, side="right")) - 1 if step is not None else -1
+    rows = [(f"these weights (`{param_file.name}`), last history step", max(at, 0)),
+            ("best (`-BEST.param`)", best)]  # fmt: skip
+    table = "\n".join(
+        f"| {what} | {int(steps[r])} | {losses[r]:.4g} | {valid_errors[r]:.2f} % |"
+        for what, r in rows
+    )
+    return f"""Scores on the training's validation data, from its history (monitor batches at
+every history step): the loss (regression: mean squared error) and the error in % of the
+voxels (classification).
+
+| weights | step | validation loss | validation error |
+|---|---|---|---|
+{table}"""
+
+
+def readme(
+    model: ElektronnNet, params: dict[str, Any], param_file: Path, sizes: Sequence[AxisSize],
+    description: str,
+) -> str:  # fmt: skip
+    """The package documentation: what it does, how to run it, what the training was."""
+    config = params.get("config") or {}
     geometry = "\n".join(
         f"| {a} | {s.fov} | {s.min} | {s.step} | {s.fov // 2} |"
         for a, s in zip(internal_axes(model.n_dim), sizes, strict=True)
@@ -246,9 +329,16 @@ def readme(model: ElektronnNet, params: dict[str, Any], sizes: Sequence[AxisSize
     )  # fmt: skip
     return f"""# {config.get("save_name", "elektronn model")}
 
+{description}
+
 A {model.n_dim}D valid-convolution {net_kind(spec)} trained with elektronn (a PyTorch
-re-implementation of ELEKTRONN). Both weight formats compute the dense (full-resolution) output
-in one call{mfp}.
+re-implementation of ELEKTRONN). Every weight format computes the dense (full-resolution)
+output in one call{mfp}. Input: uint8 grey values 0-255 (the training's integer type up to
+its maximum) or floats in [0, 1]; the model scales an input whose maximum exceeds 1 itself.
+
+# Validation
+
+{validation_section(params, param_file)}
 
 ## Geometry (axes in tensor order)
 
@@ -263,7 +353,7 @@ voxel `i + offset`. Inputs must be `smallest + k * step` voxels long (`k >= 0`).
 
 | option | value |
 |---|---|
-{training}
+{training_table(config)}
 
 ## Layers (then a 1x1 output layer with {model.n_lab} outputs)
 
@@ -286,66 +376,85 @@ class PackageFiles:
         return self.folder / {
             "architecture": "dense_net.py", "state_dict": "weights.pt",
             "torchscript": "dense_net.ts", "test_input": "test_input.npy",
-            "test_output": "test_output.npy", "cover": "cover.png", "readme": "README.md",
+            "test_output": "test_output.npy", "sample_input": "sample_input.tif",
+            "sample_output": "sample_output.tif", "cover": "cover.png", "readme": "README.md",
             "param": PARAM_MEMBER,
         }[role]  # fmt: skip
 
     def as_dict(self) -> dict[str, Path]:
-        roles = ("architecture", "state_dict", "torchscript", "test_input", "test_output")
+        roles = ("architecture", "state_dict", "torchscript", "test_input", "test_output",
+                 "sample_input", "sample_output")  # fmt: skip
         return {role: self.path(role) for role in roles}
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage_files` computed that the description needs."""
+
+    raw: np.ndarray
+    sizes: tuple[AxisSize, ...]
+    kwargs: dict[str, Any]
+    description: str
 
 
 def stage_files(
     files: PackageFiles, model: ElektronnNet, params: dict[str, Any], param_file: Path,
-    sample: np.ndarray, target: str,
-) -> tuple[np.ndarray, tuple[AxisSize, ...]]:  # fmt: skip
-    """Write weights, architecture, test tensors, cover, README and the parameter file."""
-    net = to_dense_net(model, target)
+    sample: np.ndarray, options: ExportOptions,
+) -> Staged:  # fmt: skip
+    """Write weights, architecture, test and sample tensors, cover, README and parameter file."""
+    from imageio.v3 import imwrite
+
+    target = (params.get("config") or {}).get("target", "nll")
     sizes = axis_sizes(model)
     raw = crop_sample(sample, sample_input_shape(sizes, model.n_dim), model.n_ch)
-    standardisation = params.get("input_standardisation")
+    gain, standardisation = intensity_gain(raw.dtype), params.get("input_standardisation")
+    net = packaged_net(model, target, gain, standardisation)
     scripted = script(net)
     with torch.no_grad():
-        prob = scripted(torch.from_numpy(preprocess(raw, standardisation))).numpy()
+        prob = scripted(torch.from_numpy(raw)).numpy()
     torch.jit.save(scripted, files.path("torchscript"))
     torch.save(net.state_dict(), files.path("state_dict"))
     shutil.copyfile(dense_net.__file__, files.path("architecture"))
     np.save(files.path("test_input"), raw)
     np.save(files.path("test_output"), prob)
+    imwrite(files.path("sample_input"), raw[0])
+    imwrite(files.path("sample_output"), prob[0])
     shutil.copyfile(param_file, files.path("param"))
     write_cover(files.path("cover"), raw, prob, sizes)
-    files.path("readme").write_text(readme(model, params, sizes))
-    return raw, sizes
+    description = options.description or default_description(
+        model.n_dim, target, model.n_lab, options
+    )
+    files.path("readme").write_text(readme(model, params, param_file, sizes, description))
+    kwargs = packaged_kwargs(model.spec, target, gain, standardisation)
+    return Staged(raw, sizes, kwargs, description)
 
 
 def build_description(
-    files: PackageFiles, model: ElektronnNet, params: dict[str, Any], raw: np.ndarray,
-    sizes: Sequence[AxisSize], options: ExportOptions,
+    files: PackageFiles, model: ElektronnNet, params: dict[str, Any], staged: Staged,
+    options: ExportOptions,
 ) -> Any:  # fmt: skip
     """The validated ``ModelDescr`` of the staged files."""
     from bioimageio.spec import ValidationContext
     from bioimageio.spec.model import v0_5
 
     target = (params.get("config") or {}).get("target", "nll")
-    standardisation = params.get("input_standardisation")
-    inputs, outputs = tensor_descrs(sizes, model.n_ch, model.n_lab, files.as_dict(), raw.dtype,
-                                    standardisation, target == "nll")  # fmt: skip
-    tags = ["elektronn", f"{model.n_dim}d", "pytorch", "semantic-segmentation", *options.tags]
+    inputs, outputs = tensor_descrs(staged.sizes, model.n_ch, model.n_lab, files.as_dict(),
+                                    staged.raw.dtype, target == "nll", options)  # fmt: skip
     with ValidationContext(perform_io_checks=True):
         return v0_5.ModelDescr(
             name=options.name,
-            description=options.description
-            or (f"elektronn {model.n_dim}D {net_kind(model.spec)}: {options.name}"),
+            description=staged.description,
             authors=[v0_5.Author(name=a) for a in options.authors],
+            maintainers=[v0_5.Maintainer(github_user=m) for m in options.maintainers],
             cite=[citation(text, ref) for text, ref in options.citations],
             license=options.license,
             documentation=v0_5.FileDescr(source=files.path("readme")),
             covers=[v0_5.FileDescr(source=files.path("cover"))],
             attachments=[v0_5.FileDescr(source=files.path("param"))],
-            tags=tags,
+            tags=package_tags(model.n_dim, target, options),
             inputs=[inputs],
             outputs=[outputs],
-            weights=weights_descr(files.as_dict(), model.spec, target),
+            weights=weights_descr(files.as_dict(), staged.kwargs),
         )
 
 
@@ -366,9 +475,8 @@ def export_package(
     from bioimageio.spec import save_bioimageio_package
 
     files = PackageFiles(staging)
-    target = (params.get("config") or {}).get("target", "nll")
-    raw, sizes = stage_files(files, model, params, param_file, sample, target)
-    descr = build_description(files, model, params, raw, sizes, options)
+    staged = stage_files(files, model, params, param_file, sample, options)
+    descr = build_description(files, model, params, staged, options)
     return save_bioimageio_package(descr, output_path=out)
 
 
