@@ -27,7 +27,7 @@ box does not fit fails (and the caller cuts an unwarped patch, counting the fail
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -253,7 +253,7 @@ class SourceCoordinates:
             u, v = u + shift[0], v + shift[1]
         return u, v
 
-    @property
+    @cached_property
     def in_plane(self) -> bool:
         """Whether every output slice has the same in-plane warp and no elastic field.
 
