@@ -14,6 +14,15 @@ frame (mirror-padded, so the output covers the input, as a MONAI user would get 
 
 A last row runs MFP under bfloat16 autocast (``--precision bf16``) at MFP's tuned tile.
 
+``--unet`` instead compares the U-Net example (``isbi2012_unet.py``: valid 3x3 convolutions,
+field of view 89) at ``predict_dense``'s default tile with MONAI's
+``sliding_window_inference`` (MONAI's default constant blending, overlap 0.25) with windows of
+260² and of 516² (the whole slice, which MONAI pads to the window), on the same net and
+kernels: MONAI's predictor mirror-pads each window by the net's half field of view (44), the
+way a valid-convolution net is run under MONAI, so its output has the window's size. Where
+every window that covers a pixel saw the pixel's whole field of view on the net's stride
+lattice, both must agree (asserted; see :func:`comparable`).
+
 Redundancy is the number of input voxels pushed through the net per output voxel
 (shift-and-stitch counts each of its S^d passes). Run::
 
@@ -31,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import h5py
@@ -48,6 +58,8 @@ from elektronn.predict.geometry import net_geometry  # noqa: E402
 from elektronn.predict.profile import Clock, fastest, profile_tiles  # noqa: E402
 from elektronn.predict.tiling import plan_tiles  # noqa: E402
 
+UNET_EXAMPLE = ROOT / "elektronn" / "examples" / "isbi2012_unet.py"
+MONAI_WINDOWS = (260, 516)
 ISBI_EXAMPLES = (
     ROOT / "elektronn" / "examples" / "isbi2012_membranes.py",
     ROOT / "examples" / "isbi2012_membranes.py",
@@ -233,6 +245,9 @@ def macs_per_output_voxel(model: torch.nn.Module, method: str) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.unet:
+        unet_vs_monai(args)
+        return
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as folder:
         config, net_name = isbi_config(Path(folder))
@@ -260,6 +275,107 @@ def main(argv: list[str] | None = None) -> None:
     ]
     bench.measure(rows, args.rounds)
     report(bench, rows)
+
+
+def monai_predictor(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The net as a MONAI predictor: each window mirror-padded by the net's half field of view
+    (so the valid convolutions give an output of the window's size), then softmax."""
+    geometry = net_geometry(model)
+    pad = [n for g in reversed(geometry.axes) for n in (g.left, g.right)]
+
+    def predict(window: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model(torch.nn.functional.pad(window, pad, mode="reflect")), 1)
+
+    return predict
+
+
+def comparable(model: torch.nn.Module, shape: tuple[int, int], roi: int) -> np.ndarray:
+    """Pixels where MONAI's windows must give exactly our probabilities.
+
+    A pooling net's output shifts with its input only by multiples of its stride S (8 for
+    the U-Net), and our tiles start on multiples of S, so a pixel is comparable where every
+    MONAI window covering it starts on a multiple of S (in the image, after MONAI's padding
+    of a slice smaller than the window) and holds the pixel's whole field of view. Found with
+    MONAI itself: a predictor that marks such pixels of its window, blended as the
+    probabilities are, is exactly 1 there only. Pixels within the half field of view of the
+    image border are left out: they see mirrored context, and numpy's and torch's mirrors
+    differ.
+    """
+    from monai.inferers import sliding_window_inference
+
+    axes = net_geometry(model).axes
+    shift = [max(roi - n, 0) // 2 for n in shape]  # MONAI pads a small slice on both sides
+    inner = torch.zeros((1, 1, roi, roi))
+    inner[..., axes[0].left : roi - axes[0].right, axes[1].left : roi - axes[1].right] = 1.0
+
+    def marks(window: torch.Tensor, where: list) -> torch.Tensor:
+        aligned = [
+            all((int(w.start) - s) % g.step == 0 for w, s, g in zip(box[2:], shift, axes))
+            for box in where
+        ]
+        return inner * torch.tensor(aligned, dtype=torch.float32)[:, None, None, None]
+
+    blended = sliding_window_inference(
+        torch.zeros((1, 1, *shape)), (roi, roi), 1, marks, OVERLAP, with_coord=True
+    )
+    border = np.zeros(shape, bool)
+    border[axes[0].left : shape[0] - axes[0].right, axes[1].left : shape[1] - axes[1].right] = True
+    return (np.asarray(blended)[0, 0] >= 1.0 - 1e-6) & border
+
+
+def unet_vs_monai(args: argparse.Namespace) -> None:
+    """The U-Net example at ``predict_dense``'s default tile against MONAI's sliding windows."""
+    from monai.inferers import sliding_window_inference
+
+    torch.manual_seed(0)
+    model = build_model(load_config(UNET_EXAMPLE), 1, 2).eval()
+    raw, volume_name = load_volume(args.z)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
+    images = torch.from_numpy(raw[0][:, None].astype(np.float32) / 255)  # (z, 1, x, y)
+    predictor = monai_predictor(model)
+
+    def monai(roi: int) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            with torch.inference_mode():
+                prob = sliding_window_inference(images, (roi, roi), 1, predictor, OVERLAP)
+            return np.asarray(prob).transpose(1, 0, 2, 3)  # (class, z, x, y)
+
+        return run
+
+    whole = tuple(g.input_size(g.round_output(n + g.step - 1)) for g, n in zip(
+        net_geometry(model).axes, raw.shape[2:]))  # fmt: skip
+    runs = {
+        "predict_dense, default tile": lambda: predict_dense(model, raw, pad_raw=True),
+        f"predict_dense, one tile {whole[0]}² per slice": lambda: predict_dense(
+            model, raw, pad_raw=True, tile_shape=(1, *whole)
+        ),
+    }
+    windows = {f"MONAI sliding_window_inference, roi {r}²": r for r in MONAI_WINDOWS}
+    runs.update({name: monai(roi) for name, roi in windows.items()})
+    seconds, probs = dict.fromkeys(runs, math.inf), {}
+    for _ in range(args.rounds):  # interleaved, best of the rounds
+        for name, run in runs.items():
+            start = clock()
+            probs[name] = run()
+            seconds[name] = min(seconds[name], clock() - start)
+    print(f"U-Net: {UNET_EXAMPLE.name}, FOV {net_geometry(model).fov}; volume: {volume_name}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cpu_name()}; "
+          f"MONAI {version('monai')}; clock: {clock.__name__}")  # fmt: skip
+    ours = "predict_dense, default tile"
+    header = ("method", "s", "Mvox/s", "ours faster", "compared", "max|diff|")
+    print("{:<44} {:>7} {:>8} {:>11} {:>9} {:>9}".format(*header))
+    for name, secs in seconds.items():
+        line = f"{name:<44} {secs:7.2f} {raw[0].size / secs / 1e6:8.3f}"
+        if name in windows:
+            mask = comparable(model, raw.shape[2:], windows[name])
+            diff = float(np.abs(probs[name] - probs[ours])[:, :, mask].max(initial=0.0))
+            assert diff < 1e-4, f"{name} differs from predict_dense by {diff} where comparable"
+            line += f" {secs / seconds[ours]:10.2f}x {mask.mean():8.1%} {diff:9.1e}"
+        print(line)
+    print(
+        "compared: share of the pixels where every MONAI window saw the whole field of view on "
+        "our stride-8 lattice (see comparable()); goal: ours >= 1.5x faster than MONAI"
+    )
 
 
 def report(bench: Bench, rows: list[Row]) -> None:
@@ -317,6 +433,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="output edge of the small tile all methods share (default 128)",
     )
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (best counts)")
+    p.add_argument("--unet", action="store_true", help="the U-Net example against MONAI")
     p.add_argument(
         "--threads", type=int, default=1,
         help="torch threads; 1 (default) is timed in CPU time, more in wall time",
