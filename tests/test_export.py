@@ -14,12 +14,12 @@ from test_predict_cli import save_run, tiny_net
 from test_predict_unet import make_unet
 from tiny import run_cli as run_train
 
-from elektronn.export.cli import main
 from elektronn.errors import UserError
+from elektronn.export.cli import main
 from elektronn.export.convert import ExportError, to_dense_net
 from elektronn.net.mfp import mfp_forward
 from elektronn.net.model import ElektronnNet
-from elektronn.net.paramfile import load_params
+from elektronn.net.paramfile import load_params, save_params
 from elektronn.predict import predict_dense
 from elektronn.predict.cli import main as predict_main
 
@@ -58,14 +58,38 @@ NETS = {
 }
 
 
+#: The validation history of :func:`trained_run`: (step, valid_loss, valid_error %) per row.
+HISTORY = ((10, 0.61, 30.5), (20, 0.42, 18.25), (30, 0.47, 21.0))
+
+
+def trained_run(folder, model, name="tiny"):
+    """A save directory as a training leaves it: the parameter file (step 30, its data named
+    by an absolute path) and the validation history in ``Backup/``."""
+    save_dir = folder / name
+    (save_dir / "Backup").mkdir(parents=True)
+    config = {"save_name": name, "target": "nll", "data_path": f"{folder}/data/",
+              "d_files": [("raw_0.h5", "raw")]}  # fmt: skip
+    save_params(save_dir / f"{name}_end.param", model, config, extra={"step": 30})
+    rows = np.array(HISTORY, dtype=float)
+    nan = np.full(len(rows), np.nan)
+    history = np.column_stack([rows[:, 0], nan, nan, nan, nan, rows[:, 1], nan, nan])
+    np.save(save_dir / "Backup" / f"{name}.history.npy", history)
+    errors = np.column_stack([rows[:, 0], nan, nan, rows[:, 2]])
+    np.save(save_dir / "Backup" / f"{name}.errors.npy", errors)
+    return save_dir
+
+
 @pytest.fixture(scope="module", params=list(NETS))
 def package(request, tmp_path_factory, sample):
     """A tiny net's save directory and its exported, bioimageio.core-tested package."""
     folder = tmp_path_factory.mktemp(f"export-{request.param}")
     model = NETS[request.param][0]()
-    save_dir = save_run(folder, model)
+    save_dir = trained_run(folder, model)
     out = folder / "model.zip"
-    result = run_export(save_dir, out, "--sample", f"{sample[0]}:raw", "--author", "A. Tester")
+    voxel_size = "4,4" if model.n_dim == 2 else "4,4,50"
+    result = run_export(save_dir, out, "--sample", f"{sample[0]}:raw", "--author", "A. Tester",
+                        "--content", "cell membranes", "--voxel-size", voxel_size,
+                        "--maintainer", "bioimageiobot")  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return model, save_dir, out, result.stdout
 
@@ -75,7 +99,46 @@ def test_package_passes_bioimageio_core(package):
     assert "bioimageio.core test: passed" in stdout
     names = set(zipfile.ZipFile(out).namelist())
     assert {"rdf.yaml", "dense_net.ts", "weights.pt", "dense_net.py", "elektronn.param",
-            "cover.png", "README.md", "test_input.npy", "test_output.npy"} <= names  # fmt: skip
+            "cover.png", "README.md", "test_input.npy", "test_output.npy", "sample_input.tif",
+            "sample_output.tif"} <= names  # fmt: skip
+
+
+def test_description_tells_a_curator_what_and_where(package):
+    from bioimageio.spec import load_model_description
+
+    model, _, out, _ = package
+    descr = load_model_description(out, perform_io_checks=False)
+    size = "4x4 nanometer" if model.n_dim == 2 else "4x4x50 nanometer"
+    assert "cell membranes" in descr.description and "electron microscopy" in descr.description
+    assert size in descr.description
+    assert {"electron-microscopy", "cell-membranes", "semantic-segmentation"} <= set(descr.tags)
+    assert [m.github_user for m in descr.maintainers] == ["bioimageiobot"]
+    for tensor in (descr.inputs[0], descr.outputs[0]):
+        space = tensor.axes[2:]
+        assert [(a.unit, a.scale) for a in space][-2:] == [("nanometer", 4.0)] * 2
+        assert tensor.sample_tensor is not None
+    if model.n_dim == 3:
+        assert (space[0].id, space[0].scale) == ("z", 50.0)
+
+
+def test_readme_has_the_validation_scores_and_no_machine_paths(package):
+    *_, out, _ = package
+    text = zipfile.ZipFile(out).read("README.md").decode()
+    validation = text.split("# Validation", 1)[1].split("\n## ", 1)[0]
+    # the exported weights are of step 30 (valid error 21 %), the best step is 20 (18.25 %)
+    assert "| 30 | 0.47 | 21.00 % |" in validation
+    assert "| 20 | 0.42 | 18.25 % |" in validation
+    assert str(out.parent) not in text and "`raw_0.h5:raw`" in text
+
+
+def test_float_input_in_0_1_gives_the_uint8_probabilities(package, sample):
+    from bioimageio.core import predict
+
+    model, *_, out, _ = package
+    raw = np.load(zipfile.ZipFile(out).open("test_input.npy"))
+    as_uint8 = predict(model=out, inputs=raw).members["prob"].data.to_numpy()
+    as_float = predict(model=out, inputs=raw.astype(np.float32) / 255)
+    np.testing.assert_allclose(as_float.members["prob"].data.to_numpy(), as_uint8, atol=1e-6)
 
 
 def test_description_sizes_come_from_the_calculator(package, request):
@@ -89,8 +152,8 @@ def test_description_sizes_come_from_the_calculator(package, request):
     size_min, step, offset = NETS[request.node.callspec.params["package"]][1]
     assert [(a.size.min, a.size.step) for a in spatial][-2:] == [(size_min, step)] * 2
     assert [a.size.offset for a in descr.outputs[0].axes[2:]][-2:] == [offset] * 2
-    steps = {step.id: step.kwargs for step in descr.inputs[0].preprocessing}
-    assert steps["scale_linear"].gain == pytest.approx(1 / 255)
+    # uint8 scaling is the model's first step (bioimage.io preprocessing cannot see the type)
+    assert descr.weights.pytorch_state_dict.architecture.kwargs["gain"] == pytest.approx(1 / 255)
 
 
 def test_torchscript_equals_elektronn_predict(package, sample):
