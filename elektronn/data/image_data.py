@@ -12,6 +12,7 @@ offset (:mod:`.affinities`), then the local shape descriptors (:mod:`.lsd`), -1 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -181,6 +182,9 @@ class ImageData(DataSource):
         self.geometry = PatchGeometry.from_net(n_dim, patch_shape, int_offset, stride)
         if mode == "img-scalar":
             self.geometry = PatchGeometry(n_dim, self.geometry.patch, (0, 0, 0), (1, 1, 1))
+        # the net's labels; ``geometry`` cuts a label patch grown by ``margin`` for affinities
+        self.output_geometry = self.geometry
+        self.margin = (0, 0, 0)
         self.patch_shape = tuple(int(p) for p in patch_shape)
         self.offsets: list[tuple[int, ...]] = []
         self.lsd_sigma: tuple[float, ...] | None = None
@@ -282,7 +286,7 @@ class ImageData(DataSource):
         that reaches across the whole label patch would have no pair to train."""
         if self.mode != "img-img":
             raise DataError(f"target='affinity' needs mode 'img-img', not {self.mode!r}.")
-        region = self.geometry.label_shape(strided=False)
+        region = self.output_geometry.label_shape(strided=False)
         for offset in checked_offsets(offsets, self.n_dim):
             internal = to_internal(offset)
             if any(abs(o) >= n for o, n in zip(internal, region, strict=True)):
@@ -296,6 +300,27 @@ class ImageData(DataSource):
         if lsd_sigma is not None:
             sigmas = lsd_sigma if isinstance(lsd_sigma, (list, tuple)) else [lsd_sigma] * self.n_dim
             self.lsd_sigma = to_internal([float(s) for s in sigmas])
+        self._grow_label_patch()
+
+    def _grow_label_patch(self) -> None:
+        """Cut ID patches larger than the net's labels by the offsets' (and the descriptor
+        window's) reach, as far as the input patch allows, so that pairs at the label patch's
+        edge are trained rather than masked; :meth:`_object_targets` crops the margin again.
+
+        The margin is equal on axes that flips may swap, so the patch stays flippable.
+        """
+        reach = [max(abs(o[a]) for o in self.offsets) for a in range(self.n_dim)]
+        if self.lsd_sigma is not None:
+            reach = [max(r, math.ceil(3 * s)) for r, s in zip(reach, self.lsd_sigma, strict=True)]
+        zxy = reach if self.n_dim == 3 else [0, *reach]
+        net = self.output_geometry
+        if net.cubic:
+            zxy = [max(zxy)] * 3
+        elif net.xy_symmetric:
+            zxy = [zxy[0], max(zxy[1:]), max(zxy[1:])]
+        self.margin = tuple(min(r, o) for r, o in zip(zxy, net.offset, strict=True))
+        offset = tuple(o - m for o, m in zip(net.offset, self.margin, strict=True))
+        self.geometry = PatchGeometry(self.n_dim, net.patch, offset, net.stride)
 
     def _orientations_of(self, cube: Volume) -> tuple[tuple[int, int, int], ...]:
         """The slicing orientations in which the patch fits this cube, under the settings."""
@@ -386,7 +411,7 @@ class ImageData(DataSource):
         probabilities = self._check_batch_args(
             batch_size, source, flip, grey_augment_channels, ret_example_weights
         )
-        geometry, train = self.geometry, source == "train"
+        geometry, train = self.output_geometry, source == "train"
         warp = (1.0 if warp_on is True else float(warp_on or 0.0)) if train else 0.0
         elastic = elastic if train else None
         data = np.empty((batch_size, *self.example_shape), np.float32)
@@ -543,7 +568,9 @@ class ImageData(DataSource):
         parts = [affinity_target(ids, self.offsets)]
         if self.lsd_sigma is not None:
             parts.append(local_shape_descriptors(ids, self.lsd_sigma))
-        return np.concatenate(parts)
+        margin = self.geometry.squeeze(self.margin)
+        crop = tuple(slice(m, n - m) for m, n in zip(margin, ids.shape, strict=True))
+        return np.concatenate(parts)[(slice(None), *crop)]
 
     def _scalar_label(self, cube: Volume, start: tuple[int, int, int]) -> np.ndarray:
         return cube.labels[start[0] if self.n_dim == 2 else 0]
