@@ -279,19 +279,25 @@ class SourceCoordinates:
             return self.elastic_grid.permute(1, 2, 3, 0).numpy()
         n_slices = 1 if self.in_plane else self.w.size
         planes = torch.empty((2, n_slices, self.x.size, self.y.size))
-        for channel, terms, axis in ((0, self.v_terms, 2), (1, self.u_terms, 1)):
-            scale = _normalisation(self.low[axis], self.high[axis])[0]
-            shift = (self.centre[axis] - self.low[axis]) * scale - 1.0  # rounded as before
-            self._warp_plane(terms[:, :n_slices], scale, shift, planes[channel])
+        scale, shift = [], []
+        for axis in (2, 1):
+            scale.append(_normalisation(self.low[axis], self.high[axis])[0])
+            shift.append((self.centre[axis] - self.low[axis]) * scale[-1] - 1.0)  # as before
+        terms = np.stack([self.v_terms, self.u_terms])[:, :, :n_slices]
+        self._warp_planes(terms * np.array(scale)[:, None, None], np.array(shift), planes)
         return planes.permute(1, 2, 3, 0).expand(self.w.size, -1, -1, -1).numpy()
 
-    def _warp_plane(self, terms: np.ndarray, scale: float, shift: float, out: torch.Tensor):
-        """``out = x * slope + intercept``: the warp's positions, scaled and shifted."""
-        p, r, q = terms * scale
-        slope = torch.from_numpy((p[:, None] + r[:, None] * self.y[None, :]).astype(np.float32))
-        intercept = torch.from_numpy((q[:, None] * self.y[None, :] + shift).astype(np.float32))
-        x = torch.from_numpy(self.x.astype(np.float32))[None, :, None]
-        torch.addcmul(intercept[:, None], x, slope[:, None], out=out)
+    def _warp_planes(self, terms: np.ndarray, shift: np.ndarray, out: torch.Tensor) -> None:
+        """``out = x * slope + intercept`` per plane: the warp's positions, scaled and shifted.
+
+        ``terms`` ``(2, 3, dz)`` are the scaled (P, R, Q) of both planes, ``shift`` their
+        shifts; one product writes both planes (per-call overhead dominates small patches).
+        """
+        p, r, q = (terms[:, i, :, None] for i in range(3))
+        slope = torch.from_numpy((p + r * self.y).astype(np.float32))
+        intercept = torch.from_numpy((q * self.y + shift[:, None, None]).astype(np.float32))
+        x = torch.from_numpy(self.x.astype(np.float32))[:, None]
+        torch.addcmul(intercept[:, :, None], x, slope[:, :, None], out=out)
 
 
 def _bilinear(terms: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
