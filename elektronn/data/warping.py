@@ -407,15 +407,14 @@ def source_coordinates(
     w = (z / s_z + centre[0]).astype(np.float32)
     low, high = [int(np.floor(w.min()))], [int(np.ceil(w.max()))]
     elastic_grid = None
-    if field is None:
-        corners_x, corners_y = (
-            np.array([x[0], x[-1]])[None, :, None],
-            np.array([y[0], y[-1]])[None, None, :],
+    if field is None:  # a bilinear map's extremes lie on the corners; both planes at once
+        p, r, q = (t[..., None, None] for t in np.stack([u_terms, v_terms], axis=1))
+        corner_x, corner_y = np.array([x[0], x[-1]])[:, None], np.array([y[0], y[-1]])
+        corners = (
+            corner_x * (p + r * corner_y) + q * corner_y + np.array(centre[1:])[:, None, None, None]
         )
-        for terms, c in ((u_terms, centre[1]), (v_terms, centre[2])):
-            corners = _bilinear(terms, corners_x, corners_y) + c  # a bilinear map's extremes
-            low.append(int(np.floor(corners.min())))
-            high.append(int(np.ceil(corners.max())))
+        low += np.floor(corners.min(axis=(1, 2, 3))).astype(int).tolist()
+        high += np.ceil(corners.max(axis=(1, 2, 3))).astype(int).tolist()
     else:
         elastic_grid, low_xy, high_xy = _elastic_grid(x, y, (u_terms, v_terms), centre, field)
         low, high = low + low_xy, high + high_xy
