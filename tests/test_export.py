@@ -103,6 +103,16 @@ def test_package_passes_bioimageio_core(package):
             "sample_output.tif"} <= names  # fmt: skip
 
 
+def test_onnx_weights_pass_bioimageio_core(package):
+    # torch.export's ONNX graph, run by onnxruntime at several sizes and batch sizes
+    from bioimageio.core import test_description
+
+    *_, out, _ = package
+    summary = test_description(out, weight_format="onnx")
+    assert summary.status == "passed", summary.format()
+    assert any("Run onnx inference" in d.name for d in summary.details)
+
+
 def test_description_tells_a_curator_what_and_where(package):
     from bioimageio.spec import load_model_description
 

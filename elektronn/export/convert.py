@@ -9,6 +9,7 @@ bottom first); sizes come from the architecture calculator (:mod:`elektronn.arch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -149,6 +150,30 @@ def packaged_net(
     net = ScaledInput(**packaged_kwargs(model.spec, target, gain, standardisation))
     net.net.load_state_dict(to_dense_net(model, target).state_dict())
     return net.eval()
+
+
+#: The ONNX opset of the exported graphs (onnxruntime runs it; bioimageio.core's own default).
+ONNX_OPSET = 18
+
+
+def to_onnx(net: nn.Module, example: torch.Tensor, path: Path) -> None:
+    """The net as an ONNX graph with dynamic batch and spatial sizes, through ``torch.export``
+    (not TorchScript); a failure names the layer types involved."""
+    from torch.export import Dim
+
+    dynamic = {axis: Dim.AUTO for axis in (0, *range(2, example.dim()))}
+    try:
+        torch.onnx.export(
+            net, (example,), str(path), dynamo=True, dynamic_shapes=(dynamic,),
+            input_names=["raw"], output_names=["prob"], opset_version=ONNX_OPSET,
+            external_data=False, verbose=False,
+        )  # fmt: skip
+    except Exception as exc:  # torch.export and the ONNX translation raise many types
+        layers = ", ".join(sorted({type(m).__name__ for m in net.modules()}))
+        raise ExportError(
+            f"The dense net (layers: {layers}) cannot be exported to ONNX: "
+            f"{str(exc).splitlines()[0]}"
+        ) from None
 
 
 def script(net: nn.Module) -> torch.jit.ScriptModule:

@@ -244,5 +244,5 @@ class ScaledInput(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.float()
-        x = torch.where(x.amax() > 1.0, x * self.gain, x)
+        x = torch.where(x.max() > 1.0, x * self.gain, x)
         return self.net((x - self.mean) / self.std)

@@ -33,12 +33,14 @@ from ..net.model import ElektronnNet, NetSpec
 from ..net.paramfile import PACKAGED_PARAM_FILE as PARAM_MEMBER
 from . import dense_net
 from .convert import (
+    ONNX_OPSET,
     AxisSize,
     ExportError,
     axis_sizes,
     packaged_kwargs,
     packaged_net,
     script,
+    to_onnx,
 )
 from .dense_net import ScaledInput
 
@@ -111,7 +113,7 @@ def package_tags(n_dim: int, target: str, options: ExportOptions) -> list[str]:
     task = {"affinity": "instance-segmentation", "regression": "regression"}
     tags = [tag(options.modality), *([tag(options.content)] if options.content else []),
             task.get(target, "semantic-segmentation"), f"{n_dim}d", "elektronn", "pytorch",
-            "torchscript", *options.tags]  # fmt: skip
+            "torchscript", "onnx", *options.tags]  # fmt: skip
     return list(dict.fromkeys(tags))
 
 
@@ -229,6 +231,9 @@ def weights_descr(files: dict[str, Path], kwargs: dict[str, Any]) -> Any:
         ),
         torchscript=v0_5.TorchscriptWeightsDescr(
             source=files["torchscript"], pytorch_version=version, parent="pytorch_state_dict"
+        ),
+        onnx=v0_5.OnnxWeightsDescr(
+            source=files["onnx"], opset_version=ONNX_OPSET, parent="pytorch_state_dict"
         ),
     )
 
@@ -375,15 +380,15 @@ class PackageFiles:
     def path(self, role: str) -> Path:
         return self.folder / {
             "architecture": "dense_net.py", "state_dict": "weights.pt",
-            "torchscript": "dense_net.ts", "test_input": "test_input.npy",
-            "test_output": "test_output.npy", "sample_input": "sample_input.tif",
-            "sample_output": "sample_output.tif", "cover": "cover.png", "readme": "README.md",
-            "param": PARAM_MEMBER,
+            "torchscript": "dense_net.ts", "onnx": "dense_net.onnx",
+            "test_input": "test_input.npy", "test_output": "test_output.npy",
+            "sample_input": "sample_input.tif", "sample_output": "sample_output.tif",
+            "cover": "cover.png", "readme": "README.md", "param": PARAM_MEMBER,
         }[role]  # fmt: skip
 
     def as_dict(self) -> dict[str, Path]:
-        roles = ("architecture", "state_dict", "torchscript", "test_input", "test_output",
-                 "sample_input", "sample_output")  # fmt: skip
+        roles = ("architecture", "state_dict", "torchscript", "onnx", "test_input",
+                 "test_output", "sample_input", "sample_output")  # fmt: skip
         return {role: self.path(role) for role in roles}
 
 
@@ -413,6 +418,7 @@ def stage_files(
     with torch.no_grad():
         prob = scripted(torch.from_numpy(raw)).numpy()
     torch.jit.save(scripted, files.path("torchscript"))
+    to_onnx(net, torch.from_numpy(raw).float(), files.path("onnx"))  # as preprocessed
     torch.save(net.state_dict(), files.path("state_dict"))
     shutil.copyfile(dense_net.__file__, files.path("architecture"))
     np.save(files.path("test_input"), raw)
