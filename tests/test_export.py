@@ -248,6 +248,9 @@ def test_bad_input(sample, tmp_path, capsys):
     err = export_error(capsys, save_dir, tmp_path / "z.zip", "--sample", sample[0],
                        "--license", "no-such-licence")  # fmt: skip
     assert "bioimageio.spec rejects the package: license" in err
+    err = export_error(capsys, save_dir, tmp_path / "v.zip", "--sample", sample[0],
+                       "--voxel-size", "4,4,50")  # fmt: skip
+    assert "--voxel-size '4,4,50' must be 2 positive numbers" in err
     foreign = tmp_path / "foreign.zip"
     with zipfile.ZipFile(foreign, "w") as archive:
         archive.writestr("rdf.yaml", "type: model\n")

@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     p = command_parser(
         prog="elektronn-export",
         description="Export a trained img-img net as a bioimage.io model package (format "
-        "0.5: TorchScript of the dense net with MFP folded in, plus the state dict).",
+        "0.5: the dense net with MFP folded in as state dict, ONNX and TorchScript).",
     )
     p.add_argument("model", help="a training's save directory, or a parameter file (.param)")
     p.add_argument("output", help="the package to write, OUT.zip")

@@ -1,8 +1,9 @@
 """The dense (full-resolution) form of an elektronn img-img net, in plain PyTorch.
 
 This file is shipped inside exported bioimage.io packages as the architecture of the
-``pytorch_state_dict`` weights and is the module that is scripted for the ``torchscript``
-weights, so it imports nothing but ``torch``: consumers (ilastik, deepImageJ, napari,
+``pytorch_state_dict`` weights (:class:`ScaledInput` around the dense net) and is the module
+that is exported for the ``onnx`` and ``torchscript`` weights, so it imports nothing but
+``torch``: consumers (ilastik, deepImageJ, napari,
 bioimageio.core) can run it without elektronn installed.
 
 Max Fragment Pooling is folded in as dilation: pooling by ``p`` with stride 1, and every

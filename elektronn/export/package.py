@@ -2,12 +2,15 @@
 
 The package holds
 
-* ``weights.pt``: the :class:`~elektronn.export.dense_net.DenseNet` (a U-Net:
-  :class:`~elektronn.export.dense_net.DenseUNet`) state dict, with
-  ``dense_net.py`` as its architecture source (plain PyTorch, no elektronn needed);
-* ``dense_net.ts``: TorchScript of the same dense net (MFP folded in, softmax included);
-* ``test_input.npy`` / ``test_output.npy``: a crop of the sample volume and the dense net's
-  prediction of it; ``cover.png`` (raw | prediction) and ``README.md`` (training summary);
+* ``weights.pt``: the state dict of :class:`~elektronn.export.dense_net.ScaledInput` (the
+  training's input scaling, then the :class:`~elektronn.export.dense_net.DenseNet`, for a
+  U-Net the :class:`~elektronn.export.dense_net.DenseUNet`), with ``dense_net.py`` as its
+  architecture source (plain PyTorch, no elektronn needed);
+* ``dense_net.onnx`` (through ``torch.export``) and ``dense_net.ts`` (TorchScript): the same
+  model (MFP folded in, softmax included);
+* ``test_input.npy`` / ``test_output.npy`` (and the same as TIFF sample tensors): a crop of the
+  sample volume and the model's prediction of it; ``cover.png`` (raw | prediction) and
+  ``README.md`` (description, validation scores, training summary);
 * ``elektronn.param``: the original parameter file, so that elektronn can predict with and
   fine-tune a downloaded package (:func:`elektronn.net.paramfile.load_params` reads them).
 
