@@ -10,7 +10,7 @@ Run ``python benchmarks/bench_data.py`` (about a minute; ``--quick`` for a smoke
    warp, flips, grey augmentation, elastic), and ``scipy.ndimage.map_coordinates`` (order=1
    image, order=0 labels) on the *same* coordinates, precomputed outside the timing -- so the
    ratio is conservative; then the peers' own transforms on the same output patch, interleaved
-   with ours (MONAI and batchgenerators, when installed; ``pip install monai batchgenerators``):
+   with ours (MONAI and batchgenerators, when installed: ``pip install -e ".[peers]"``):
    MONAI's affine + flip + 90° rotation + grey pipeline (on the anisotropic (7,127,127) patch as
    one in-plane 2D affine applied to the stacked slices, what MONAI / nnU-Net users run on such
    stacks; against it also our warp restricted to such an in-plane affine), and the elastic

@@ -325,7 +325,10 @@ def comparable(model: torch.nn.Module, shape: tuple[int, int], roi: int) -> np.n
 
 def unet_vs_monai(args: argparse.Namespace) -> None:
     """The U-Net example at ``predict_dense``'s default tile against MONAI's sliding windows."""
-    from monai.inferers import sliding_window_inference
+    try:
+        from monai.inferers import sliding_window_inference
+    except ImportError:
+        raise SystemExit('--unet compares with MONAI: pip install -e ".[peers]"') from None
 
     torch.manual_seed(0)
     model = build_model(load_config(UNET_EXAMPLE), 1, 2).eval()
