@@ -101,9 +101,9 @@ def build_plan(
         precision=settings.precision,
         valid_offset=list(region.offset),
         valid_shape=list(region.size),
-        **trained.output_attributes(),
+        **trained.output_attributes(len(region.shape)),
     )
-    n_lab = net_geometry(trained.net).n_lab
+    n_lab = trained.channels
     units = (settings.unit,) * len(voxel) if settings.unit else source.units
     image = OutputPlan(
         (n_lab, *region.shape),
@@ -112,7 +112,7 @@ def build_plan(
         voxel,
         source.translation,
         units,
-        trained.channel_names(),
+        trained.channel_names(len(region.shape)),
         record,
     )
     return BlockwisePlan(image, region, block, tile)
@@ -169,6 +169,7 @@ def predict_blockwise(
         trained.standardisation,
         plan.tile,
         ("worker" if device.type == "cuda" else "cpu") if cluster else str(device),
+        trained.channels,
     )
     if settings.workers is not None:
         job = replace(job, threads=worker_threads(settings.workers))

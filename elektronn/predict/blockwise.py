@@ -95,6 +95,7 @@ class BlockJob:
     standardisation: tuple[float, float] | None
     tile: tuple[int, ...] | None
     device: str
+    channels: int
     threads: int | None = None
 
 
@@ -167,6 +168,7 @@ class PredictBlock:
             out_dtype=job.dtype,
             standardisation=job.standardisation,
             precision=job.precision,
+            channels=job.channels,
         )
         skip = tuple(
             slice(s.start - low - g.left, None)

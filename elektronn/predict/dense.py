@@ -147,6 +147,8 @@ class Layout:
         Spatial shapes of the raw volume and of the output, internal order.
     pad_raw
         Whether the output frame is the mirror-padded input frame.
+    channels
+        The net's first outputs that are written (all but an affinity net's descriptors).
     """
 
     geometry: NetGeometry
@@ -155,6 +157,7 @@ class Layout:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     pad_raw: bool
+    channels: int
 
     @property
     def internal(self) -> str:
@@ -169,7 +172,7 @@ class Layout:
     @property
     def storage_out_shape(self) -> tuple[int, ...]:
         """Shape of the output in the order of the raw volume (channel = classes)."""
-        shape = (self.geometry.n_lab, *self.out_shape)
+        shape = (self.channels, *self.out_shape)
         return reorder(shape, CHANNEL + self.internal, self.raw_axes)
 
     @property
@@ -208,18 +211,24 @@ def check_raw_shape(shape: tuple[int, ...], geometry: NetGeometry, axes: str) ->
 
 
 def build_layout(
-    geometry: NetGeometry, shape: tuple[int, ...], axes: str | None, pad_raw: bool
+    geometry: NetGeometry,
+    shape: tuple[int, ...],
+    axes: str | None,
+    pad_raw: bool,
+    channels: int | None = None,
 ) -> Layout:
     """The :class:`Layout` of a raw volume of ``shape`` whose axes are named ``axes``
-    (default: internal order, channel first)."""
+    (default: internal order, channel first), writing the net's first ``channels`` outputs
+    (default all)."""
     shape = tuple(int(n) for n in shape)
+    n_out = channels or geometry.n_lab
     axes = axes or CHANNEL + internal_axes(len(shape) - 1)
     check_raw_shape(shape, geometry, axes)
     internal = internal_axes(len(shape) - 1)
     volume_axes = ((SLICE_AXIS,) if is_stack(len(internal), geometry.n_dim) else ()) + geometry.axes
     in_shape = reorder(shape, axes, internal)
     if pad_raw:
-        return Layout(geometry, volume_axes, axes, in_shape, in_shape, True)
+        return Layout(geometry, volume_axes, axes, in_shape, in_shape, True, n_out)
     out_shape = tuple(g.output_size(n) for g, n in zip(volume_axes, in_shape, strict=True))
     if min(out_shape) < 1:
         raise PredictionError(
@@ -229,7 +238,7 @@ def build_layout(
             f"can be predicted. Mirror-pad the borders with pad_raw=True "
             f"(elektronn-predict --pad)."
         )
-    return Layout(geometry, volume_axes, axes, in_shape, out_shape, False)
+    return Layout(geometry, volume_axes, axes, in_shape, out_shape, False, n_out)
 
 
 def dense_output_shape(
@@ -238,6 +247,7 @@ def dense_output_shape(
     *,
     axes: str | None = None,
     pad_raw: bool = False,
+    channels: int | None = None,
 ) -> tuple[int, ...]:
     """Shape of :func:`predict_dense`'s result, e.g. to create an output dataset first.
 
@@ -246,7 +256,7 @@ def dense_output_shape(
     PredictionError
         As :func:`predict_dense` does for a volume or net that cannot be predicted.
     """
-    return build_layout(net_geometry(model), raw_shape, axes, pad_raw).storage_out_shape
+    return build_layout(net_geometry(model), raw_shape, axes, pad_raw, channels).storage_out_shape
 
 
 def output_array(out: Any, shape: tuple[int, ...], out_dtype: Any) -> tuple[Any, np.dtype]:
@@ -290,6 +300,7 @@ def predict_dense(
     progress: bool | ProgressCallback | None = None,
     standardisation: tuple[float, float] | None = None,
     precision: str = "fp32",
+    channels: int | None = None,
 ) -> Any:
     """Class probabilities of every voxel of ``raw`` that the net can see whole.
 
@@ -341,6 +352,9 @@ def predict_dense(
     precision
         ``'fp32'``, or ``'bf16'`` for bfloat16 autocast: faster on GPUs (and CPUs with
         bfloat16 instructions); the probabilities change by about 1e-2 at most.
+    channels
+        Keep only the net's first ``channels`` outputs (an affinity net's affinities, not
+        its shape descriptors); default all.
 
     Returns
     -------
@@ -353,7 +367,7 @@ def predict_dense(
         For a net with an MLP head, a wrong number of axes or channels, a volume smaller
         than the field of view (without ``pad_raw``), an unknown method or dtype.
     """
-    layout = build_layout(net_geometry(model), tuple(raw.shape), axes, pad_raw)
+    layout = build_layout(net_geometry(model), tuple(raw.shape), axes, pad_raw, channels)
     plan = plan_tiles(layout.axes, layout.out_shape, tile_input(tile_shape, layout, model))
     result, dtype = output_array(out, layout.storage_out_shape, out_dtype)
     if device is not None:
@@ -366,7 +380,9 @@ def predict_dense(
             layout,
             layout.view(raw),
             layout.view(result),
-            lambda tile: tile_probabilities(forward, target, tile, device, layout.stack),
+            lambda tile: tile_probabilities(forward, target, tile, device, layout.stack)[
+                : layout.channels
+            ],
             InputTransform(
                 intensity_scale(np.dtype(raw.dtype), "the raw volume", "raw"), standardisation
             ),

@@ -75,21 +75,39 @@ class TrainedNet:
         """The training's ``save_name`` (names the speed table, as the original did)."""
         return str(self.config.get("save_name") or self.param_file.stem)
 
-    def channel_names(self) -> tuple[str, ...]:
-        """A name per output channel: the affinity offsets, or ``class k``."""
-        offsets = self.config.get("affinity_offsets")
-        if self.target == "affinity" and offsets:
-            return tuple("affinity " + ",".join(f"{int(v):+d}" for v in o) for o in offsets)
+    @property
+    def offsets(self) -> list[list[int]]:
+        """An affinity net's offsets (user order, the net's axes), else none."""
+        if self.target != "affinity":
+            return []
+        return [[int(v) for v in o] for o in self.config.get("affinity_offsets") or []]
+
+    @property
+    def channels(self) -> int:
+        """The outputs a prediction writes: an affinity net's affinities (not its shape
+        descriptors), else all."""
+        return len(self.offsets) or int(self.net.n_lab)
+
+    def volume_offsets(self, n_spatial: int) -> list[list[int]]:
+        """The affinity offsets per axis of a predicted volume: a 2D net's on a stack get
+        z = 0 (each slice is predicted on its own)."""
+        return [o + [0] * (n_spatial - len(o)) for o in self.offsets]
+
+    def channel_names(self, n_spatial: int) -> tuple[str, ...]:
+        """A name per written channel: the affinity offsets, or ``class k``."""
+        if self.offsets:
+            offsets = self.volume_offsets(n_spatial)
+            return tuple("affinity " + ",".join(f"{v:+d}" for v in o) for o in offsets)
         if self.target == "regression":
             return tuple(f"output {k}" for k in range(self.net.n_lab))
         return tuple(f"class {k}" for k in range(self.net.n_lab))
 
-    def output_attributes(self) -> dict[str, Any]:
+    def output_attributes(self, n_spatial: int) -> dict[str, Any]:
         """What a prediction records of its net: the target, its dimensions (a 2D net's stack
-        is scored per slice), the affinity offsets."""
+        is scored per slice), the affinity offsets of the volume (user order)."""
         attrs: dict[str, Any] = {"target": self.target, "net_dims": int(self.net.n_dim)}
-        if self.config.get("affinity_offsets"):
-            attrs["affinity_offsets"] = [list(map(int, o)) for o in self.config["affinity_offsets"]]
+        if self.offsets:
+            attrs["affinity_offsets"] = self.volume_offsets(n_spatial)
         return attrs
 
 

@@ -191,8 +191,8 @@ def write_attributes(
     dataset.attrs["uint8_scale"] = 255 if settings.dtype == "uint8" else 1
     dataset.attrs["model"] = str(trained.param_file)
     dataset.attrs["input"] = str(input_spec)
-    dataset.attrs["channel_names"] = list(trained.channel_names())
-    for name, value in trained.output_attributes().items():
+    dataset.attrs["channel_names"] = list(trained.channel_names(len(offset)))
+    for name, value in trained.output_attributes(len(offset)).items():
         dataset.attrs[name] = np.asarray(value) if isinstance(value, list) else value
 
 
@@ -212,7 +212,9 @@ def predict_h5(
         warn_about_float_range(raw)
         n_spatial = len(raw.shape) - 1
         names = CHANNEL + user_axes(n_spatial)
-        shape = dense_output_shape(trained.net, raw.shape, axes=names, pad_raw=settings.pad)
+        shape = dense_output_shape(
+            trained.net, raw.shape, axes=names, pad_raw=settings.pad, channels=trained.channels
+        )
         out = create_output(output, shape, settings.dtype, settings.overwrite, files, data)
         tile = fit_tile(tile, n_spatial, trained) or auto_tile(trained, settings, raw.shape)
         start = time.perf_counter()
@@ -228,6 +230,7 @@ def predict_h5(
             progress=settings.progress,
             standardisation=trained.standardisation,
             precision=settings.precision,
+            channels=trained.channels,
         )
         seconds = time.perf_counter() - start
         offset = user_offset(trained, n_spatial, settings.pad)
