@@ -186,7 +186,7 @@ class AxesView:
     def mirrored_window(self, lows: Sequence[int], sizes: Sequence[int]) -> AxesView:
         """A box of this view (a corner per axis, may be negative, and a size), whose voxels
         outside the array are mirrored: what a padded prediction reads there."""
-        return AxesView(_MirroredBox(self, tuple(lows), tuple(sizes)), self.names)
+        return AxesView(_MirroredBox(self, tuple(lows), tuple(sizes)), self.names, self.names)
 
 
 class _MirroredBox:

@@ -209,3 +209,47 @@ def test_a_2d_nets_stack_is_segmented_per_slice(files, capsys):
     assert "segments in 3 z slices, each on its own" in out and "48 x 40" not in out
     assert main([*args, "--no-per-slice"]) == 0
     assert "segments in 3D" in capsys.readouterr().out
+
+
+def test_a_segmentation_is_scored_block_by_block_as_scikit_image_scores_it(
+    tmp_path, capsys, monkeypatch
+):
+    from skimage.metrics import adapted_rand_error, variation_of_information
+
+    from elektronn.evaluate import cli
+
+    truth = np.repeat(np.arange(1, 5), 15).reshape(6, 10)[:, :, None] * np.ones((1, 1, 7), int)
+    truth = np.kron(truth, np.ones((5, 1, 1), int))[:, :, :7]  # (30, 10, 7), 4 objects
+    truth[:, :2] = 0  # unlabelled
+    segments = truth.copy()
+    segments[truth == 2] = 1  # a merge
+    segments[(truth == 3) & (np.arange(7) > 3)] = 9  # a split
+    with h5py.File(tmp_path / "ids.h5", "w") as f:
+        f["truth"] = truth.astype(np.uint64)
+        f["seg"] = segments.astype(np.uint32)
+        f["seg"].attrs["offset"] = (0, 0, 0)
+    args = [f"{tmp_path / 'ids.h5'}:seg", f"{tmp_path / 'ids.h5'}:truth", "--segments", "--gt",
+            "ids", "--json", str(tmp_path / "s.json")]  # fmt: skip
+    monkeypatch.setattr(cli, "SCORE_BLOCK", (7, 4, 3))  # many blocks
+    assert main(args) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())["segments"]
+    are = adapted_rand_error(truth, segments, ignore_labels=(0,))[0]
+    split, merge = variation_of_information(truth, segments, ignore_labels=(0,))
+    assert scores["adapted_rand_error"] == pytest.approx(are, abs=1e-9)
+    assert scores["voi_split"] == pytest.approx(split * np.log(2), abs=1e-9)  # nats
+    assert scores["voi_merge"] == pytest.approx(merge * np.log(2), abs=1e-9)
+    assert scores["voi_unit"] == "nats" and scores["baseline"]["voi_split"] == 0
+
+    def iou(t, s):
+        a, b = truth == t, segments == s
+        return (a & b).sum() / (a | b).sum()
+
+    objects, ids = np.unique(truth[truth > 0]), np.unique(segments[segments > 0])
+    found = [t for t in objects if max(iou(t, s) for s in ids) >= 0.5]
+    right = [s for s in ids if max(iou(t, s) for t in objects) >= 0.5]
+    assert scores["n_objects"] == len(objects) and scores["n_segments"] == len(ids)
+    assert scores["object_recall"] == pytest.approx(len(found) / len(objects))
+    assert scores["object_precision"] == pytest.approx(len(right) / len(ids))
+    assert "segments (baseline: one segment everywhere" in capsys.readouterr().out
+    assert main([*args[:3], "--gt", "boundary"]) == 2
+    assert "--segments scores a segmentation" in capsys.readouterr().err

@@ -45,6 +45,7 @@ class ContingencyTable:
         self.truth = np.zeros(0, np.uint64)
         self.segment = np.zeros(0, np.uint64)
         self.count = np.zeros(0, np.int64)
+        self.segment_sizes: dict[int, int] = {}
 
     def add(self, truth: np.ndarray, segments: np.ndarray) -> None:
         """Count the voxel pairs of one block (two arrays of one shape)."""
@@ -55,6 +56,9 @@ class ContingencyTable:
             )
         check_ids(truth, "ground truth")
         check_ids(segments, "segmentation")
+        ids, counts = np.unique(segments, return_counts=True)
+        for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
+            self.segment_sizes[i] = self.segment_sizes.get(i, 0) + c
         kept = truth.ravel() != 0
         pairs = np.stack([truth.ravel()[kept].astype(np.uint64),
                           segments.ravel()[kept].astype(np.uint64)], 1)  # fmt: skip
@@ -93,6 +97,33 @@ class ContingencyTable:
             "voi_unit": unit,
         }
 
+    def one_segment(self) -> ContingencyTable:
+        """The table of the baseline that puts every voxel into one segment."""
+        table = ContingencyTable()
+        table.truth, inverse = np.unique(self.truth, return_inverse=True)
+        table.count = np.bincount(inverse.ravel(), self.count).astype(np.int64)
+        table.segment = np.ones(len(table.truth), np.uint64)
+        table.segment_sizes = {1: sum(self.segment_sizes.values())}
+        return table
+
+    def objects(self, iou: float = 0.5) -> dict[str, Any]:
+        """Object precision, recall and F1: a truth object is found, and a segment is right,
+        where the two overlap with an intersection over union of at least ``iou``; truth 0
+        and segment 0 are background."""
+        truth_ids, inverse = np.unique(self.truth, return_inverse=True)
+        truth_sizes = np.bincount(inverse.ravel(), self.count)[inverse.ravel()]
+        segment_sizes = np.array([self.segment_sizes.get(int(i), 0) for i in self.segment])
+        union = truth_sizes + segment_sizes - self.count
+        matched = (self.segment != 0) & (self.count >= iou * union)
+        n_truth = len(truth_ids)
+        n_segments = sum(1 for i, n in self.segment_sizes.items() if i != 0 and n)
+        right = len(np.unique(self.segment[matched]))
+        precision = right / n_segments if n_segments else 0.0
+        recall = len(np.unique(self.truth[matched])) / n_truth if n_truth else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if right else 0.0
+        return {"object_precision": precision, "object_recall": recall, "object_f1": f1,
+                "object_iou": iou, "n_objects": n_truth, "n_segments": n_segments}  # fmt: skip
+
 
 def boxes(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, ...]]:
     """The blocks of an array of ``shape``, clipped at its end."""
@@ -105,6 +136,12 @@ def score_arrays(truth: Any, segments: Any, block: Sequence[int],
                  unit: str = "bits") -> dict[str, Any]:  # fmt: skip
     """Scores of two arrays of one shape (numpy, h5py, zarr: anything sliced like numpy),
     read ``block`` voxels at a time: memory holds two blocks and the table of pairs."""
+    table = table_of(truth, segments, block)
+    return {**table.scores(unit), "n_voxels": table.voxels}
+
+
+def table_of(truth: Any, segments: Any, block: Sequence[int]) -> ContingencyTable:
+    """The contingency table of two arrays of one shape, read ``block`` voxels at a time."""
     if tuple(truth.shape) != tuple(segments.shape):
         raise IDError(
             f"Ground truth of shape {tuple(truth.shape)} and a segmentation of shape "
@@ -114,4 +151,4 @@ def score_arrays(truth: Any, segments: Any, block: Sequence[int],
     table = ContingencyTable()
     for box in boxes(truth.shape, block):
         table.add(np.asarray(truth[box]), np.asarray(segments[box]))
-    return {**table.scores(unit), "n_voxels": table.voxels}
+    return table
