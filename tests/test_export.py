@@ -222,6 +222,21 @@ def test_dense_net_equals_mfp_for_maxabs_and_tanh():
         )
 
 
+@pytest.mark.parametrize("target", ["affinity", "regression"])
+def test_the_dense_net_outputs_what_prediction_writes_for_each_target(target):
+    """Affinities leave the package as probabilities (sigmoid), as elektronn-predict writes
+    them, so mws segments the package's output like elektronn's."""
+    from elektronn.net.losses import probabilities
+
+    torch.manual_seed(1)
+    model = ElektronnNet(tiny_net(2).spec).eval()
+    x = torch.randn(1, 1, 22, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            to_dense_net(model, target)(x), probabilities(mfp_forward(model, x), target)
+        )
+
+
 def export_error(capsys, *args) -> str:
     """stderr of an in-process ``elektronn-export`` that must fail with exit code 2."""
     assert main([*map(str, args)]) == 2

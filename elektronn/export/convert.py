@@ -72,6 +72,10 @@ def axis_sizes(model: nn.Module) -> tuple[AxisSize, ...]:
     return tuple(sizes)
 
 
+#: How the packaged net presents each training target's outputs.
+OUTPUTS = {"nll": "softmax", "affinity": "sigmoid", "regression": "linear"}
+
+
 def dense_kwargs(spec: NetSpec, target: str) -> dict[str, Any]:
     """The keyword arguments of :func:`dense_class` (plain lists: they go into rdf.yaml)."""
     if spec.architecture == "unet":
@@ -80,7 +84,7 @@ def dense_kwargs(spec: NetSpec, target: str) -> dict[str, Any]:
             "nof_filters": list(spec.nof_filters), "filters": [list(f) for f in spec.filters],
             "pools": [list(p) for p in spec.pool], "activations": list(spec.activation_func),
             "n_convs": spec.unet_n_convs, "upsampling": spec.unet_upsampling,
-            "batch_norm": spec.unet_batch_norm, "softmax": target == "nll",
+            "batch_norm": spec.unet_batch_norm, "output": OUTPUTS[target],
         }  # fmt: skip
     ones = [1] * spec.n_dim
     return {
@@ -90,7 +94,7 @@ def dense_kwargs(spec: NetSpec, target: str) -> dict[str, Any]:
         "pools": [list(p) for p in spec.pool] + [ones],
         "pooling_modes": [*spec.pooling_mode, "max"],
         "activations": [*spec.activation_func, "linear"],
-        "softmax": target == "nll",
+        "output": OUTPUTS[target],
     }
 
 

@@ -11,7 +11,8 @@ later filter and pooling window dilated by the stride accumulated so far, comput
 call, for every input shift, exactly what MFP's fragments compute, so the output of an input
 ``n`` (per spatial axis) is the dense map of length ``n - fov + 1`` and no re-interleaving is
 needed. Layer order as in elektronn: valid convolution, pooling (``max`` or ``maxabs``), bias,
-activation; the last layer is the 1x1 output layer, followed by a softmax for classification.
+activation; the last layer is the 1x1 output layer, followed by a softmax for classification
+(a sigmoid per channel for affinities).
 
 :class:`DenseUNet` is elektronn's valid U-Net (``elektronn.net.unet``) without its size checks
 (which need elektronn's architecture calculator): its output is dense already.
@@ -20,6 +21,13 @@ activation; the last layer is the 1x1 output layer, followed by a softmax for cl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def probabilities(x: Tensor, output: str) -> Tensor:
+    """The net's outputs as the training's target reads them (the package's output)."""
+    if output == "softmax":
+        return torch.softmax(x, dim=1)
+    return torch.sigmoid(x) if output == "sigmoid" else x
 
 
 def activate(x: Tensor, name: str) -> Tensor:
@@ -55,8 +63,9 @@ class DenseNet(nn.Module):
         Per layer, per spatial axis (the output layer: all 1).
     pooling_modes, activations
         Per layer: ``'max'`` / ``'maxabs'`` and an elektronn activation name.
-    softmax
-        Apply a softmax over the class axis (classification); off for regression.
+    output
+        ``"softmax"`` over the class axis (classification), ``"sigmoid"`` of each channel
+        (affinities), or ``"linear"`` (regression).
     """
 
     dilations: list[list[int]]
@@ -72,7 +81,7 @@ class DenseNet(nn.Module):
         pools: list[list[int]],
         pooling_modes: list[str],
         activations: list[str],
-        softmax: bool = True,
+        output: str = "softmax",
     ) -> None:
         super().__init__()
         conv = nn.Conv2d if n_dim == 2 else nn.Conv3d
@@ -87,7 +96,7 @@ class DenseNet(nn.Module):
         self.pools = [list(p) for p in pools]
         self.pooling_modes = list(pooling_modes)
         self.activations = list(activations)
-        self.softmax = softmax
+        self.output = output
 
     def forward(self, x: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers):
@@ -107,7 +116,7 @@ class DenseNet(nn.Module):
             assert bias is not None
             shape = [1, -1] + [1] * self.n_dim
             x = activate(h + bias.view(shape), self.activations[i])
-        return torch.softmax(x, dim=1) if self.softmax else x
+        return probabilities(x, self.output)
 
 
 class ConvStack(nn.Module):
@@ -160,8 +169,9 @@ class DenseUNet(nn.Module):
         Per level (top first): feature maps, filter shape, pooling window and activation.
     n_convs, upsampling, batch_norm
         Convolutions per level, ``'transposed'`` or ``'nearest'`` (+ 1x1 conv), batch norm.
-    softmax
-        Apply a softmax over the class axis (classification); off for regression.
+    output
+        ``"softmax"`` over the class axis (classification), ``"sigmoid"`` of each channel
+        (affinities), or ``"linear"`` (regression).
     """
 
     pools: list[list[int]]
@@ -170,7 +180,7 @@ class DenseUNet(nn.Module):
         self, n_dim: int, n_ch: int, n_lab: int, nof_filters: list[int],
         filters: list[list[int]], pools: list[list[int]], activations: list[str],
         n_convs: int = 2, upsampling: str = "transposed", batch_norm: bool = False,
-        softmax: bool = True,
+        output: str = "softmax",
     ) -> None:  # fmt: skip
         super().__init__()
         nof, levels = nof_filters, range(len(nof_filters))
@@ -187,7 +197,7 @@ class DenseUNet(nn.Module):
         )  # bottom first, the order of the forward pass
         self.output_layer = conv(nof[0], n_lab, 1)
         self.pools = [list(p) for p in pools[:-1]]
-        self.softmax = softmax
+        self.output = output
 
     def forward(self, x: Tensor) -> Tensor:
         skips: list[Tensor] = []
@@ -200,7 +210,7 @@ class DenseUNet(nn.Module):
         for i, level in enumerate(self.decoder):
             x = level(x, skips[len(skips) - 1 - i])
         x = self.output_layer(x)
-        return torch.softmax(x, dim=1) if self.softmax else x
+        return probabilities(x, self.output)
 
 
 def pool_down(x: Tensor, window: list[int]) -> Tensor:

@@ -7,7 +7,7 @@ The package holds
   U-Net the :class:`~elektronn.export.dense_net.DenseUNet`), with ``dense_net.py`` as its
   architecture source (plain PyTorch, no elektronn needed);
 * ``dense_net.onnx`` (through ``torch.export``) and ``dense_net.ts`` (TorchScript): the same
-  model (MFP folded in, softmax included);
+  model (MFP folded in, softmax / sigmoid included);
 * ``test_input.npy`` / ``test_output.npy`` (and the same as TIFF sample tensors): a crop of the
   sample volume and the model's prediction of it; ``cover.png`` (raw | prediction) and
   ``README.md`` (description, validation scores, training summary);
@@ -96,7 +96,7 @@ def resolution_text(options: ExportOptions) -> str:
 def what_is_predicted(target: str, n_lab: int) -> str:
     """What the output channels are, from the training's target."""
     if target == "affinity":
-        return "Affinities (logits) for instance segmentation"
+        return "Affinities (0-1, each channel a sigmoid) for instance segmentation"
     if target == "regression":
         return f"{n_lab} regression outputs"
     return f"{n_lab}-class probabilities"
@@ -177,7 +177,7 @@ def intensity_gain(dtype: np.dtype) -> float:
 
 def tensor_descrs(
     sizes: Sequence[AxisSize], n_ch: int, n_lab: int, files: dict[str, Path], dtype: np.dtype,
-    softmax: bool, options: ExportOptions,
+    target: str, options: ExportOptions,
 ) -> tuple[Any, Any]:  # fmt: skip
     """Input (``ParameterizedSize`` from the calculator) and output (size relation) tensors."""
     from bioimageio.spec.model import v0_5
@@ -203,7 +203,8 @@ def tensor_descrs(
                 **axis_scale(options, name),
             )  # fmt: skip
         )
-    what = "class probabilities (softmax)" if softmax else "regression outputs"
+    what = {"nll": "class probabilities (softmax)", "affinity": "affinities (sigmoid)",
+            "regression": "regression outputs"}[target]  # fmt: skip
     inputs = v0_5.InputTensorDescr(
         id=INPUT_ID, axes=in_axes, test_tensor=v0_5.FileDescr(source=files["test_input"]),
         sample_tensor=v0_5.FileDescr(source=files["sample_input"]),
@@ -448,7 +449,7 @@ def build_description(
 
     target = (params.get("config") or {}).get("target", "nll")
     inputs, outputs = tensor_descrs(staged.sizes, model.n_ch, model.n_lab, files.as_dict(),
-                                    staged.raw.dtype, target == "nll", options)  # fmt: skip
+                                    staged.raw.dtype, target, options)  # fmt: skip
     with ValidationContext(perform_io_checks=True):
         return v0_5.ModelDescr(
             name=options.name,
