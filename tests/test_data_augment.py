@@ -88,3 +88,27 @@ def test_failed_warps_fall_back_to_plain_patches(tmp_path):
     images = data.getbatch(5, warp_on=True, flip=False)[0]
     assert data.n_failed_warp == 5 and data.n_successful_warp == 0
     assert all(symmetry(p[0]) == (100, 1) for p in images)
+
+
+def test_grey_augmentation_follows_its_formula_on_real_values():
+    """clip(alpha*x + c, 0, 1) ** gamma per channel, to 1e-6, computed through exp2/log2 with
+    a floor below the clip: values clipped to 0 must still come out (nearly) black."""
+    from elektronn.data.grey import grey_augment
+
+    image = np.random.default_rng(0).random((3, 4, 32, 32), dtype=np.float32)
+    n_black = 0
+    for seed in range(20):
+        augmented = image.copy()
+        grey_augment(np.random.default_rng(seed), augmented, [0, 2])
+        draws = np.random.default_rng(seed)
+        for channel in (0, 2):
+            alpha = 1.0 + 0.3 * (draws.random() - 0.5)
+            shift = 0.3 * (draws.random() - 0.5)
+            gamma = 2.0 ** (2.0 * draws.random() - 1.0)
+            clipped = np.clip(image[channel] * np.float32(alpha) + np.float32(shift), 0, 1)
+            expected = np.power(clipped, np.float32(gamma))
+            np.testing.assert_allclose(augmented[channel], expected, rtol=0, atol=1e-6)
+            assert augmented[channel][clipped == 0].max(initial=0.0) < 1e-9
+            n_black += int((clipped == 0).sum())
+        assert (augmented[1] == image[1]).all()
+    assert n_black > 100  # the clip to 0 was exercised
