@@ -296,3 +296,15 @@ def test_img_scalar_label_count_must_match_slices(tmp_path):
             patch_shape=(8, 8),
             mode="img-scalar",
         )
+
+
+def test_choose_draws_what_rng_choice_draws():
+    """The cube sequence of a seed stays what it was with ``rng.choice(p=...)``."""
+    from elektronn.data.sampling import choose, sampling_probabilities
+
+    for weights in ([1.0], [3.0, 7.0], [0.5, 0.0, 2.0, 1.5], [1.0] * 9):
+        probabilities = sampling_probabilities(weights)
+        ours, numpy = np.random.default_rng(11), np.random.default_rng(11)
+        drawn = [choose(ours, probabilities) for _ in range(3000)]
+        assert drawn == [int(numpy.choice(len(weights), p=probabilities)) for _ in range(3000)]
+        assert ours.random() == numpy.random()  # the streams stay in step
