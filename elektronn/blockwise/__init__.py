@@ -7,7 +7,7 @@ Public API: :class:`Task`, :class:`Block`, :func:`run_task`, :class:`BlockwiseEr
 """
 
 from .errors import BlockwiseError
-from .run import check_cluster_options, run_task
+from .run import check_cluster_options, cluster_for, run_task
 from .task import Block, Task
 from .workers import worker_threads
 
@@ -16,6 +16,7 @@ __all__ = [
     "BlockwiseError",
     "Task",
     "check_cluster_options",
+    "cluster_for",
     "run_task",
     "worker_threads",
 ]

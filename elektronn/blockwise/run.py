@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 from .errors import BlockwiseError
 from .failures import BlockFailure, Report, describe_failures
@@ -26,6 +27,22 @@ def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
             "--workers starts a cluster on this machine and --scheduler uses an existing one; "
             "give one of them."
         )
+
+
+@contextlib.contextmanager
+def cluster_for(workers: int | None, scheduler: str | None) -> Iterator[str | None]:
+    """The scheduler address that several tasks of one job share (pass it to
+    :func:`run_task` as ``scheduler``): one LocalCluster of ``workers`` processes started
+    once for all of them (a worker's start costs seconds), ``scheduler`` itself, or None (work
+    in this process)."""
+    check_cluster_options(workers, scheduler)
+    if workers is None:
+        yield scheduler
+        return
+    from .cluster import dask_client
+
+    with dask_client(workers, None) as client:
+        yield client.scheduler.address
 
 
 def run_task(

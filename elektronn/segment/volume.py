@@ -3,18 +3,16 @@ point of ``elektronn-segment`` (the passes are in :mod:`.passes`)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..blockwise import Task, check_cluster_options, run_task
+from ..blockwise import Task, check_cluster_options, cluster_for, run_task
 from .errors import SegmentationError
 from .graph import agglomerate, segment_sizes
 from .maps import check_channels
@@ -116,25 +114,12 @@ def segment_volume(prediction: str, output: str, *, method: str = "watershed",
                              {}, time.perf_counter() - started)  # fmt: skip
     job = Job(source, params, block, str(target.work))
     claim_work(job, record, target)
-    with cluster_address(workers, scheduler) as address:
+    with cluster_for(workers, scheduler) as address:
         run = dict(scheduler=address, retries=retries, progress=progress)
         computed, grid, counts = run_passes(job, target, state, record, context, run)
     shutil.rmtree(job.work, ignore_errors=True)
     return SegmentResult(target.describe(), counts["n_segments"], counts["n_fragments"], grid,
                          computed, time.perf_counter() - started)  # fmt: skip
-
-
-@contextlib.contextmanager
-def cluster_address(workers: int | None, scheduler: str | None) -> Iterator[str | None]:
-    """The scheduler every pass uses: one LocalCluster of ``workers`` processes for all of
-    them (started once: a worker's start costs seconds), ``scheduler``, or None (here)."""
-    if workers is None:
-        yield scheduler
-        return
-    from ..blockwise.cluster import dask_client
-
-    with dask_client(workers, None) as client:
-        yield client.scheduler.address
 
 
 def run_passes(job: Job, target: Target, state: str, record: dict, context: tuple[int, ...],
