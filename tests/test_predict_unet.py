@@ -7,6 +7,7 @@ import torch
 from elektronn.arch import compute_unet_architecture
 from elektronn.net.model import NetSpec, net_from_spec
 from elektronn.predict import PredictionError, predict_dense
+from elektronn.predict.dense import default_tile
 from elektronn.predict.geometry import net_geometry
 from elektronn.predict.tiling import plan_tiles
 
@@ -99,3 +100,18 @@ def test_mfp_and_stitching_are_refused_for_a_unet():
     raw = np.zeros((1, 40, 40), np.float32)
     with pytest.raises(PredictionError, match="U-Net"):
         predict_dense(model, raw, method="mfp")
+
+
+def test_the_default_tile_may_reach_past_the_frame_and_stays_exact():
+    """One tile rounded up over a frame of no valid size (its extra voxels cropped) instead of
+    several: the same probabilities as tiles inside the frame."""
+    model = make_unet([3, 3, 3], [2, 2, 1], (2, 3, 4), 2)
+    raw = np.random.default_rng(2).random((1, 97, 83), dtype=np.float32)
+    geometry = net_geometry(model)
+    frame = tuple(g.output_size(n) for g, n in zip(geometry.axes, raw.shape[1:]))
+    tile = default_tile(geometry.axes, raw.shape[1:], 10**9)
+    assert all(g.output_size(t) >= n for g, t, n in zip(geometry.axes, tile, frame))
+    assert plan_tiles(geometry.axes, frame, tile).n_tiles == 1
+    np.testing.assert_allclose(
+        predict_dense(model, raw), predict_dense(model, raw, tile_shape=(60, 44)), atol=1e-5
+    )

@@ -116,11 +116,13 @@ def default_tile(
 ) -> tuple[int, ...]:
     """The largest tile input (internal order) within the frame and the voxel budget.
 
-    Starting from the whole input frame, the axis with the largest output is halved (to a
-    valid size) until the tile fits, so tiles stay roughly cubic in output voxels, which
-    keeps the halo, and with it the redundancy, small.
+    Starting from one tile over the whole frame (its output rounded *up* to a valid size: the
+    few voxels past the frame are cropped, which is cheaper than a second tile, e.g. a U-Net's
+    512² slice in one 516² tile instead of 2 x 2 of 508²), the axis with the largest output is
+    halved (to a valid size) until the tile fits, so tiles stay roughly cubic in output voxels,
+    which keeps the halo, and with it the redundancy, small.
     """
-    out = [g.round_output(g.output_size(n)) for g, n in zip(axes, frame_in, strict=True)]
+    out = [g.ceil_output(g.output_size(n)) for g, n in zip(axes, frame_in, strict=True)]
     while math.prod(g.input_size(o) for g, o in zip(axes, out)) > budget_voxels:
         shrinkable = [i for i, (g, o) in enumerate(zip(axes, out)) if o > g.smallest_output]
         if not shrinkable:
