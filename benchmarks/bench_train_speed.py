@@ -114,7 +114,7 @@ def describe(device: torch.device) -> str:
 
 
 def main() -> None:
-    from elektronn.arch import to_user_order
+    from elektronn.axes import to_user
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     names = sorted(p.stem for p in EXAMPLES.glob("*.py") if p.stem not in NOT_EXAMPLES)
@@ -135,8 +135,8 @@ def main() -> None:
     arch = base.arch
     axes = "(x,y,z)" if len(arch.input_shape) == 3 else "(x,y)"
     print(
-        f"Example net ({args.example}), input {axes} {to_user_order(arch.input_shape)} x batch "
-        f"{base.batch_size}, output {to_user_order(arch.output_shape)};\n"
+        f"Example net ({args.example}), input {axes} {to_user(arch.input_shape)} x batch "
+        f"{base.batch_size}, output {to_user(arch.output_shape)};\n"
         f"{flops / 1e9:.2f} GFLOP per step; {describe(device)}\n"
     )
     print("| variant | steps/s | baseline steps/s | ratio | TFLOP/s | MFU |")

@@ -10,15 +10,18 @@
 
 Axis orders are strings of axis names (``"czyx"``, ``"xyz"``); per-axis values (shapes,
 offsets, tiles) move between orders with :func:`reorder`, arrays through :class:`AxesView`.
-No other module permutes array axes by hand (``tests/test_axes.py`` checks).
+No other module permutes array axes by hand (``tests/test_axes.py`` checks). numpy is
+imported only where arrays are touched: the architecture calculator, pure Python, uses the
+orders too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The NGFF axis names a stored image may have (a channel axis and z are optional).
 OME_AXES = frozenset("czyx")
@@ -62,6 +65,8 @@ def to_internal(values: Sequence[Any]) -> tuple[Any, ...]:
 
 def as_order(array: np.ndarray, src: str, dst: str) -> np.ndarray:
     """A numpy array whose axes are named ``src`` seen in the order ``dst`` (a view)."""
+    import numpy as np
+
     return np.transpose(array, [src.index(a) for a in dst])
 
 
@@ -106,6 +111,8 @@ def mirror_indices(index: np.ndarray, n: int) -> np.ndarray:
 
     This is numpy's ``'symmetric'`` padding (the original's ``pad_raw``), for any pad width.
     """
+    import numpy as np
+
     period = 2 * n
     folded = np.mod(index, period)
     return np.where(folded < n, folded, period - 1 - folded)
@@ -133,6 +140,8 @@ class AxesView:
 
     @property
     def dtype(self) -> np.dtype:
+        import numpy as np
+
         return np.dtype(self.array.dtype)
 
     @property
@@ -154,11 +163,15 @@ class AxesView:
         return tuple(i for i, n in enumerate(self.names) if n not in self.axes)
 
     def __getitem__(self, index: Any) -> np.ndarray:
+        import numpy as np
+
         block = np.asarray(self.array[self._stored_index(index)])
         block = np.transpose(block, [self.axes.index(n) for n in self._kept()])
         return np.expand_dims(block, self._missing())
 
     def __setitem__(self, index: tuple, value: np.ndarray) -> None:
+        import numpy as np
+
         kept = self._kept()
         value = np.squeeze(value, self._missing())
         self.array[self._stored_index(index)] = np.transpose(
@@ -175,6 +188,8 @@ class AxesView:
         Reads the bounding box only, then picks the indices from it, which is a no-op for the
         usual contiguous tile.
         """
+        import numpy as np
+
         lows = [int(i.min()) for i in indices]
         box = tuple(slice(low, int(i.max()) + 1) for low, i in zip(lows, indices, strict=True))
         block = self[box]
@@ -200,6 +215,8 @@ class _MirroredBox:
         return self.view.dtype
 
     def __getitem__(self, index: tuple) -> np.ndarray:
+        import numpy as np
+
         bounds = (s.indices(n) for s, n in zip(index, self.shape, strict=True))
         return self.view.take(
             tuple(

@@ -61,6 +61,22 @@ def test_a_mirrored_window_is_numpy_symmetric_padding():
     )
 
 
+def is_reordered_index(elements: list[ast.expr]) -> bool:
+    """``(v[2], v[0], v[1])``: one sequence's entries by constant index, out of order."""
+    indices, names = [], set()
+    for e in elements:
+        if not (
+            isinstance(e, ast.Subscript)
+            and isinstance(e.value, ast.Name)
+            and isinstance(e.slice, ast.Constant)
+            and isinstance(e.slice.value, int)
+        ):
+            return False  # fmt: skip
+        indices.append(e.slice.value)
+        names.add(e.value.id)
+    return len(indices) >= 2 and len(names) == 1 and indices != sorted(indices)
+
+
 def permutations_by_hand(tree: ast.AST) -> list[int]:
     """Lines that permute array axes without :mod:`elektronn.axes`: ``np.transpose``,
     ``.transpose(...)`` of a whole array, ``moveaxis``/``swapaxes``/``permute``, and tuples
@@ -76,6 +92,8 @@ def permutations_by_hand(tree: ast.AST) -> list[int]:
                 or (isinstance(node.func.value, ast.Name) and node.func.value.id == "np")
             ):
                 found.append(node.lineno)
+        if isinstance(node, ast.Tuple) and is_reordered_index(node.elts):
+            found.append(node.lineno)
         if isinstance(node, ast.Tuple) and len(node.elts) == 2:
             first, second = node.elts
             if (
@@ -109,6 +127,7 @@ def test_no_module_permutes_axes_by_hand():
         "x = np.transpose(a, (1, 0))",
         "x = (*s[1:], s[0])",
         "x = np.moveaxis(a, -1, 0)",
+        "x = (v[2], v[0], v[1])",
     ],
 )
 def test_the_check_sees_a_permutation(source):

@@ -26,7 +26,6 @@ from .common import (
     label_patch_shape,
     ram_estimate_bytes,
     to_internal_order,
-    to_user_order,
 )
 from .unet import (
     MFP_UNET_MESSAGE,
@@ -56,7 +55,6 @@ __all__ = [
     "layer_param_counts",
     "ram_estimate_bytes",
     "to_internal_order",
-    "to_user_order",
     "unet_from_layers",
     "unet_param_counts",
     "valid_input_sizes",

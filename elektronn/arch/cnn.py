@@ -27,6 +27,7 @@ from functools import lru_cache
 from math import prod
 from typing import Any
 
+from ..axes import to_user
 from .common import (
     MAX_INPUT,
     ArchitectureError,
@@ -40,7 +41,6 @@ from .common import (
     desired_internal,
     layers_internal,
     shape_text,
-    to_user_order,
     valid_near,
 )
 
@@ -346,7 +346,7 @@ class CNNArchitecture:
         head = "(fully connected)" if mlp_layers else f"{shape_text(self.output_shape)} (1x1 conv)"
         lines.append(f"  output: {n_lab} outputs {head}; {counts[-1][1]:,} params")
         lines.append(
-            f"FOV {shape_text(self.fov)}, offset {to_user_order(self.offset)}, "
+            f"FOV {shape_text(self.fov)}, offset {to_user(self.offset)}, "
             f"output stride {shape_text(self.stride)}"
         )
         if any(self.mfp):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from numbers import Integral
 from typing import Any, NamedTuple, Protocol
 
+from ..axes import to_internal, to_user
 from ..errors import UserError
 
 #: Input sizes tried per axis are ``range(2, MAX_INPUT)``, as in the original.
@@ -164,14 +165,7 @@ def to_internal_order(value: Any, n_dim: int, name: str = "value") -> tuple[int,
         raise ArchitectureError(
             f"Option '{name}' has the entry {entries!r}, but n_dim={n_dim} needs {expected}."
         )
-    values = tuple(int(v) for v in entries)
-    return values if n_dim == 2 else (values[2], values[0], values[1])
-
-
-def to_user_order(values: Sequence) -> tuple:
-    """Internal (x, y) / (z, x, y) values back in the user's (x, y[, z]) order, for printing."""
-    values = tuple(values)
-    return values if len(values) != 3 else (values[1], values[2], values[0])
+    return to_internal(tuple(int(v) for v in entries))
 
 
 def is_int(value: Any) -> bool:
@@ -181,7 +175,7 @@ def is_int(value: Any) -> bool:
 
 def shape_text(values: Sequence[int]) -> str:
     """``127x127x7``: compact per-axis sizes for the summary, in the user's (x, y, z) order."""
-    return "x".join(str(v) for v in to_user_order(values))
+    return "x".join(str(v) for v in to_user(values))
 
 
 def axes_text(n_dim: int) -> str:

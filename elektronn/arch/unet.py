@@ -19,6 +19,7 @@ from functools import lru_cache
 from math import prod
 from typing import Any
 
+from ..axes import to_user
 from .common import (
     MAX_INPUT,
     ArchitectureError,
@@ -33,7 +34,6 @@ from .common import (
     is_int,
     layers_internal,
     shape_text,
-    to_user_order,
     valid_near,
 )
 
@@ -288,7 +288,7 @@ class UNetArchitecture:
             f"{counts[-1][1]:,} params"
         )
         lines.append(
-            f"FOV {shape_text(self.fov)}, offset {to_user_order(self.offset)}, output stride 1, "
+            f"FOV {shape_text(self.fov)}, offset {to_user(self.offset)}, output stride 1, "
             f"tiles on the lattice {shape_text(self.step)}"
         )
         lines.append(f"Parameters: {sum(c for _, c in counts):,}")
