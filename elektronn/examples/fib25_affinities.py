@@ -14,8 +14,10 @@ shape descriptor channels as an auxiliary target (Sheridan et al. 2022).
 
 Sized for a 2-core CPU: a 3-level U-Net of valid 3x3x3 convolutions, input 68^3 -> output
 28^3 (field of view 41), one patch per step, batches made in the training process. Labels
-within the net's offset (20 voxels) of each cube's border cannot be trained (the start-up
-line says how many): the cubes are the whole x-y extent, and z is split as the protocol says.
+within the net's offset (20 voxels) of the x-y border cannot be trained (the start-up line says
+how many); along z each image reaches 20 slices beyond its labels, so the protocol's split
+holds for the labels (training z 20..174, validation z 175..229; the images overlap, the labels
+do not).
 """
 
 import os as _os
@@ -48,8 +50,10 @@ n_lab = None  # follows from the offsets (9)
 
 mode = "img-img"
 data_path = label_path = _data
-d_files = [("raw.h5", "raw", (0, 175)), ("raw.h5", "raw", (175, 250))]
-l_files = [("neuron_ids.h5", "ids", (0, 175)), ("neuron_ids.h5", "ids", (175, 250))]
+# each image reaches the net's z offset (20) beyond its labels, so those labels can be trained:
+# training labels z 20..174 (image 0..194), validation labels z 175..229 (image 155..249)
+d_files = [("raw.h5", "raw", (0, 195)), ("raw.h5", "raw", (155, 250))]
+l_files = [("neuron_ids.h5", "ids", (20, 175)), ("neuron_ids.h5", "ids", (175, 230))]
 valid_cubes = [1]
 anisotropic_data = False  # isotropic voxels: z may be swapped with x and y
 flip_data = True
