@@ -14,7 +14,7 @@ from elektronn.predict.cli import main
 napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
 layers = pytest.importorskip("napari.layers")
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 MEMBRANE_X = 17
 
