@@ -56,14 +56,22 @@ class ContingencyTable:
             )
         check_ids(truth, "ground truth")
         check_ids(segments, "segmentation")
-        ids, counts = np.unique(segments, return_counts=True)
-        for i, c in zip(ids.tolist(), counts.tolist(), strict=True):
+        segment_ids, segment_index = np.unique(segments.ravel(), return_inverse=True)
+        for i, c in zip(segment_ids.tolist(), np.bincount(segment_index).tolist(), strict=True):
             self.segment_sizes[i] = self.segment_sizes.get(i, 0) + c
         kept = truth.ravel() != 0
-        pairs = np.stack([truth.ravel()[kept].astype(np.uint64),
-                          segments.ravel()[kept].astype(np.uint64)], 1)  # fmt: skip
+        truth_ids, truth_index = np.unique(truth.ravel()[kept], return_inverse=True)
+        key = truth_index.astype(np.int64) * len(segment_ids) + segment_index[kept]
+        pair_keys, counts = pair_counts(key, len(truth_ids) * len(segment_ids))
+        pairs = np.stack(
+            [
+                truth_ids[pair_keys // len(segment_ids)].astype(np.uint64),
+                segment_ids[pair_keys % len(segment_ids)].astype(np.uint64),
+            ],
+            1,
+        )
         merged = np.concatenate([np.stack([self.truth, self.segment], 1), pairs])
-        weights = np.concatenate([self.count, np.ones(len(pairs), np.int64)])
+        weights = np.concatenate([self.count, counts])
         unique, inverse = np.unique(merged, axis=0, return_inverse=True)
         self.count = np.bincount(inverse.ravel(), weights, len(unique)).astype(np.int64)
         self.truth, self.segment = unique[:, 0], unique[:, 1]
@@ -121,8 +129,23 @@ class ContingencyTable:
         precision = right / n_segments if n_segments else 0.0
         recall = len(np.unique(self.truth[matched])) / n_truth if n_truth else 0.0
         f1 = 2 * precision * recall / (precision + recall) if right else 0.0
-        return {"object_precision": precision, "object_recall": recall, "object_f1": f1,
-                "object_iou": iou, "n_objects": n_truth, "n_segments": n_segments}  # fmt: skip
+        return {
+            "object_precision": precision,
+            "object_recall": recall,
+            "object_f1": f1,
+            "object_iou": iou,
+            "n_objects": n_truth,
+            "n_segments": n_segments,
+        }
+
+
+def pair_counts(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys present and their counts: a histogram when the keys are few (no sort)."""
+    if n_keys <= 4 * key.size:
+        counts = np.bincount(key, minlength=n_keys)
+        present = np.flatnonzero(counts)
+        return present, counts[present]
+    return np.unique(key, return_counts=True)
 
 
 def boxes(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, ...]]:
@@ -132,8 +155,9 @@ def boxes(shape: Sequence[int], block: Sequence[int]) -> Iterator[tuple[slice, .
         yield tuple(slice(s, min(s + b, n)) for s, b, n in zip(starts, block, shape))
 
 
-def score_arrays(truth: Any, segments: Any, block: Sequence[int],
-                 unit: str = "bits") -> dict[str, Any]:  # fmt: skip
+def score_arrays(
+    truth: Any, segments: Any, block: Sequence[int], unit: str = "bits"
+) -> dict[str, Any]:
     """Scores of two arrays of one shape (numpy, h5py, zarr: anything sliced like numpy),
     read ``block`` voxels at a time: memory holds two blocks and the table of pairs."""
     table = table_of(truth, segments, block)
