@@ -13,7 +13,7 @@ import shutil
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..axes import CHANNEL, AxesView, plain_axes, user_axes
+from ..axes import CHANNEL, AxesView, image_axes_ok, plain_axes, user_axes
 from .errors import LabelError
 from .h5io import LabelFiles, h5_arg
 
@@ -60,7 +60,7 @@ def voxel_size(text: str | None, n_spatial: int) -> tuple[float, ...]:
 def stored_axes(text: str | None, ndim: int) -> str:
     """The dataset's axis names: ``--axes``, else the training data's rule."""
     axes = text or plain_axes(ndim, 3, 1 if ndim == 3 else 2)
-    if axes is None or len(axes) != ndim or not set("xy") <= set(axes) <= set("cxyz"):
+    if axes is None or len(axes) != ndim or not image_axes_ok(axes):
         raise LabelError(
             f"The dataset has {ndim} axes; name them in stored order with --axes, x, y, "
             f"optionally z and c, each once (e.g. zyx)."

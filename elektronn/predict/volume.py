@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..axes import CHANNEL, AxesView, is_stack, net_axes, reorder, user_axes
+from ..axes import CHANNEL, AxesView, image_axes_ok, is_stack, net_axes, reorder, user_axes
 from ..blockwise import check_cluster_options
 from ..h5files import H5Files
 from .autotile import tuned_tile
@@ -96,9 +96,7 @@ def checked_axes(axes: str | None, ndim: int) -> str | None:
     """``--axes``: the input's axis names (x, y, optionally z and c), one per array axis."""
     if axes is None:
         return None
-    if sorted(axes) not in (sorted("xy"), sorted("xyz"), sorted("cxy"), sorted("cxyz")) or (
-        len(axes) != ndim
-    ):
+    if len(axes) != ndim or not image_axes_ok(axes):
         raise PredictionError(
             f"--axes {axes!r} must name each of the input's {ndim} axes in stored order with "
             f"x, y, optionally z and c (channel), each once: e.g. zyx for a (z, y, x) h5 "
