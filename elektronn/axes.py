@@ -101,9 +101,14 @@ def image_axes_ok(axes: str) -> bool:
     return set(axes) <= OME_AXES and {"x", "y"} <= set(axes) and len(set(axes)) == len(axes)
 
 
+def spatial_in_user_order(axes: str) -> str:
+    """The spatial axes among ``axes`` in user order: ``x, y[, z]``."""
+    return "".join(a for a in "xyz" if a in axes)
+
+
 def image_view_axes(axes: str) -> str:
     """The user-order view of an image stored with ``axes``: ``c, x, y[, z]``."""
-    return CHANNEL + "".join(a for a in "xyz" if a in axes)
+    return CHANNEL + spatial_in_user_order(axes)
 
 
 def mirror_indices(index: np.ndarray, n: int) -> np.ndarray:

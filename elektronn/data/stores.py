@@ -8,6 +8,7 @@ datasets and unnamed zarr arrays in user order, zarr v3 arrays in the order of t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,14 @@ def dimension_axes(array: Any) -> str | None:
     """A zarr v3 array's ``dimension_names`` as axis names, if all are NGFF names (else None)."""
     names = dimension_names(array)
     return "".join(names) if names and set("".join(names)) <= OME_AXES else None
+
+
+def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float], list[float]]:
+    """``scale`` and ``translation`` per axis of one level (identity where absent)."""
+    scale, translation = [1.0] * n_axes, [0.0] * n_axes
+    for t in transforms:
+        if t.type == "scale" and getattr(t, "scale", None) is not None:
+            scale = [float(v) for v in t.scale]
+        elif t.type == "translation" and getattr(t, "translation", None) is not None:
+            translation = [float(v) for v in t.translation]
+    return scale, translation

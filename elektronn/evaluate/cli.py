@@ -22,10 +22,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..axes import CHANNEL, AxesView, image_axes_ok, reorder, user_axes
+from ..axes import CHANNEL, AxesView, image_axes_ok, reorder, spatial_in_user_order, user_axes
 from ..commands import command_parser
 from ..data.plugins import SOURCES
-from ..data.stores import dimension_axes, is_ome_group, ome_axes, ome_multiscale
+from ..data.stores import (
+    dimension_axes,
+    is_ome_group,
+    level_transform,
+    ome_axes,
+    ome_multiscale,
+)
 from ..errors import UserError
 from ..predict.settings import find_param_file
 from ..predict.volume import only_dataset, split_spec
@@ -129,11 +135,7 @@ def open_zarr(
     if is_ome_group(node):
         return ome_level0(node, attrs, f"The {role} '{path}'", channels)
     names = dimension_axes(node) or plain_names(node.ndim, channels, role)
-    return AxesView(node, names, CHANNEL * channels + spatial_names(names)), attrs
-
-
-def spatial_names(names: str) -> str:
-    return "".join(a for a in "xyz" if a in names)
+    return AxesView(node, names, CHANNEL * channels + spatial_in_user_order(names)), attrs
 
 
 def ome_level0(
@@ -145,20 +147,15 @@ def ome_level0(
     if not image_axes_ok(axes):
         raise EvaluationError(f"{where} has axes ({', '.join(axes)}); expected c, z, y, x.")
     level = multiscale.datasets[0]
-    view = AxesView(group[level.path], axes, CHANNEL * channels + spatial_names(axes))
+    view = AxesView(group[level.path], axes, CHANNEL * channels + spatial_in_user_order(axes))
     region = attrs.get("elektronn", {})
     if "valid_offset" in region:
         offset, size = region["valid_offset"], region["valid_shape"]
         valid = view.mirrored_window((0, *offset), (view.shape[0], *size))  # inside: no mirror
         return valid, {**attrs, **region, "offset": list(offset)}
-    scale, shift = [1.0] * len(axes), [0.0] * len(axes)
-    for t in level.coordinateTransformations:
-        if t.type == "scale":
-            scale = list(t.scale)
-        elif t.type == "translation":
-            shift = list(t.translation)
+    scale, shift = level_transform(level.coordinateTransformations, len(axes))
     voxels = [t / s for t, s in zip(shift, scale, strict=True)]
-    offset = [round(v) for v in reorder(voxels, axes, spatial_names(axes))]
+    offset = [round(v) for v in reorder(voxels, axes, spatial_in_user_order(axes))]
     return view, {**attrs, **region, "offset": offset}
 
 

@@ -26,7 +26,14 @@ import h5py
 import numpy as np
 
 from ..axes import AxesView, image_axes_ok, plain_axes, reorder
-from ..data.stores import dimension_axes, is_ome_group, is_zarr, ome_axes, ome_multiscale
+from ..data.stores import (
+    dimension_axes,
+    is_ome_group,
+    is_zarr,
+    level_transform,
+    ome_axes,
+    ome_multiscale,
+)
 from .errors import PredictionError
 
 #: The output's array (level 0) and its record of finished blocks, inside the image group.
@@ -141,17 +148,6 @@ def ome_source(path: Path, key: str | None, group: Any, level: int) -> InputSour
         tuple(translation[i] for i in spatial),
         units,
     )
-
-
-def level_transform(transforms: Sequence[Any], n_axes: int) -> tuple[list[float], list[float]]:
-    """``scale`` and ``translation`` per axis of one level (identity where absent)."""
-    scale, translation = [1.0] * n_axes, [0.0] * n_axes
-    for t in transforms:
-        if t.type == "scale" and getattr(t, "scale", None) is not None:
-            scale = [float(v) for v in t.scale]
-        elif t.type == "translation" and getattr(t, "translation", None) is not None:
-            translation = [float(v) for v in t.translation]
-    return scale, translation
 
 
 def input_source(
